@@ -1,0 +1,329 @@
+"""Traced examples: the instructor-editable numbers that the lesson traces by hand.
+
+One source of truth, three layers:
+  1. `traced_examples.toml` next to this file holds the defaults (committed, valid by test).
+  2. `SCHEMA` below says, for every key, its type, range and help text. It drives validation here
+     and the form on the Instructor page, so adding a traced value means: one row here, one line in
+     the TOML, nothing else.
+  3. An override file (the path given to `load_examples`, else the environment variable
+     `SAM_LESSON_EXAMPLES`) replaces individual keys. It is untrusted: too large, unparsable,
+     unknown keys, wrong types and out-of-range values are reported and the defaults are kept.
+
+    examples = load_examples()            # {"prompt_click": {"x": 342, ...}, ...}
+    examples["prompt_click"]["x"]         # 342
+    load_errors()                         # messages from the last load_examples() call
+
+Imports no Streamlit.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import tomli_w
+
+ENV_VAR = "SAM_LESSON_EXAMPLES"
+DEFAULTS_PATH = Path(__file__).with_name("traced_examples.toml")
+MAX_TOML_BYTES = 64 * 1024  # an examples file is a few hundred bytes; refuse anything silly
+
+
+class Field(NamedTuple):
+    """One traced value: where it lives, what it may be, and what it means (shown as form help)."""
+
+    section: str
+    key: str
+    type: type  # int, float or str
+    min: float | None
+    max: float | None
+    help: str
+    choices: tuple[str, ...] | None = None  # for str fields; None = any short identifier
+
+
+def _scene_kinds() -> tuple[str, ...] | None:
+    """The generated scene kinds, when sam_core's scene generator is importable."""
+    try:
+        from sam_core.scenes import SCENE_KINDS
+    except Exception:  # sam_core not built yet, or broken: accept any identifier
+        return None
+    return tuple(SCENE_KINDS)
+
+
+# (section, key, type, min, max, help[, choices]) -- the schema, in display order.
+SCHEMA: tuple[Field, ...] = (
+    Field("prompt_click", "x", int, 0, 8191, "Clicked pixel, column (0 = left edge), in the image frame below."),
+    Field("prompt_click", "y", int, 0, 8191, "Clicked pixel, row (0 = top edge)."),
+    Field("prompt_click", "image_size", int, 16, 8192,
+          "Side of the square image the click is on. SAM's input is 1024; the lesson plan divides by it."),
+    Field("box_prompt", "x0", int, 0, 8191, "Box prompt, top-left corner column (same frame as the click)."),
+    Field("box_prompt", "y0", int, 0, 8191, "Box prompt, top-left corner row."),
+    Field("box_prompt", "x1", int, 0, 8191, "Box prompt, bottom-right corner column (> x0)."),
+    Field("box_prompt", "y1", int, 0, 8191, "Box prompt, bottom-right corner row (> y0)."),
+    Field("scene", "kind", str, None, None, "Which generated scene the live demos segment.", _scene_kinds()),
+    Field("scene", "seed", int, 0, 1_000_000, "Random seed of the generated scene (same seed, same image)."),
+    Field("focal_trace", "p_easy", float, 1e-6, 1 - 1e-6,
+          "Focal trace: the model's probability for the correct class on an easy pixel (strictly 0-1)."),
+    Field("focal_trace", "p_hard", float, 1e-6, 1 - 1e-6,
+          "Focal trace: the probability for the correct class on a hard, misclassified pixel."),
+    Field("focal_trace", "gamma", float, 0.0, 10.0, "Focusing exponent gamma (0 = plain cross-entropy; SAM uses 2)."),
+    Field("focal_trace", "alpha", float, 0.0, 1.0, "Foreground/background balance alpha (SAM uses 0.25)."),
+    Field("loss_weights", "focal", float, 0.0, 1000.0, "Weight of the focal loss in the mask loss (SAM: 20)."),
+    Field("loss_weights", "dice", float, 0.0, 1000.0, "Weight of the dice loss in the mask loss (SAM: 1)."),
+    Field("timing_check", "clicks", int, 1, 50, "Check 1: how many objects the student clicks (also the live demo's clicks)."),
+    Field("timing_check", "encoder_ms_claim", float, 0.0, 100_000.0,
+          "The plan's claimed image-encoder time in ms (a claim about a GPU, not a measurement here)."),
+    Field("timing_check", "decoder_ms_claim", float, 0.0, 100_000.0,
+          "The plan's claimed prompt-encoder + mask-decoder time per click in ms (a claim)."),
+    Field("fourier", "bands_shown", int, 1, 16, "How many Fourier bands the prompt-encoding page traces term by term."),
+    Field("fourier", "plan_bands", int, 1, 128, "How many 2^k bands the lesson plan's formula uses (the float32 demo runs them all)."),
+    Field("check1", "photo_width", int, 1, 100_000, "Check 1: width of the student's photograph in pixels."),
+    Field("check1", "photo_height", int, 1, 100_000, "Check 1: height of the photograph in pixels."),
+)
+
+_FIELDS: dict[tuple[str, str], Field] = {(f.section, f.key): f for f in SCHEMA}
+_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+def sections() -> list[str]:
+    """Section names in schema order."""
+    seen: list[str] = []
+    for f in SCHEMA:
+        if f.section not in seen:
+            seen.append(f.section)
+    return seen
+
+
+def fields_of(section: str) -> list[Field]:
+    return [f for f in SCHEMA if f.section == section]
+
+
+def field(section: str, key: str) -> Field:
+    return _FIELDS[(section, key)]
+
+
+# -- cross-field rules: (sections they cover, check returning an error message or None) -----------
+
+def _check_click(ex: Mapping[str, Mapping[str, Any]]) -> str | None:
+    c = ex["prompt_click"]
+    if c["x"] >= c["image_size"] or c["y"] >= c["image_size"]:
+        return f"[prompt_click] the click ({c['x']}, {c['y']}) must lie inside the {c['image_size']} px image"
+    return None
+
+
+def _check_box(ex: Mapping[str, Mapping[str, Any]]) -> str | None:
+    b, size = ex["box_prompt"], ex["prompt_click"]["image_size"]
+    if not (b["x0"] < b["x1"] and b["y0"] < b["y1"]):
+        return "[box_prompt] needs x0 < x1 and y0 < y1 (top-left, then bottom-right corner)"
+    if b["x1"] >= size or b["y1"] >= size:
+        return f"[box_prompt] the box must lie inside the {size} px image of [prompt_click]"
+    return None
+
+
+def _check_bands(ex: Mapping[str, Mapping[str, Any]]) -> str | None:
+    f = ex["fourier"]
+    if f["bands_shown"] > f["plan_bands"]:
+        return "[fourier] bands_shown cannot exceed plan_bands"
+    return None
+
+
+CROSS_CHECKS: tuple[tuple[tuple[str, ...], Callable[[Mapping[str, Mapping[str, Any]]], str | None]], ...] = (
+    (("prompt_click",), _check_click),
+    (("box_prompt",), _check_box),
+    (("fourier",), _check_bands),
+)
+
+
+# -- defaults -------------------------------------------------------------------------------------
+
+_DEFAULTS: dict[str, dict[str, Any]] | None = None
+
+
+def _coerce(f: Field, value: Any) -> tuple[Any, str | None]:
+    """Return (clean value, None) or (None, message) for one raw value."""
+    where = f"[{f.section}] {f.key}"
+    if f.type is str:
+        if not isinstance(value, str):
+            return None, f"{where}: expected text, got {type(value).__name__}"
+        value = value.strip()
+        if f.choices is not None:
+            if value not in f.choices:
+                return None, f"{where}: {value!r} is not one of {', '.join(f.choices)}"
+        elif not _IDENTIFIER.match(value):
+            return None, f"{where}: {value!r} is not a short lower-case name"
+        return value, None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None, f"{where}: expected a number, got {type(value).__name__} {value!r}"
+    if f.type is int:
+        if isinstance(value, float):
+            if not value.is_integer():
+                return None, f"{where}: expected a whole number, got {value!r}"
+            value = int(value)
+    else:
+        value = float(value)
+        if not math.isfinite(value):
+            return None, f"{where}: {value!r} is not a finite number"
+    if f.min is not None and value < f.min:
+        return None, f"{where}: {value!r} is below the minimum {f.min:g}"
+    if f.max is not None and value > f.max:
+        return None, f"{where}: {value!r} is above the maximum {f.max:g}"
+    return value, None
+
+
+def _read_defaults() -> dict[str, dict[str, Any]]:
+    raw = tomllib.loads(DEFAULTS_PATH.read_text(encoding="utf-8"))
+    out: dict[str, dict[str, Any]] = {}
+    for f in SCHEMA:
+        if f.key not in raw.get(f.section, {}):
+            raise KeyError(f"{DEFAULTS_PATH.name} lacks [{f.section}] {f.key} (every schema row needs a default)")
+        value, err = _coerce(f, raw[f.section][f.key])
+        if err:
+            raise ValueError(f"{DEFAULTS_PATH.name}: {err}")
+        out.setdefault(f.section, {})[f.key] = value
+    for _, check in CROSS_CHECKS:
+        err = check(out)
+        if err:
+            raise ValueError(f"{DEFAULTS_PATH.name}: {err}")
+    return out
+
+
+def default_examples() -> dict[str, dict[str, Any]]:
+    """A fresh copy of the committed defaults (validated against SCHEMA)."""
+    global _DEFAULTS
+    if _DEFAULTS is None:
+        _DEFAULTS = _read_defaults()
+    return copy.deepcopy(_DEFAULTS)
+
+
+# -- validation, parsing, loading -----------------------------------------------------------------
+
+def validate_examples(
+    raw: Mapping[str, Any], base: Mapping[str, Mapping[str, Any]] | None = None
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Overlay the valid keys of `raw` (a parsed TOML dict, possibly partial) on `base` (defaults).
+
+    Returns (examples, errors): `examples` is always complete and valid; every rejected value,
+    unknown section or key, and failed cross-field rule is one human-readable message in `errors`
+    (for a failed cross-field rule the whole section keeps its `base` values).
+    """
+    base_examples = copy.deepcopy(dict(base)) if base is not None else default_examples()
+    examples = copy.deepcopy(base_examples)
+    errors: list[str] = []
+    if not isinstance(raw, Mapping):
+        return examples, [f"expected a table of sections, got {type(raw).__name__}"]
+    known_sections = set(sections())
+    for section, table in raw.items():
+        if section not in known_sections:
+            errors.append(f"unknown section [{section}] (ignored)")
+            continue
+        if not isinstance(table, Mapping):
+            errors.append(f"[{section}] should be a table of keys, got {type(table).__name__} (ignored)")
+            continue
+        for key, value in table.items():
+            f = _FIELDS.get((section, key))
+            if f is None:
+                errors.append(f"unknown key [{section}] {key} (ignored)")
+                continue
+            clean, err = _coerce(f, value)
+            if err:
+                errors.append(f"{err}; keeping {base_examples[section][key]!r}")
+            else:
+                examples[section][key] = clean
+    for covered, check in CROSS_CHECKS:
+        err = check(examples)
+        if err:
+            errors.append(f"{err}; keeping the previous {', '.join(f'[{s}]' for s in covered)}")
+            for s in covered:
+                examples[s] = copy.deepcopy(base_examples[s])
+    return examples, errors
+
+
+def parse_examples_toml(data: bytes | str, max_bytes: int = MAX_TOML_BYTES) -> tuple[dict[str, Any], list[str]]:
+    """Parse untrusted TOML text. Returns (raw dict, errors); on any error the dict is empty."""
+    size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
+    if size > max_bytes:
+        return {}, [f"the examples file is {size:,} bytes; the limit is {max_bytes:,} bytes"]
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return {}, [f"the examples file is not UTF-8 text ({exc.reason} at byte {exc.start})"]
+    try:
+        return tomllib.loads(data), []
+    except tomllib.TOMLDecodeError as exc:
+        return {}, [f"the examples file is not valid TOML: {exc}"]
+
+
+_LAST_ERRORS: list[str] = []
+
+
+def load_examples(path: str | os.PathLike[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Defaults, then the override file (`path`, else $SAM_LESSON_EXAMPLES) key by key.
+
+    Never raises for a bad override file: its problems go to `load_errors()` and the defaults stay.
+    """
+    errors: list[str] = []
+    examples = default_examples()
+    source = os.fspath(path) if path is not None else os.environ.get(ENV_VAR, "").strip()
+    if source:
+        p = Path(source)
+        try:
+            size = p.stat().st_size
+            data = p.read_bytes() if size <= MAX_TOML_BYTES else b""
+        except OSError as exc:
+            errors.append(f"cannot read the examples file {source!r}: {exc.strerror or exc}")
+        else:
+            if size > MAX_TOML_BYTES:
+                errors.append(f"{source}: {size:,} bytes is over the {MAX_TOML_BYTES:,}-byte limit; using defaults")
+            else:
+                raw, parse_errors = parse_examples_toml(data)
+                errors.extend(f"{source}: {e}" for e in parse_errors)
+                if raw:
+                    examples, value_errors = validate_examples(raw, examples)
+                    errors.extend(f"{source}: {e}" for e in value_errors)
+    _LAST_ERRORS[:] = errors
+    return examples
+
+
+def load_errors() -> list[str]:
+    """Messages from the most recent `load_examples()` call (empty when everything was valid)."""
+    return list(_LAST_ERRORS)
+
+
+def examples_to_toml(examples: Mapping[str, Mapping[str, Any]]) -> str:
+    """TOML text for `examples` in schema order, each key with its help as a comment.
+
+    `load_examples` on the result gives back the same examples (tested round trip).
+    """
+    lines = [
+        "# SAM Lesson traced examples (export). Load with SAM_LESSON_EXAMPLES=<this file>",
+        "# or import it on the Instructor page. Keys you delete fall back to the defaults.",
+    ]
+    for section in sections():
+        lines += ["", f"[{section}]"]
+        for f in fields_of(section):
+            literal = tomli_w.dumps({"v": examples[section][f.key]}).strip()[len("v = "):]
+            lines.append(f"{f.key} = {literal}  # {f.help}")
+    return "\n".join(lines) + "\n"
+
+
+def examples_diff(
+    old: Mapping[str, Mapping[str, Any]], new: Mapping[str, Mapping[str, Any]]
+) -> list[tuple[str, str, Any, Any]]:
+    """(section, key, old, new) for every key whose value differs, in schema order."""
+    return [
+        (f.section, f.key, old[f.section][f.key], new[f.section][f.key])
+        for f in SCHEMA
+        if old[f.section][f.key] != new[f.section][f.key]
+    ]
+
+
+def iter_values(examples: Mapping[str, Mapping[str, Any]]) -> Iterable[tuple[Field, Any]]:
+    """(field, value) pairs in schema order (for forms and tables)."""
+    for f in SCHEMA:
+        yield f, examples[f.section][f.key]
