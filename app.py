@@ -1,0 +1,31 @@
+"""SAM Lesson: the st.navigation router, the shared sidebar, and the page list.
+
+Run with `streamlit run app.py`. To add a page, add ONE line to PAGES, after the pages of its section
+("Lesson", "Try it", "Instructor"); sections appear in the order they first occur.
+"""
+
+import streamlit as st
+
+from ui.sidebar import render_sidebar, render_timings
+
+st.set_page_config(page_title="SAM Lesson", page_icon="✂️", layout="wide")
+
+# (section, page) in lesson order. url_path is the page's address: http://localhost:8501/segment
+PAGES = [
+    ("Lesson", st.Page("pages/00_home.py", title="Home", icon="🏠", url_path="home", default=True)),
+    ("Try it", st.Page("pages/segment.py", title="Segment", icon="🖱️", url_path="segment")),
+]
+
+
+def sections(pages):
+    """[(section, page), ...] -> {section: [page, ...]} in first-seen order, for st.navigation."""
+    grouped = {}
+    for section, page in pages:
+        grouped.setdefault(section, []).append(page)
+    return grouped
+
+
+navigation = st.navigation(sections(PAGES))
+timings_placeholder = render_sidebar()
+navigation.run()
+render_timings(timings_placeholder)

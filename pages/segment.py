@@ -1,0 +1,187 @@
+"""Segment: click an image, get SAM's three candidate masks with their predicted IoU scores."""
+
+import io
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from ui import images, session, widgets
+
+KEY = "segment"  # session-state prefix of this page
+
+
+def k(name: str) -> str:
+    return session.page_key(KEY, name)
+
+
+MODES = {"Foreground point": 1, "Background point": 0, "Box": None}
+
+st.title("Segment")
+st.caption(
+    "Click the image: the prompt encoder turns your click into tokens, the mask decoder returns three "
+    "candidate masks (part, object, whole) and its own estimate of each mask's IoU."
+)
+
+# ---- choose an image --------------------------------------------------------------------------------
+source_options = ["Photo", "Scene", "Upload"] if images.scene_kinds() else ["Photo", "Upload"]
+picker = st.columns([1, 2, 1])
+source = picker[0].radio("Image", source_options, key=k("source"), horizontal=True)
+image, image_name, note = None, "", ""
+if source == "Photo":
+    name = picker[1].selectbox("Photo", list(images.BUNDLED_IMAGES), key=k("photo"),
+                               format_func=lambda n: images.BUNDLED_IMAGES[n][1])
+    image, image_name = images.load_bundled(name), name
+elif source == "Scene":
+    kind = picker[1].selectbox("Scene", images.scene_kinds(), key=k("scene"))
+    seed = picker[2].number_input("Seed", 0, 9999, 0, key=k("seed"))
+    try:
+        image, image_name = images.load_scene(kind, int(seed)), f"{kind}_{seed}"
+    except Exception as error:
+        st.error(f"The scene could not be rendered: {type(error).__name__}: {error}")
+else:
+    upload = picker[1].file_uploader("Your image", key=k("upload"),
+                                     type=["png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp"])
+    if upload is not None:
+        cache = st.session_state.get(k("upload_cache"))
+        if cache is None or cache[0] != upload.file_id:
+            decoded, message = images.load_upload(upload.getvalue())
+            cache = (upload.file_id, decoded, message)
+            st.session_state[k("upload_cache")] = cache
+        _, image, note = cache
+        image_name = upload.name.rsplit(".", 1)[0] or "upload"
+        if image is None:
+            st.error(note)
+        elif note:
+            st.info(note)
+    else:
+        st.info("Upload a photo (PNG, JPEG, GIF, BMP, TIFF or WebP). It stays in your session only.")
+
+if image is None:
+    st.stop()
+
+# ---- prompts: reset when the image changes ------------------------------------------------------------
+image_id = session.image_hash(image)
+if st.session_state.get(k("image_id")) != image_id:
+    st.session_state[k("image_id")] = image_id
+    st.session_state[k("history")] = []  # list of (points, labels, box) snapshots, for undo
+    st.session_state[k("points")], st.session_state[k("labels")] = [], []
+    st.session_state[k("box")], st.session_state[k("corner")] = None, None
+points, labels = st.session_state[k("points")], st.session_state[k("labels")]
+
+controls = st.columns([3, 2, 1, 1])
+mode = controls[0].radio("Click adds", list(MODES), key=k("mode"), horizontal=True,
+                         help="Box: drag across the object, or click two opposite corners.")
+multimask = controls[1].toggle("Three masks (multimask)", value=True, key=k("multimask"))
+
+
+def snapshot() -> None:
+    st.session_state[k("history")].append(
+        (list(points), list(labels), st.session_state[k("box")], st.session_state[k("corner")]))
+
+
+def undo() -> None:
+    history = st.session_state[k("history")]
+    if history:
+        old_points, old_labels, box, corner = history.pop()
+        st.session_state[k("points")], st.session_state[k("labels")] = old_points, old_labels
+        st.session_state[k("box")], st.session_state[k("corner")] = box, corner
+
+
+def clear() -> None:
+    snapshot()
+    st.session_state[k("points")], st.session_state[k("labels")] = [], []
+    st.session_state[k("box")], st.session_state[k("corner")] = None, None
+
+
+controls[2].button("Undo", key=k("undo"), on_click=undo, width="stretch",
+                   disabled=not st.session_state[k("history")])
+controls[3].button("Clear", key=k("clear"), on_click=clear, width="stretch")
+points, labels = st.session_state[k("points")], st.session_state[k("labels")]
+
+# ---- the model ------------------------------------------------------------------------------------------
+model, info = session.current_model()
+if model is None:
+    if info.status == "no_weights":
+        st.warning(
+            "**No weights yet.** The embedded nano model has not been trained yet, so there is nothing "
+            "to click with. Use the **Download** button in the sidebar for a known model (MobileSAM "
+            "or SAM ViT-B), or load a local checkpoint there.", icon="⏳")
+    else:
+        st.warning(info.message, icon="⚠️")
+    st.image(image, caption=f"{image_name}: {image.shape[1]} x {image.shape[0]} px", width="stretch")
+    st.stop()
+
+# ---- apply a new click before drawing, so the image shows its result right away --------------------
+click = widgets.pending_click(k("canvas"), image.shape[:2])
+if click is not None:
+    snapshot()
+    if MODES[mode] is not None:
+        point = click.xy if click.kind == "point" else (click.x1, click.y1)
+        points.append([round(point[0], 1), round(point[1], 1)])
+        labels.append(MODES[mode])
+    elif click.kind == "box":
+        st.session_state[k("box")], st.session_state[k("corner")] = list(click.box), None
+    elif st.session_state[k("corner")] is None:
+        st.session_state[k("corner")] = list(click.xy)
+    else:
+        x0, y0 = st.session_state[k("corner")]
+        x1, y1 = click.xy
+        st.session_state[k("box")] = [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)]
+        st.session_state[k("corner")] = None
+box = st.session_state[k("box")]
+
+masks, scores = None, None
+if points or box is not None:
+    with st.spinner("Encoding the image (once per image) ..."):
+        predictor = session.predictor_for(image)
+    masks, scores, _ = predictor.predict(
+        point_coords=np.array(points, dtype=np.float32) if points else None,
+        point_labels=np.array(labels, dtype=np.int64) if points else None,
+        box=np.array(box, dtype=np.float32) if box is not None else None,
+        multimask_output=multimask,
+    )
+best = int(np.argmax(scores)) if scores is not None else 0
+chosen = min(st.session_state.get(k("chosen"), best), len(scores) - 1) if scores is not None else 0
+if click is not None and scores is not None:
+    chosen = best  # a new prompt shows its best mask first
+    st.session_state[k("chosen")] = best
+
+# ---- draw -----------------------------------------------------------------------------------------------
+left, right = st.columns([3, 2])
+with left:
+    widgets.clickable_image(
+        image, key=k("canvas"), points=points, labels=labels, box=box,
+        mask=masks[chosen] if masks is not None else None,
+        mask_color=widgets.MASK_COLORS[chosen % len(widgets.MASK_COLORS)],
+        pending_corner=st.session_state[k("corner")], drag=MODES[mode] is None,
+    )
+    hint = {1: "Click on the object you want.", 0: "Click where the mask should NOT be.",
+            None: "Drag a box around the object (or click two opposite corners)."}[MODES[mode]]
+    st.caption(f"{hint} Points: {len(points)} · box: {'yes' if box is not None else 'no'} · "
+               f"{image.shape[1]} x {image.shape[0]} px")
+
+with right:
+    if masks is None:
+        st.info("No prompt yet: click the image to get masks.", icon="👆")
+    else:
+        st.markdown(f"**{len(scores)} candidate mask{'s' if len(scores) > 1 else ''}** "
+                    "(the score is the decoder's predicted IoU)")
+        small, _ = widgets.downscale_for_display(image, 320)
+        columns = st.columns(len(scores))
+        for index, column in enumerate(columns):
+            color = widgets.MASK_COLORS[index % len(widgets.MASK_COLORS)]
+            thumb = widgets.mask_overlay(small, widgets.resize_mask(masks[index], small.shape[:2]), color)
+            star = " ★ best" if index == best else ""
+            column.image(thumb, width="stretch")
+            column.markdown(f"Mask {index + 1}  \nIoU score **{scores[index]:.3f}**{star}")
+            column.button("Show", key=k(f"show_{index}"), width="stretch",
+                          type="primary" if index == chosen else "secondary",
+                          on_click=st.session_state.__setitem__, args=(k("chosen"), index))
+        buffer = io.BytesIO()
+        Image.fromarray(masks[chosen].astype(np.uint8) * 255).save(buffer, format="PNG", compress_level=1)
+        st.download_button(f"Download mask {chosen + 1} as PNG", buffer.getvalue(),
+                           file_name=f"{image_name}_mask{chosen + 1}.png", mime="image/png", key=k("download"))
+        timings = getattr(predictor, "last_timings_ms", {}) or {}
+        if timings:
+            st.caption("Measured: " + " · ".join(f"{n.replace('_', ' ')} {v:.1f} ms" for n, v in timings.items()))

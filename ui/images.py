@@ -1,0 +1,174 @@
+"""Images for the pages: untrusted uploads, the bundled photographs, and procedural scenes.
+
+Everything here returns RGB uint8 arrays shaped [H, W, 3], the format `SamPredictor.set_image` takes.
+`load_upload` never raises: a student's file is untrusted, so every failure becomes a message.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets" / "images"
+
+MAX_UPLOAD_BYTES = 40 * 1024 * 1024  # larger files are refused before Pillow sees them
+MAX_PIXELS = 40_000_000  # refuse to decode more than this (a 40 MP photo); bombs claim far more
+MAX_SIDE = 2048  # the longest side is downscaled to this; SAM resizes to 1024 anyway
+MIN_SIDE = 16  # smaller than one 16 px ViT patch: nothing to segment
+
+# Only formats that Pillow decodes itself. EPS/PS would start Ghostscript on untrusted input.
+ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "ICO", "TGA", "MPO")
+
+# Photographs and their descriptions; licences are in assets/images/ATTRIBUTION.md.
+BUNDLED_IMAGES: dict[str, tuple[str, str]] = {
+    "cat": ("cat.jpg", "Chelsea the cat (CC0, Stefan van der Walt)"),
+    "coffee": ("coffee.jpg", "A cup of coffee on a saucer (CC0, Rachel Michetti)"),
+    "astronaut": ("astronaut.jpg", "Astronaut Eileen Collins (public domain, NASA)"),
+    "rocket": ("rocket.jpg", "Falcon 9 launch (public domain, SpaceX)"),
+}
+
+
+def _to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
+    """Any Pillow mode -> 'RGB'. Transparent pixels are composited on white, 16-bit is rescaled."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        values = np.asarray(img, dtype=np.float64)
+        if mode == "F":
+            low, high = float(np.nanmin(values)), float(np.nanmax(values))
+            scaled = (values - low) / (high - low) * 255.0 if high > low else np.zeros_like(values)
+        else:
+            high = 65535.0 if values.max() > 255 else 255.0
+            scaled = values / high * 255.0
+        notes.append(f"Converted a {mode} (high bit depth) grayscale image to 8-bit RGB.")
+        gray = np.clip(np.nan_to_num(scaled), 0, 255).astype(np.uint8)
+        return Image.fromarray(np.repeat(gray[:, :, None], 3, axis=2), "RGB")
+    if mode == "P":
+        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
+        mode = img.mode
+    if mode in ("PA", "LA", "La", "RGBa", "RGBA"):
+        rgba = img.convert("RGBA")
+        if rgba.getextrema()[3][0] < 255:
+            notes.append("Transparent areas were filled with white.")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if mode in ("1", "L"):
+        notes.append("Grayscale image: shown as RGB with three equal channels.")
+        return img.convert("RGB")
+    if mode == "CMYK":
+        notes.append("Converted from CMYK to RGB (colours may differ slightly from print software).")
+        return img.convert("RGB")
+    if mode != "RGB":
+        return img.convert("RGB")
+    return img
+
+
+def load_upload(data: bytes, max_side: int = MAX_SIDE) -> tuple[np.ndarray | None, str]:
+    """Decode an untrusted upload into an RGB uint8 [H, W, 3] array.
+
+    Arguments:
+      data: the raw bytes of the uploaded file.
+      max_side: the longest side is downscaled to at most this many pixels.
+    Returns:
+      (image, message): on success the image and a note on what was changed ("" if nothing);
+      on failure None and a message that says why. Never raises.
+    """
+    if not data:
+        return None, "The file is empty."
+    if len(data) > MAX_UPLOAD_BYTES:
+        return None, f"The file is {len(data) / 2**20:.0f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB."
+    notes: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns (rather than fails) between MAX_IMAGE_PIXELS and twice that: make it fail.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                return None, (
+                    f"The image claims {width} x {height} pixels ({width * height / 1e6:.0f} MP); "
+                    f"the limit is {MAX_PIXELS / 1e6:.0f} MP. Please downscale it first."
+                )
+            if min(width, height) < MIN_SIDE:
+                return None, (
+                    f"The image is only {width} x {height} pixels; at least {MIN_SIDE} px per side "
+                    "is needed."
+                )
+            frames = getattr(img, "n_frames", 1)
+            if frames > 1:
+                img.seek(0)
+                notes.append(f"Animated image with {frames} frames: using the first frame.")
+            if img.format == "JPEG" and max(width, height) > 2 * max_side:
+                img.draft("RGB", (max_side, max_side))  # decode JPEGs at a reduced scale: faster
+            img.load()
+            try:
+                orientation = img.getexif().get(0x0112, 1)
+                rotated = ImageOps.exif_transpose(img)
+            except Exception:  # a broken EXIF block should not cost the student the image
+                orientation, rotated = 1, img
+            if orientation not in (1, None) and rotated is not None:
+                notes.append("Rotated upright according to the camera's EXIF orientation.")
+                img = rotated
+            img = _to_rgb(img, notes)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return None, "The image declares an enormous size (a possible decompression bomb); it was refused."
+    except UnidentifiedImageError:
+        return None, (
+            "This file is not an image this app can read. Please upload a PNG, JPEG, GIF, BMP, TIFF "
+            "or WebP file."
+        )
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        if "truncated" in str(error).lower():
+            return None, "The image file is truncated (the upload may have been cut off)."
+        return None, f"The image could not be decoded ({type(error).__name__}: {error})."
+    except Exception as error:  # never let a malformed file crash the page
+        return None, f"The image could not be decoded ({type(error).__name__})."
+
+    if max(img.size) > max_side:
+        old = img.size
+        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        notes.append(f"Downscaled from {old[0]} x {old[1]} to {img.size[0]} x {img.size[1]} pixels.")
+    rgb = np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        return None, f"Unexpected image layout {rgb.shape}."
+    return rgb, " ".join(notes)
+
+
+@functools.lru_cache(maxsize=16)
+def load_bundled(name: str) -> np.ndarray:
+    """One of BUNDLED_IMAGES as a read-only RGB uint8 [H, W, 3] array (shared: do not modify)."""
+    filename, _ = BUNDLED_IMAGES[name]
+    with Image.open(ASSETS_DIR / filename) as img:
+        rgb = np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+    rgb.flags.writeable = False
+    return rgb
+
+
+def scene_kinds() -> list[str]:
+    """The procedural scene kinds from sam_core.scenes, or [] while that package is missing."""
+    try:
+        from sam_core.scenes import SCENE_KINDS
+    except Exception:
+        return []
+    return list(SCENE_KINDS)
+
+
+@functools.lru_cache(maxsize=32)
+def load_scene(kind: str, seed: int = 0, size: int = 512) -> np.ndarray:
+    """A procedural scene rendered by sam_core.scenes as a read-only RGB uint8 [size, size, 3] array."""
+    from sam_core.scenes import render_scene
+
+    scene = render_scene(kind, seed, size=size)
+    image = scene.image if hasattr(scene, "image") else scene
+    rgb = np.asarray(image)
+    if rgb.dtype != np.uint8:
+        rgb = np.clip(rgb * (255.0 if rgb.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[:, :, None], 3, axis=2)
+    rgb = np.ascontiguousarray(rgb[:, :, :3]).copy()
+    rgb.flags.writeable = False
+    return rgb

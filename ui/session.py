@@ -1,0 +1,294 @@
+"""Per-session state shared by the pages: the chosen model, the student's predictor, traced examples.
+
+The model is loaded once per (model, checkpoint, device) with `st.cache_resource` and shared by every
+session, so nothing here mutates it. What belongs to one student (the image embedding, clicks,
+answers) lives in `st.session_state`, under keys prefixed by the page that owns them
+(`segment_points`, `app_model`); keys owned by this module start with `app_` or `_ui_`.
+
+Model choice (set by the sidebar in app.py, read by every page through `current_model()`):
+  st.session_state["app_model"]  = {"source": "embedded" | "registry" | "path", "name": str, "path": str}
+  st.session_state["app_device"] = "auto" | "cpu" | "cuda" | "mps"
+Environment overrides (tests, instructors): SAM_CHECKPOINT=<file> makes the default model that file,
+SAM_MODEL_TYPE=<registry key> its architecture (default "nano").
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NANO_WEIGHTS = REPO_ROOT / "assets" / "models" / "nano" / "sam_nano.safetensors"
+
+MODEL_KEY = "app_model"
+DEVICE_KEY = "app_device"
+INSTRUCTOR_KEY = "app_instructor"
+EXAMPLES_KEY = "app_examples"
+_PREDICTOR_KEY = "_ui_predictor"
+_DOWNLOADED_KEY = "_ui_downloaded"  # registry name -> local checkpoint path, after a download
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the sidebar chose and whether it can run.
+
+    status: "ready" (weights found, model loaded or loadable), "no_weights" (embedded weights not there
+    yet), "not_downloaded" (a registry model whose file is not in the local cache), "error" (the
+    checkpoint failed to load: see message), "unavailable" (sam_core is not importable).
+    """
+
+    name: str  # display name: "nano (embedded)", "vit_b", "my_model.pth"
+    source: str  # "embedded" | "env" | "registry" | "path"
+    model_type: str  # key of sam_core.build.sam_model_registry
+    checkpoint: str | None  # file to load; None = the builder's own default
+    device: str  # "cpu", "cuda", "mps" (resolved, not "auto")
+    status: str
+    message: str = ""
+
+    @property
+    def ready(self) -> bool:
+        return self.status == "ready"
+
+
+# ---- model choice -------------------------------------------------------------------------------
+
+def model_choice() -> dict[str, str]:
+    """The sidebar's current choice (defaults to the embedded model)."""
+    return st.session_state.setdefault(MODEL_KEY, {"source": "embedded", "name": "nano", "path": ""})
+
+
+def set_model_choice(source: str, name: str = "", path: str = "") -> None:
+    st.session_state[MODEL_KEY] = {"source": source, "name": name, "path": path}
+
+
+def resolve_device() -> str:
+    """The device the sidebar chose, resolved through sam_core.device.pick_device ("auto" -> best)."""
+    override = st.session_state.get(DEVICE_KEY, "auto")
+    override = None if override in (None, "", "auto") else override
+    try:
+        from sam_core.device import pick_device
+
+        return str(pick_device(override))
+    except ImportError:
+        return override or "cpu"
+    except Exception:
+        return "cpu"
+
+
+def known_models() -> dict[str, Any]:
+    """sam_core.registry.KNOWN_MODELS (name -> spec), or {} while that module is missing."""
+    try:
+        from sam_core.registry import KNOWN_MODELS
+    except Exception:
+        return {}
+    return dict(KNOWN_MODELS)
+
+
+def _spec_field(spec: Any, *names: str, default: Any = None) -> Any:
+    for name in names:
+        if isinstance(spec, dict) and name in spec:
+            return spec[name]
+        if hasattr(spec, name):
+            return getattr(spec, name)
+    return default
+
+
+def registry_model_type(name: str) -> str:
+    spec = known_models().get(name)
+    return str(_spec_field(spec, "model_type", "type", "arch", default=name))
+
+
+def cached_checkpoint(name: str) -> str | None:
+    """Local path of a registry model's checkpoint if it was downloaded already (no network)."""
+    downloaded = st.session_state.get(_DOWNLOADED_KEY, {})
+    if name in downloaded and Path(downloaded[name]).exists():
+        return downloaded[name]
+    try:
+        from sam_core import download
+    except Exception:
+        return None
+    for helper in ("cached_checkpoint", "local_checkpoint", "find_cached"):
+        func = getattr(download, helper, None)
+        if func is not None:
+            try:
+                path = func(name)
+            except Exception:
+                path = None
+            if path and Path(path).exists():
+                return str(path)
+    spec = known_models().get(name)
+    repo = _spec_field(spec, "hub_repo", "repo_id", "repo")
+    filename = _spec_field(spec, "filename", "file")
+    if repo and filename:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            path = try_to_load_from_cache(repo, filename)
+            if isinstance(path, str) and Path(path).exists():
+                return path
+        except Exception:
+            return None
+    return None
+
+
+def remember_download(name: str, path: str) -> None:
+    st.session_state.setdefault(_DOWNLOADED_KEY, {})[name] = str(path)
+
+
+def model_info() -> ModelInfo:
+    """Resolve the sidebar's choice (and env overrides) into a ModelInfo, without loading anything."""
+    device = resolve_device()
+    try:
+        import sam_core.build  # noqa: F401
+    except Exception as error:
+        return ModelInfo("none", "embedded", "nano", None, device, "unavailable",
+                         f"The model package sam_core could not be imported ({type(error).__name__}: {error}).")
+    choice = model_choice()
+    source = choice.get("source", "embedded")
+    if source == "registry":
+        name = choice.get("name", "")
+        model_type = registry_model_type(name)
+        path = cached_checkpoint(name)
+        if path is None:
+            return ModelInfo(name, "registry", model_type, None, device, "not_downloaded",
+                             f"{name} is not downloaded yet: use the download button in the sidebar.")
+        return ModelInfo(name, "registry", model_type, path, device, "ready")
+    if source == "path":
+        path = choice.get("path", "").strip()
+        model_type = choice.get("name") or "vit_b"
+        if not path:
+            return ModelInfo("local file", "path", model_type, None, device, "error",
+                             "Enter the path of a checkpoint file in the sidebar.")
+        if not Path(path).is_file():
+            return ModelInfo(Path(path).name, "path", model_type, path, device, "error",
+                             f"No file at {path}.")
+        return ModelInfo(Path(path).name, "path", model_type, path, device, "ready")
+    env_checkpoint = os.environ.get("SAM_CHECKPOINT", "").strip()
+    if env_checkpoint:
+        model_type = os.environ.get("SAM_MODEL_TYPE", "nano").strip() or "nano"
+        if not Path(env_checkpoint).is_file():
+            return ModelInfo(f"{model_type} (SAM_CHECKPOINT)", "env", model_type, env_checkpoint, device, "error",
+                             f"SAM_CHECKPOINT points to {env_checkpoint}, which does not exist.")
+        return ModelInfo(f"{model_type} ({Path(env_checkpoint).name})", "env", model_type, env_checkpoint,
+                         device, "ready")
+    if not NANO_WEIGHTS.exists():
+        return ModelInfo("nano (embedded)", "embedded", "nano", None, device, "no_weights",
+                         "No weights yet: the embedded nano model has not been trained and committed. "
+                         "Pick a known model in the sidebar and download it, or give a local checkpoint.")
+    return ModelInfo("nano (embedded)", "embedded", "nano", str(NANO_WEIGHTS), device, "ready")
+
+
+@st.cache_resource(show_spinner="Loading the model ...", max_entries=3)
+def _load_model(model_type: str, checkpoint: str | None, device: str):
+    """Build and load one model; shared by all sessions (never mutate the result)."""
+    from sam_core.build import build_sam
+
+    model = build_sam(model_type, checkpoint=checkpoint, device=device)
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model
+
+
+def current_model():
+    """The chosen model and its info: (Sam | None, ModelInfo). None when it cannot run (see info)."""
+    info = model_info()
+    if not info.ready:
+        return None, info
+    try:
+        return _load_model(info.model_type, info.checkpoint, info.device), info
+    except Exception as error:
+        message = f"Could not load {info.name}: {type(error).__name__}: {error}"
+        return None, ModelInfo(info.name, info.source, info.model_type, info.checkpoint, info.device, "error",
+                               message)
+
+
+# ---- the student's predictor ----------------------------------------------------------------------
+
+class NoModelError(RuntimeError):
+    """Raised by predictor_for when no model can run; the message says why (for st.warning)."""
+
+
+def image_hash(image: np.ndarray) -> str:
+    """Content hash of an image array (shape and dtype included)."""
+    array = np.ascontiguousarray(image)
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{array.shape}{array.dtype}".encode())
+    digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
+def predictor_for(image: np.ndarray):
+    """This session's SamPredictor over the shared model, with `image` set.
+
+    The heavy encoder runs only when the image content (hash) or the model changes; the predictor
+    lives in st.session_state, so one student's embedding and clicks never reach another session.
+    Raises NoModelError when no model is available.
+    """
+    model, info = current_model()
+    if model is None:
+        raise NoModelError(info.message or "No model is available.")
+    from sam_core.predictor import SamPredictor
+
+    state = st.session_state.get(_PREDICTOR_KEY)
+    model_key = (info.model_type, info.checkpoint, info.device, id(model))
+    if state is None or state["model_key"] != model_key:
+        state = {"predictor": SamPredictor(model), "model_key": model_key, "image_hash": None}
+        st.session_state[_PREDICTOR_KEY] = state
+    digest = image_hash(image)
+    if state["image_hash"] != digest:
+        state["image_hash"] = None  # if set_image fails, do not claim the old embedding is this image's
+        state["predictor"].set_image(np.ascontiguousarray(image, dtype=np.uint8))
+        state["image_hash"] = digest
+    return state["predictor"]
+
+
+def last_predictor():
+    """The session's predictor if one exists (for the sidebar's timings), else None."""
+    state = st.session_state.get(_PREDICTOR_KEY)
+    return None if state is None else state["predictor"]
+
+
+# ---- traced examples ------------------------------------------------------------------------------
+
+@st.cache_data(show_spinner=False)
+def _default_examples() -> dict:
+    from lesson_content.examples import load_examples
+
+    return load_examples()
+
+
+def get_examples() -> dict:
+    """The session's traced examples: a copy of lesson_content.examples.load_examples() ({} if missing)."""
+    if EXAMPLES_KEY not in st.session_state:
+        try:
+            examples = copy.deepcopy(_default_examples())
+        except ImportError:
+            return {}
+        st.session_state[EXAMPLES_KEY] = examples
+    return st.session_state[EXAMPLES_KEY]
+
+
+def set_examples(examples: dict) -> None:
+    """Replace the session's traced examples (the instructor's edits); every page reads them back."""
+    st.session_state[EXAMPLES_KEY] = copy.deepcopy(examples)
+
+
+def reset_examples() -> None:
+    st.session_state.pop(EXAMPLES_KEY, None)
+
+
+def instructor_mode() -> bool:
+    return bool(st.session_state.get(INSTRUCTOR_KEY, False))
+
+
+def page_key(page: str, name: str) -> str:
+    """Session-state key with a page prefix: page_key("segment", "points") -> "segment_points"."""
+    return f"{page}_{name}"
