@@ -1,0 +1,108 @@
+"""The embedded default's image encoder: a small conv + attention pyramid that CPUs run in ~tens of ms.
+
+It keeps SAM's contract — an RGB image resized and padded to `img_size` in, a 64 x 64 embedding grid
+with `out_chans` channels out — but from a 256 px input (stride 4) instead of 1024 px (stride 16).
+
+    image [B, 3, 256, 256]
+      -> stem: two stride-2 3x3 convs                          [B, w0, 64, 64]
+      -> stage 1 @ 64x64, stage 2 @ 32x32, stage 3 @ 16x16     (ConvNeXt-style residual blocks)
+      -> one global self-attention block @ 16x16                (whole-image context, 256 tokens)
+      -> top-down merge (FPN): 16 -> 32 -> 64                   [B, w_fpn, 64, 64]
+      -> SAM's neck: 1x1 conv -> LayerNorm2d -> 3x3 conv -> LayerNorm2d   [B, out_chans, 64, 64]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .common import LayerNorm2d
+
+
+@dataclass(frozen=True)
+class NanoEncoderConfig:
+    img_size: int = 256  # 4x smaller than SAM's 1024: the scenes are simple and CPUs are slow
+    widths: tuple[int, int, int] = (64, 128, 192)  # channels at 64x64, 32x32, 16x16
+    depths: tuple[int, int, int] = (2, 2, 2)  # residual blocks per stage
+    fpn_width: int = 96  # channels of the merged 64x64 map
+    out_chans: int = 128  # embedding width = decoder width of the nano model
+    attn_heads: int = 4  # global attention at 16x16
+
+
+class ConvBlock(nn.Module):
+    """ConvNeXt-style residual block: depthwise 7x7 -> BatchNorm -> 1x1 expand (GELU) -> 1x1 project."""
+
+    def __init__(self, dim: int, expansion: int = 3) -> None:
+        super().__init__()
+        self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
+        self.norm = nn.BatchNorm2d(dim)
+        self.pw1 = nn.Conv2d(dim, dim * expansion, kernel_size=1)
+        self.pw2 = nn.Conv2d(dim * expansion, dim, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, C, H, W] -> same
+        return x + self.pw2(F.gelu(self.pw1(self.norm(self.dwconv(x)))))
+
+
+class GlobalAttentionBlock(nn.Module):
+    """Pre-norm self-attention + MLP over every position of a small grid."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, dim * 2), nn.GELU(), nn.Linear(dim * 2, dim))
+
+    def forward(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:  # [B, C, H, W] -> same
+        b, c, h, w = x.shape
+        tokens = x.flatten(2).transpose(1, 2)  # B x HW x C
+        normed = self.norm1(tokens)
+        attended, _ = self.attn(normed + pos, normed + pos, normed, need_weights=False)
+        tokens = tokens + attended
+        tokens = tokens + self.mlp(self.norm2(tokens))
+        return tokens.transpose(1, 2).reshape(b, c, h, w)
+
+
+def _conv_bn_act(cin: int, cout: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, kernel_size=3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.GELU()
+    )
+
+
+class NanoImageEncoder(nn.Module):
+    """See the module docstring. Input [B, 3, img_size, img_size] -> [B, out_chans, img_size/4, img_size/4]."""
+
+    def __init__(self, config: NanoEncoderConfig = NanoEncoderConfig()) -> None:
+        super().__init__()
+        self.config = config
+        self.img_size = config.img_size
+        w0, w1, w2 = config.widths
+        self.stem = nn.Sequential(_conv_bn_act(3, w0 // 2, 2), _conv_bn_act(w0 // 2, w0, 2))
+        self.stage1 = nn.Sequential(*[ConvBlock(w0) for _ in range(config.depths[0])])
+        self.down1 = nn.Sequential(nn.BatchNorm2d(w0), nn.Conv2d(w0, w1, kernel_size=2, stride=2))
+        self.stage2 = nn.Sequential(*[ConvBlock(w1) for _ in range(config.depths[1])])
+        self.down2 = nn.Sequential(nn.BatchNorm2d(w1), nn.Conv2d(w1, w2, kernel_size=2, stride=2))
+        self.stage3 = nn.Sequential(*[ConvBlock(w2) for _ in range(config.depths[2])])
+        grid16 = config.img_size // 16
+        self.pos_embed = nn.Parameter(torch.zeros(1, grid16 * grid16, w2))
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        self.global_attn = GlobalAttentionBlock(w2, config.attn_heads)
+        self.lateral = nn.ModuleList(nn.Conv2d(w, config.fpn_width, kernel_size=1) for w in (w0, w1, w2))
+        self.neck = nn.Sequential(
+            nn.Conv2d(config.fpn_width, config.out_chans, kernel_size=1, bias=False),
+            LayerNorm2d(config.out_chans),
+            nn.Conv2d(config.out_chans, config.out_chans, kernel_size=3, padding=1, bias=False),
+            LayerNorm2d(config.out_chans),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f64 = self.stage1(self.stem(x))  # B x w0 x 64 x 64
+        f32 = self.stage2(self.down1(f64))  # B x w1 x 32 x 32
+        f16 = self.global_attn(self.stage3(self.down2(f32)), self.pos_embed)  # B x w2 x 16 x 16
+        merged = self.lateral[2](f16)
+        merged = self.lateral[1](f32) + F.interpolate(merged, scale_factor=2.0, mode="nearest")
+        merged = self.lateral[0](f64) + F.interpolate(merged, scale_factor=2.0, mode="nearest")
+        return self.neck(merged)  # B x out_chans x 64 x 64
