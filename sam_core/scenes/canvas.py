@@ -1,0 +1,223 @@
+"""The shared drawing machinery: a label map painted with PIL at 2x, then shaded with numpy.
+
+Scenes are written in "design pixels" (a 256 x 256 frame) and scale to any output size. Drawing paints
+*material ids* (uint8 labels) back to front into a 2x label map, so occlusion is just paint order. At
+render time the 2x map is reduced to the output size by majority vote (ties go to the first sub-pixel
+in raster order), every object's mask is the set of output pixels whose label belongs to the object or
+one of its descendants (so part <= object <= group holds exactly), and the image is computed from the
+labels: per-material colour x shading (linear + radial gradient) x texture from the cached noise bank.
+Pixels whose 2x sub-pixels disagree get the mean colour of their 4 sub-pixels (anti-aliasing).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .base import SceneObject
+from .textures import COARSE, FBM, GAUSS, N_FIELDS, noise_bank, pixel_grid
+
+MIN_AREA = 12  # objects with fewer visible pixels (at the output size) are dropped
+
+
+def jitter(rng: np.random.Generator, rgb, amount: float = 12.0) -> tuple[float, float, float]:
+    """A colour near `rgb`: a shared brightness shift plus a small per-channel one."""
+    base = np.asarray(rgb, np.float32)
+    out = base + rng.normal(0, amount * 0.6) + rng.normal(0, amount * 0.4, 3)
+    return tuple(float(v) for v in np.clip(out, 0, 255))
+
+
+def darker(rgb, f: float) -> tuple[float, float, float]:
+    return tuple(float(v) * f for v in rgb)
+
+
+def ellipse_pts(cx, cy, rx, ry, angle: float = 0.0, n: int = 28, a0: float = 0.0, a1: float = 2 * math.pi):
+    t = np.linspace(a0, a1, n, endpoint=(a1 - a0) < 2 * math.pi - 1e-6)
+    x, y = rx * np.cos(t), ry * np.sin(t)
+    c, s = math.cos(angle), math.sin(angle)
+    return list(zip((cx + c * x - s * y).tolist(), (cy + s * x + c * y).tolist(), strict=True))
+
+
+def rect_pts(cx, cy, w, h, angle: float = 0.0):
+    c, s = math.cos(angle), math.sin(angle)
+    out = []
+    for dx, dy in ((-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2)):
+        out.append((cx + c * dx - s * dy, cy + s * dx + c * dy))
+    return out
+
+
+def blob_pts(rng: np.random.Generator, cx, cy, rx, ry, wobble: float = 0.15, n: int = 24):
+    """An irregular closed blob (smooth random radius) around (cx, cy)."""
+    t = np.linspace(0, 2 * math.pi, n, endpoint=False)
+    r = np.ones(n)
+    for k in (2, 3, 5):
+        r += wobble / k * 2 * np.cos(k * t + rng.uniform(0, 2 * math.pi))
+    return list(zip((cx + rx * r * np.cos(t)).tolist(), (cy + ry * r * np.sin(t)).tolist(), strict=True))
+
+
+class Canvas:
+    """Materials + a 2x label map + an object list; `render()` returns (image, objects)."""
+
+    def __init__(self, size: int, rng: np.random.Generator) -> None:
+        self.size = size
+        self.rng = rng
+        self.s = 2.0 * size / 256.0  # design px -> 2x label-map px
+        self.lab = Image.new("L", (2 * size, 2 * size), 0)
+        self.draw = ImageDraw.Draw(self.lab)
+        self.mats: list[tuple] = []
+        self.objs: list[dict] = []
+
+    # ---- materials ---------------------------------------------------------------------------
+    def material(self, color, *, tex: int = FBM, amp=8.0, tex2: int = COARSE, amp2: float = 0.06,
+                 center=(128.0, 128.0), radius: float = 128.0, grad=(0.0, 0.0), radial: float = 0.0) -> int:
+        """A material id. Colour = color * shade * (1 + amp2 * tex2) + amp * tex, where
+        shade = 1 + grad . d + radial * |d|^2 and d = (pixel - center) / radius (design px)."""
+        if len(self.mats) >= 255:
+            raise RuntimeError("too many materials in one scene")
+        amp3 = np.broadcast_to(np.asarray(amp, np.float32), (3,))
+        size = self.size
+        ox, oy = (int(v) for v in self.rng.integers(0, size, 2))
+        ox2, oy2 = (int(v) for v in self.rng.integers(0, size, 2))
+        plane = 4 * size * size
+        self.mats.append((tuple(float(c) for c in color), tuple(amp3.tolist()), float(amp2),
+                          float(center[0]), float(center[1]), 1.0 / max(float(radius), 1e-3),
+                          float(grad[0]), float(grad[1]), float(radial),
+                          tex * plane + oy * 2 * size + ox, tex2 * plane + oy2 * 2 * size + ox2))
+        return len(self.mats) - 1
+
+    def shadow_of(self, mat: int, f: float = 0.6) -> int:
+        """A darker copy of a material (cast shadows on a surface)."""
+        m = list(self.mats[mat])
+        m[0] = darker(m[0], f)
+        m[1] = tuple(v * f for v in m[1])
+        self.mats.append(tuple(m))
+        return len(self.mats) - 1
+
+    # ---- painting (design coordinates) -------------------------------------------------------
+    def _sc(self, pts):
+        s = self.s
+        return [(x * s, y * s) for x, y in pts]
+
+    def fill(self, mat: int) -> None:
+        self.draw.rectangle((0, 0, self.lab.width, self.lab.height), fill=mat)
+
+    def poly(self, pts, mat: int) -> None:
+        self.draw.polygon(self._sc(pts), fill=mat)
+
+    def ellipse(self, cx, cy, rx, ry, mat: int, angle: float = 0.0) -> None:
+        if angle == 0.0:
+            s = self.s
+            self.draw.ellipse(((cx - rx) * s, (cy - ry) * s, (cx + rx) * s, (cy + ry) * s), fill=mat)
+        else:
+            self.poly(ellipse_pts(cx, cy, rx, ry, angle), mat)
+
+    def ring(self, cx, cy, rx, ry, width, mat: int) -> None:
+        s = self.s
+        self.draw.ellipse(((cx - rx) * s, (cy - ry) * s, (cx + rx) * s, (cy + ry) * s), outline=mat,
+                          width=max(1, round(width * s)))
+
+    def rect(self, x0, y0, x1, y1, mat: int) -> None:
+        s = self.s
+        self.draw.rectangle((x0 * s, y0 * s, x1 * s - 1, y1 * s - 1), fill=mat)
+
+    def line(self, pts, width: float, mat: int, round_caps: bool = True) -> None:
+        s = self.s
+        self.draw.line(self._sc(pts), fill=mat, width=max(1, round(width * s)), joint="curve")
+        if round_caps:
+            r = width / 2
+            for x, y in (pts[0], pts[-1]):
+                self.draw.ellipse(((x - r) * s, (y - r) * s, (x + r) * s, (y + r) * s), fill=mat)
+
+    # ---- objects ----------------------------------------------------------------------------
+    def obj(self, name: str, phrase: str, level: str, labels, parent: int | None = None, **attrs) -> int:
+        """Declare an object made of these material ids (plus, at render, all its descendants')."""
+        self.objs.append(dict(name=name, phrase=phrase, level=level, labels=set(labels), parent=parent,
+                              attributes=attrs))
+        return len(self.objs) - 1
+
+    # ---- render -----------------------------------------------------------------------------
+    def _shade(self, lab: np.ndarray, xd, yd, idx2, tables) -> np.ndarray:
+        base, amp, amp2, cx, cy, invr, gx, gy, gr, off1, off2 = tables
+        bank = noise_bank(self.size).reshape(-1)
+        dx = (xd - cx[lab]) * invr[lab]
+        dy = (yd - cy[lab]) * invr[lab]
+        shade = 1.0 + gx[lab] * dx + gy[lab] * dy + gr[lab] * (dx * dx + dy * dy)
+        shade *= 1.0 + amp2[lab] * bank[off2[lab] + idx2]
+        t1 = bank[off1[lab] + idx2]
+        return base[lab] * shade[:, None] + t1[:, None] * amp[lab]
+
+    def render(self, noise: float = 3.0) -> tuple[np.ndarray, list[SceneObject]]:
+        size = self.size
+        lab2 = np.asarray(self.lab)
+        a, b, c, d = lab2[0::2, 0::2], lab2[0::2, 1::2], lab2[1::2, 0::2], lab2[1::2, 1::2]
+        mixed = ((a != b) | (a != c) | (a != d)).ravel()
+        lab1 = a.ravel().copy()
+        mix_idx = np.flatnonzero(mixed)
+        subs = np.stack([a.ravel()[mix_idx], b.ravel()[mix_idx], c.ravel()[mix_idx], d.ravel()[mix_idx]], 1)
+        if mix_idx.size:
+            counts = (subs[:, :, None] == subs[:, None, :]).sum(2)
+            lab1[mix_idx] = subs[np.arange(len(mix_idx)), counts.argmax(1)]
+
+        cols = list(zip(*self.mats, strict=True))
+        tables = (np.asarray(cols[0], np.float32), np.asarray(cols[1], np.float32)) + tuple(
+            np.asarray(col, np.float32) for col in cols[2:9]) + tuple(np.asarray(col, np.int64) for col in cols[9:])
+        xd, yd, idx2 = pixel_grid(size)
+        img = self._shade(lab1, xd, yd, idx2, tables)
+        if mix_idx.size:
+            acc = np.zeros((mix_idx.size, 3), np.float32)
+            for k in range(4):
+                acc += self._shade(subs[:, k], xd[mix_idx], yd[mix_idx], idx2[mix_idx], tables)
+            img[mix_idx] = acc * 0.25
+        # sensor noise and a global white balance / exposure jitter
+        rng = self.rng
+        plane = 4 * size * size
+        oy, ox = (int(v) for v in rng.integers(0, size, 2))
+        g = noise_bank(size).reshape(-1)[GAUSS * plane + oy * 2 * size + ox + idx2]
+        wb = (1.0 + rng.normal(0, 0.03, 3)).astype(np.float32) * np.float32(rng.uniform(0.92, 1.08))
+        img = img * wb + g[:, None] * np.float32(noise)
+        image = np.clip(img, 0, 255).astype(np.uint8).reshape(size, size, 3)
+
+        lab_img = lab1.reshape(size, size)
+        return image, self._objects(lab_img)
+
+    def _objects(self, lab_img: np.ndarray) -> list[SceneObject]:
+        n = len(self.objs)
+        labels = [set(o["labels"]) for o in self.objs]
+        # propagate labels to all ancestors
+        for i in range(n):
+            p = self.objs[i]["parent"]
+            seen = 0
+            while p is not None and seen < n:
+                labels[p] |= self.objs[i]["labels"]
+                p = self.objs[p]["parent"]
+                seen += 1
+        min_area = MIN_AREA if self.size >= 128 else max(2, round(MIN_AREA * self.size / 128))
+        masks, keep = [], []
+        for i in range(n):
+            lut = np.zeros(256, bool)
+            lut[list(labels[i])] = True
+            m = lut[lab_img]
+            masks.append(m)
+            keep.append(int(np.count_nonzero(m)) >= min_area)
+        # an object is kept only if it and all its ancestors are kept
+        new_index: dict[int, int] = {}
+        out: list[SceneObject] = []
+        for i in range(n):
+            p, ok = self.objs[i]["parent"], keep[i]
+            while ok and p is not None:
+                ok = keep[p]
+                p = self.objs[p]["parent"]
+            if not ok:
+                continue
+            o = self.objs[i]
+            new_index[i] = len(out)
+            out.append(SceneObject(o["name"], o["phrase"], o["level"], masks[i], o["parent"], dict(o["attributes"])))
+        for obj in out:
+            if obj.parent is not None:
+                obj.parent = new_index[obj.parent]
+        return out
+
+
+__all__ = ["Canvas", "MIN_AREA", "N_FIELDS", "blob_pts", "darker", "ellipse_pts", "jitter", "rect_pts"]
