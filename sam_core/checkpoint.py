@@ -217,7 +217,9 @@ def _shape_of(value: object) -> tuple[int, ...] | None:
     return None
 
 
-def _vit_geometry(keys: Iterable[str], shapes: Mapping[str, tuple[int, ...] | None]) -> tuple[int, int] | None:
+def _vit_geometry(
+    keys: Iterable[str], shapes: Mapping[str, tuple[int, ...] | None]
+) -> tuple[int, int] | None:
     blocks = {int(k.split(".")[2]) for k in keys if k.startswith("image_encoder.blocks.")}
     width_shape = shapes.get("image_encoder.patch_embed.proj.weight")
     if not blocks or not width_shape:
@@ -295,7 +297,9 @@ def check_compatible(
     if not (missing or unexpected or mismatch):
         return
     detected = detect_model_type(state_dict)
-    parts = [f"this checkpoint does not fit model type '{model_type}': it is {describe_state_dict(state_dict)}"]
+    parts = [
+        f"this checkpoint does not fit model type '{model_type}': it is {describe_state_dict(state_dict)}"
+    ]
     if detected and detected != model_type:
         parts[0] += f"; choose model type '{detected}' for it, or a '{model_type}' checkpoint"
     if missing:
@@ -306,5 +310,7 @@ def check_compatible(
         parts.append(f"{len(unexpected)} unexpected keys: {listed}")
     if mismatch:
         key, have, want = mismatch
-        parts.append(f"first shape mismatch: {key} is {list(have)} in the checkpoint, {list(want)} in the model")
+        parts.append(
+            f"first shape mismatch: {key} is {list(have)} in the checkpoint, {list(want)} in the model"
+        )
     raise CheckpointError(". ".join(parts))

@@ -35,7 +35,14 @@ from tqdm import tqdm as _tqdm
 from .checkpoint import CheckpointError
 from .registry import KNOWN_MODELS, ModelSpec, get_spec
 
-__all__ = ["OfflineError", "fetch_checkpoint", "probe_endpoint", "sha256_file", "hub_endpoint", "is_offline_env"]
+__all__ = [
+    "OfflineError",
+    "fetch_checkpoint",
+    "probe_endpoint",
+    "sha256_file",
+    "hub_endpoint",
+    "is_offline_env",
+]
 
 ProgressFn = Callable[[int, "int | None"], None]
 PROBE_TIMEOUT_S = 1.5
@@ -136,7 +143,11 @@ def _tqdm_class(progress: ProgressFn | None, show_bar: bool, min_interval_s: flo
                 return
             total = int(self.total) if self.total else None
             now = time.monotonic()
-            if force or (total is not None and self._done >= total) or now - self._last_report >= min_interval_s:
+            if (
+                force
+                or (total is not None and self._done >= total)
+                or now - self._last_report >= min_interval_s
+            ):
                 self._last_report = now
                 progress(self._done, total)
 
@@ -212,7 +223,9 @@ def fetch_checkpoint(
     if name not in KNOWN_MODELS:
         if isinstance(name_or_path, os.PathLike) or os.sep in name or local.suffix:
             raise CheckpointError(f"no checkpoint file at {local}")
-        raise CheckpointError(f"unknown model '{name}'; known models: {', '.join(KNOWN_MODELS)}, or a file path")
+        raise CheckpointError(
+            f"unknown model '{name}'; known models: {', '.join(KNOWN_MODELS)}, or a file path"
+        )
     spec = get_spec(name)
 
     override = _env_override(name)
@@ -254,7 +267,9 @@ def fetch_checkpoint(
         # A pure file-system lookup: hf_hub_download(local_files_only=True) would still build request
         # headers, and huggingface_hub 2.x fetches a telemetry registry from the hub while doing so
         # (up to 3 s, once per process), which would break the "offline answers within 2 s" promise.
-        cached = try_to_load_from_cache(spec.repo_id, spec.filename, cache_dir=cache_dir, revision=spec.revision)
+        cached = try_to_load_from_cache(
+            spec.repo_id, spec.filename, cache_dir=cache_dir, revision=spec.revision
+        )
         if not isinstance(cached, str):
             raise OfflineError(_offline_message(spec, reason))
         path = Path(cached)
@@ -285,7 +300,9 @@ def fetch_checkpoint(
         ) from None
     except HfHubHTTPError as e:
         status = getattr(getattr(e, "response", None), "status_code", "?")
-        raise CheckpointError(f"'{spec.name}': the hub answered HTTP {status} ({str(e).splitlines()[0]})") from None
+        raise CheckpointError(
+            f"'{spec.name}': the hub answered HTTP {status} ({str(e).splitlines()[0]})"
+        ) from None
     except Exception as e:  # noqa: BLE001 - network drops, disk full, consistency check: one clear message
         raise CheckpointError(f"'{spec.name}': download failed: {type(e).__name__}: {e}") from None
     if verify:

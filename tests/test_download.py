@@ -32,6 +32,7 @@ REPO = "lesson/fake-sam"
 FILENAME = "checkpoints/fake.pth"
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
+PAYLOAD_SIZE = len(PAYLOAD)
 
 
 class FakeHub:
@@ -114,7 +115,9 @@ class FakeHub:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._timer = threading.Timer(lifetime_s, self.stop)  # the server stops itself if a test hangs
         self._timer.daemon = True
 
@@ -129,10 +132,18 @@ class FakeHub:
         self.server.server_close()
 
 
-def _spec(size=len(PAYLOAD), sha=PAYLOAD_SHA, filename=FILENAME, repo=REPO) -> ModelSpec:
+def _spec(size=PAYLOAD_SIZE, sha=PAYLOAD_SHA, filename=FILENAME, repo=REPO) -> ModelSpec:
     return ModelSpec(
-        name="fake_sam", model_type="vit_b", repo_id=repo, filename=filename, size_bytes=size, sha256=sha,
-        licence="test", format="original", description="fake", source_url="https://example.invalid/fake.pth",
+        name="fake_sam",
+        model_type="vit_b",
+        repo_id=repo,
+        filename=filename,
+        size_bytes=size,
+        sha256=sha,
+        licence="test",
+        format="original",
+        description="fake",
+        source_url="https://example.invalid/fake.pth",
     )
 
 
