@@ -138,49 +138,67 @@ class Canvas:
         return len(self.objs) - 1
 
     # ---- render -----------------------------------------------------------------------------
-    def _shade(self, lab: np.ndarray, xd, yd, idx2, tables) -> np.ndarray:
-        base, amp, amp2, cx, cy, invr, gx, gy, gr, off1, off2 = tables
+    def _tables(self) -> tuple[np.ndarray, ...]:
+        """Per-material lookup tables, with the shading expanded as a + b*x + c*y + d*(x^2 + y^2)."""
+        cols = list(zip(*self.mats, strict=True))
+        cx, cy, ir, gx, gy, gr = (np.asarray(col, np.float64) for col in cols[3:9])
+        d = gr * ir * ir
+        a = 1.0 - gx * cx * ir - gy * cy * ir + d * (cx * cx + cy * cy)
+        b = gx * ir - 2.0 * d * cx
+        c = gy * ir - 2.0 * d * cy
+        base = np.asarray(cols[0], np.float32).T.copy()  # [3, M]
+        amp = np.asarray(cols[1], np.float32).T.copy()
+        f32 = [np.ascontiguousarray(v, np.float32) for v in (a, b, c, d, cols[2])]
+        return (base, amp, *f32, np.asarray(cols[9], np.intp), np.asarray(cols[10], np.intp))
+
+    def _shade(self, li: np.ndarray, xd, yd, r2, idx2, tables) -> np.ndarray:
+        """Colour planes [3, N] for pixels with material ids `li` (intp) at design coords (xd, yd)."""
+        base, amp, a, b, c, d, amp2, off1, off2 = tables
         bank = noise_bank(self.size).reshape(-1)
-        dx = (xd - cx[lab]) * invr[lab]
-        dy = (yd - cy[lab]) * invr[lab]
-        shade = 1.0 + gx[lab] * dx + gy[lab] * dy + gr[lab] * (dx * dx + dy * dy)
-        shade *= 1.0 + amp2[lab] * bank[off2[lab] + idx2]
-        t1 = bank[off1[lab] + idx2]
-        return base[lab] * shade[:, None] + t1[:, None] * amp[lab]
+        take = np.take
+        shade = take(a, li) + take(b, li) * xd + take(c, li) * yd + take(d, li) * r2
+        shade *= 1.0 + take(amp2, li) * take(bank, take(off2, li) + idx2)
+        t1 = take(bank, take(off1, li) + idx2)
+        out = np.empty((3, li.size), np.float32)
+        for ch in range(3):
+            np.multiply(take(base[ch], li), shade, out=out[ch])
+            out[ch] += take(amp[ch], li) * t1
+        return out
 
     def render(self, noise: float = 3.0) -> tuple[np.ndarray, list[SceneObject]]:
         size = self.size
         lab2 = np.asarray(self.lab)
         a, b, c, d = lab2[0::2, 0::2], lab2[0::2, 1::2], lab2[1::2, 0::2], lab2[1::2, 1::2]
-        mixed = ((a != b) | (a != c) | (a != d)).ravel()
-        lab1 = a.ravel().copy()
-        mix_idx = np.flatnonzero(mixed)
-        subs = np.stack([a.ravel()[mix_idx], b.ravel()[mix_idx], c.ravel()[mix_idx], d.ravel()[mix_idx]], 1)
+        mixed = (a != b) | (a != c) | (a != d)
+        lab1 = np.ascontiguousarray(a).ravel()
+        rows, cols_ = np.nonzero(mixed)
+        mix_idx = rows * size + cols_
         if mix_idx.size:
+            subs = np.stack([a[rows, cols_], b[rows, cols_], c[rows, cols_], d[rows, cols_]], 1)
             counts = (subs[:, :, None] == subs[:, None, :]).sum(2)
             lab1[mix_idx] = subs[np.arange(len(mix_idx)), counts.argmax(1)]
-
-        cols = list(zip(*self.mats, strict=True))
-        tables = (np.asarray(cols[0], np.float32), np.asarray(cols[1], np.float32)) + tuple(
-            np.asarray(col, np.float32) for col in cols[2:9]) + tuple(np.asarray(col, np.int64) for col in cols[9:])
-        xd, yd, idx2 = pixel_grid(size)
-        img = self._shade(lab1, xd, yd, idx2, tables)
+        tables = self._tables()
+        xd, yd, r2, idx2 = pixel_grid(size)
+        img = self._shade(lab1.astype(np.intp), xd, yd, r2, idx2, tables)
         if mix_idx.size:
-            acc = np.zeros((mix_idx.size, 3), np.float32)
-            for k in range(4):
-                acc += self._shade(subs[:, k], xd[mix_idx], yd[mix_idx], idx2[mix_idx], tables)
-            img[mix_idx] = acc * 0.25
+            sub_args = (xd[mix_idx], yd[mix_idx], r2[mix_idx], idx2[mix_idx], tables)
+            acc = self._shade(subs[:, 0].astype(np.intp), *sub_args)
+            for k in range(1, 4):
+                acc += self._shade(subs[:, k].astype(np.intp), *sub_args)
+            img[:, mix_idx] = acc * 0.25
         # sensor noise and a global white balance / exposure jitter
         rng = self.rng
-        plane = 4 * size * size
         oy, ox = (int(v) for v in rng.integers(0, size, 2))
-        g = noise_bank(size).reshape(-1)[GAUSS * plane + oy * 2 * size + ox + idx2]
-        wb = (1.0 + rng.normal(0, 0.03, 3)).astype(np.float32) * np.float32(rng.uniform(0.92, 1.08))
-        img = img * wb + g[:, None] * np.float32(noise)
-        image = np.clip(img, 0, 255).astype(np.uint8).reshape(size, size, 3)
-
-        lab_img = lab1.reshape(size, size)
-        return image, self._objects(lab_img)
+        g = noise_bank(size)[GAUSS, oy:oy + size, ox:ox + size].ravel() * np.float32(noise)
+        wb = (1.0 + rng.normal(0, 0.03, 3)) * rng.uniform(0.92, 1.08)
+        image = np.empty((size, size, 3), np.uint8)
+        for ch in range(3):
+            plane = img[ch]
+            plane *= np.float32(wb[ch])
+            plane += g
+            np.clip(plane, 0, 255, out=plane)
+            image[:, :, ch] = plane.reshape(size, size)
+        return image, self._objects(lab1.reshape(size, size))
 
     def _objects(self, lab_img: np.ndarray) -> list[SceneObject]:
         n = len(self.objs)
@@ -196,9 +214,15 @@ class Canvas:
         min_area = MIN_AREA if self.size >= 128 else max(2, round(MIN_AREA * self.size / 128))
         masks, keep = [], []
         for i in range(n):
-            lut = np.zeros(256, bool)
-            lut[list(labels[i])] = True
-            m = lut[lab_img]
+            ids = sorted(labels[i])
+            if len(ids) <= 6:
+                m = lab_img == ids[0] if ids else np.zeros(lab_img.shape, bool)
+                for k in ids[1:]:
+                    m |= lab_img == k
+            else:
+                lut = np.zeros(256, bool)
+                lut[ids] = True
+                m = np.take(lut, lab_img.astype(np.intp))
             masks.append(m)
             keep.append(int(np.count_nonzero(m)) >= min_area)
         # an object is kept only if it and all its ancestors are kept

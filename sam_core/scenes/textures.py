@@ -67,13 +67,16 @@ def noise_bank(size: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=4)
-def pixel_grid(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Flat per-pixel (x, y) in design coordinates (float32) and the flat index into a 2*size bank row."""
+def pixel_grid(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Flat per-pixel design coordinates x, y, x^2 + y^2 (float32) and the flat index of each pixel in a
+    2*size-wide bank plane (intp)."""
     ys, xs = np.mgrid[0:size, 0:size]
     scale = 256.0 / size
-    xd = ((xs.ravel() + 0.5) * scale).astype(np.float32)
-    yd = ((ys.ravel() + 0.5) * scale).astype(np.float32)
-    idx2 = (ys.ravel() * (2 * size) + xs.ravel()).astype(np.int64)
-    for a in (xd, yd, idx2):
+    xd = (xs.ravel() + 0.5) * scale
+    yd = (ys.ravel() + 0.5) * scale
+    r2 = xd * xd + yd * yd
+    idx2 = (ys.ravel() * (2 * size) + xs.ravel()).astype(np.intp)
+    out = tuple(v.astype(np.float32) for v in (xd, yd, r2)) + (idx2,)
+    for a in out:
         a.setflags(write=False)
-    return xd, yd, idx2
+    return out
