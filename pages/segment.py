@@ -1,5 +1,6 @@
 """Segment: click an image, get SAM's three candidate masks with their predicted IoU scores."""
 
+import copy
 import io
 
 import numpy as np
@@ -61,31 +62,18 @@ if image is None:
     st.stop()
 
 # ---- prompts: reset when the image changes ------------------------------------------------------------
-image_id = session.image_hash(image)
-if st.session_state.get(k("image_id")) != image_id:
-    st.session_state[k("image_id")] = image_id
-    st.session_state[k("history")] = []  # list of (points, labels, box) snapshots, for undo
-    st.session_state[k("points")], st.session_state[k("labels")] = [], []
-    st.session_state[k("box")], st.session_state[k("corner")] = None, None
-points, labels = st.session_state[k("points")], st.session_state[k("labels")]
-
-controls = st.columns([3, 2, 1, 1])
-mode = controls[0].radio("Click adds", list(MODES), key=k("mode"), horizontal=True,
-                         help="Box: drag across the object, or click two opposite corners.")
-multimask = controls[1].toggle("Three masks (multimask)", value=True, key=k("multimask"))
+PROMPT_KEYS = ("points", "labels", "box", "corner")  # corner: first click of a two-click box
 
 
 def snapshot() -> None:
-    st.session_state[k("history")].append(
-        (list(points), list(labels), st.session_state[k("box")], st.session_state[k("corner")]))
+    """Push the current prompts on the undo stack."""
+    st.session_state[k("history")].append(tuple(copy.deepcopy(st.session_state[k(n)]) for n in PROMPT_KEYS))
 
 
 def undo() -> None:
-    history = st.session_state[k("history")]
-    if history:
-        old_points, old_labels, box, corner = history.pop()
-        st.session_state[k("points")], st.session_state[k("labels")] = old_points, old_labels
-        st.session_state[k("box")], st.session_state[k("corner")] = box, corner
+    if st.session_state[k("history")]:
+        for name, value in zip(PROMPT_KEYS, st.session_state[k("history")].pop(), strict=True):
+            st.session_state[k(name)] = value
 
 
 def clear() -> None:
@@ -94,10 +82,41 @@ def clear() -> None:
     st.session_state[k("box")], st.session_state[k("corner")] = None, None
 
 
+image_id = session.image_hash(image)
+if st.session_state.get(k("image_id")) != image_id:
+    st.session_state[k("image_id")] = image_id
+    st.session_state[k("history")] = []
+    st.session_state[k("points")], st.session_state[k("labels")] = [], []
+    st.session_state[k("box")], st.session_state[k("corner")] = None, None
+
+# ---- apply a new click before drawing, so the image shows its result right away --------------------
+click = widgets.pending_click(k("canvas"), image.shape[:2])
+if click is not None:
+    snapshot()
+    label = MODES[st.session_state.get(k("mode"), next(iter(MODES)))]
+    if label is not None:
+        x, y = click.xy if click.kind == "point" else (click.x1, click.y1)
+        st.session_state[k("points")].append([round(x, 1), round(y, 1)])
+        st.session_state[k("labels")].append(label)
+    elif click.kind == "box":
+        st.session_state[k("box")], st.session_state[k("corner")] = list(click.box), None
+    elif st.session_state[k("corner")] is None:
+        st.session_state[k("corner")] = list(click.xy)
+    else:
+        x0, y0 = st.session_state[k("corner")]
+        x1, y1 = click.xy
+        st.session_state[k("box")] = [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)]
+        st.session_state[k("corner")] = None
+points, labels = st.session_state[k("points")], st.session_state[k("labels")]
+box = st.session_state[k("box")]
+
+controls = st.columns([3, 2, 1, 1])
+mode = controls[0].radio("Click adds", list(MODES), key=k("mode"), horizontal=True,
+                         help="Box: drag across the object, or click two opposite corners.")
+multimask = controls[1].toggle("Three masks (multimask)", value=True, key=k("multimask"))
 controls[2].button("Undo", key=k("undo"), on_click=undo, width="stretch",
                    disabled=not st.session_state[k("history")])
 controls[3].button("Clear", key=k("clear"), on_click=clear, width="stretch")
-points, labels = st.session_state[k("points")], st.session_state[k("labels")]
 
 # ---- the model ------------------------------------------------------------------------------------------
 model, info = session.current_model()
@@ -112,29 +131,12 @@ if model is None:
     st.image(image, caption=f"{image_name}: {image.shape[1]} x {image.shape[0]} px", width="stretch")
     st.stop()
 
-# ---- apply a new click before drawing, so the image shows its result right away --------------------
-click = widgets.pending_click(k("canvas"), image.shape[:2])
-if click is not None:
-    snapshot()
-    if MODES[mode] is not None:
-        point = click.xy if click.kind == "point" else (click.x1, click.y1)
-        points.append([round(point[0], 1), round(point[1], 1)])
-        labels.append(MODES[mode])
-    elif click.kind == "box":
-        st.session_state[k("box")], st.session_state[k("corner")] = list(click.box), None
-    elif st.session_state[k("corner")] is None:
-        st.session_state[k("corner")] = list(click.xy)
-    else:
-        x0, y0 = st.session_state[k("corner")]
-        x1, y1 = click.xy
-        st.session_state[k("box")] = [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)]
-        st.session_state[k("corner")] = None
-box = st.session_state[k("box")]
 
+# Encode as soon as the image is shown, so the first click only runs the light decoder.
+with st.spinner("Encoding the image (once per image) ..."):
+    predictor = session.predictor_for(image)
 masks, scores = None, None
 if points or box is not None:
-    with st.spinner("Encoding the image (once per image) ..."):
-        predictor = session.predictor_for(image)
     masks, scores, _ = predictor.predict(
         point_coords=np.array(points, dtype=np.float32) if points else None,
         point_labels=np.array(labels, dtype=np.int64) if points else None,

@@ -22,7 +22,7 @@ MAX_SIDE = 2048  # the longest side is downscaled to this; SAM resizes to 1024 a
 MIN_SIDE = 16  # smaller than one 16 px ViT patch: nothing to segment
 
 # Only formats that Pillow decodes itself. EPS/PS would start Ghostscript on untrusted input.
-ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "ICO", "TGA", "MPO")
+ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "ICO", "TGA")
 
 # Photographs and their descriptions; licences are in assets/images/ATTRIBUTION.md.
 BUNDLED_IMAGES: dict[str, tuple[str, str]] = {

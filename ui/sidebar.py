@@ -29,7 +29,7 @@ def _spec_summary(spec: Any) -> str:
     parts = []
     size = session._spec_field(spec, "size_bytes", "size", "num_bytes")
     if size:
-        parts.append(_human_size(size) if not isinstance(size, str) else size)
+        parts.append(getattr(spec, "size_label", None) or _human_size(size))
     licence = session._spec_field(spec, "licence", "license")
     if licence:
         parts.append(str(licence))
@@ -77,7 +77,9 @@ def fetch_with_progress(name: str, progress_bar, status) -> str | None:
 
 
 def _model_picker() -> None:
-    registry = session.known_models()
+    # Shipped weights (nano) are the EMBEDDED entry; the rest are downloadable.
+    registry = {name: spec for name, spec in session.known_models().items()
+                if not getattr(spec, "is_local", False)}
     options = [EMBEDDED, *registry.keys(), LOCAL_FILE]
     choice = st.selectbox(
         "Model", options, key="app_model_select",

@@ -1,0 +1,154 @@
+"""Every page in app.py's PAGES renders without exception (AppTest), with and without a model.
+
+The page list is read from app.py's source, so a page added there is tested here automatically.
+The model is a TEST FIXTURE: `build_sam("nano")`-shaped random weights written to a temp file and
+passed through SAM_CHECKPOINT; the app's own default stays the committed embedded weights.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+APP = REPO / "app.py"
+
+
+def page_entries() -> list[tuple[str, str, str]]:
+    """(section, page file, title) for each st.Page in app.py's PAGES list, in order (parsed, not run)."""
+    tree = ast.parse(APP.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PAGES" for t in node.targets):
+            assert isinstance(node.value, ast.List), "PAGES must stay one list literal"
+            entries = []
+            for element in node.value.elts:
+                section, call = element.elts
+                keywords = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords
+                            if isinstance(kw.value, ast.Constant)}
+                entries.append((ast.literal_eval(section), ast.literal_eval(call.args[0]), keywords.get("title", "")))
+            return entries
+    raise AssertionError("app.py has no PAGES list")
+
+
+PAGE_ENTRIES = page_entries()
+PAGE_IDS = [Path(p).stem for _, p, _ in PAGE_ENTRIES]
+
+
+@pytest.fixture(scope="session")
+def random_nano_checkpoint(tmp_path_factory) -> Path:
+    """A build_sam("nano")-shaped checkpoint with random weights (test fixture, never the app default)."""
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+
+    from sam_core.build import sam_model_registry
+
+    torch.manual_seed(0)
+    model = sam_model_registry["nano"]()
+    path = tmp_path_factory.mktemp("weights") / "random_nano.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return path
+
+
+@pytest.fixture
+def with_model(monkeypatch, random_nano_checkpoint):
+    monkeypatch.setenv("SAM_CHECKPOINT", str(random_nano_checkpoint))
+    monkeypatch.setenv("SAM_MODEL_TYPE", "nano")
+    return random_nano_checkpoint
+
+
+@pytest.fixture
+def without_model(monkeypatch, tmp_path):
+    """No weights at all: the embedded file missing and no override."""
+    import ui.session
+
+    monkeypatch.delenv("SAM_CHECKPOINT", raising=False)
+    monkeypatch.setattr(ui.session, "NANO_WEIGHTS", tmp_path / "missing.safetensors")
+
+
+def run_page(page: str, session_state: dict | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.switch_page(page)
+    for key, value in (session_state or {}).items():
+        at.session_state[key] = value
+    at.run()
+    return at
+
+
+def test_pages_list_shape():
+    pages = [p for _, p, _ in PAGE_ENTRIES]
+    assert pages[0] == "pages/00_home.py"
+    assert ("Try it", "pages/segment.py", "Segment") in PAGE_ENTRIES
+    assert {s for s, _, _ in PAGE_ENTRIES} <= {"Lesson", "Try it", "Instructor"}
+    for page in pages:
+        assert (REPO / page).is_file(), f"{page} is listed in PAGES but missing"
+
+
+@pytest.mark.parametrize("page", [p for _, p, _ in PAGE_ENTRIES], ids=PAGE_IDS)
+def test_page_renders_with_model(page, with_model):
+    at = run_page(page)
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.mark.parametrize("page", [p for _, p, _ in PAGE_ENTRIES], ids=PAGE_IDS)
+def test_page_renders_without_weights(page, without_model):
+    at = run_page(page)
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def first_run():
+    """The app's first run (the default page, Home). AppTest drops the sidebar after switch_page."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_segment_no_weights_state(without_model):
+    at = run_page("pages/segment.py")
+    assert any("No weights yet" in w.value for w in at.warning)
+    assert any("No weights yet" in w.value for w in first_run().sidebar.warning)
+
+
+def test_segment_click_gives_three_masks(with_model):
+    # What streamlit_image_coordinates sends for a click at displayed (100, 80) on a 451 px wide image.
+    click = {"x1": 100, "y1": 80, "x2": 100, "y2": 80, "width": 451, "height": 300, "unix_time": 1}
+    at = run_page("pages/segment.py", {"segment_canvas": click})
+    assert not at.exception, [e.value for e in at.exception]
+    texts = [m.value for m in at.markdown]
+    assert sum("IoU score" in t for t in texts) == 3, texts
+    assert any("★ best" in t for t in texts)
+    assert at.session_state["segment_points"] == [[100.0, 80.0]]
+    assert at.session_state["segment_labels"] == [1]
+    # Undo removes the point again.
+    at.button(key="segment_undo").click().run()
+    assert at.session_state["segment_points"] == []
+
+
+def test_segment_single_mask_and_background_point(with_model):
+    click = {"x1": 200, "y1": 150, "x2": 200, "y2": 150, "width": 451, "height": 300, "unix_time": 2}
+    at = run_page("pages/segment.py", {"segment_canvas": click, "segment_multimask": False,
+                                       "segment_mode": "Background point"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert sum("IoU score" in m.value for m in at.markdown) == 1
+    assert at.session_state["segment_labels"] == [0]
+
+
+def test_segment_box_by_drag(with_model):
+    drag = {"x1": 50, "y1": 40, "x2": 300, "y2": 200, "width": 451, "height": 300, "unix_time": 3}
+    at = run_page("pages/segment.py", {"segment_canvas": drag, "segment_mode": "Box"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["segment_box"] == [50.0, 40.0, 300.0, 200.0]
+
+
+def test_sidebar_shows_model_and_device(with_model):
+    at = first_run()
+    captions = " ".join(c.value for c in at.sidebar.caption)
+    assert "Running on" in captions
+    assert at.sidebar.toggle(key="app_instructor") is not None
