@@ -274,12 +274,17 @@ def check_compatible(
     Arguments:
       state_dict: the checkpoint (original key names), e.g. from ``load_state_dict``.
       model_type: the type the caller built ("vit_b", "nano", ...), named in the message.
-      expected_keys: the model's ``state_dict()`` (keys and shapes checked) or just its key names.
+      expected_keys: the model's ``state_dict()`` or ``state_dict().keys()`` (keys and shapes checked),
+        or any iterable of key names (keys only).
       max_listed: how many missing / unexpected keys to name.
     Raises:
       CheckpointError: naming the expected type, the detected type (if recognisable), the first few
         missing and unexpected keys, and the first shape mismatch.
     """
+    if not isinstance(expected_keys, Mapping) and isinstance(
+        getattr(expected_keys, "mapping", None), Mapping
+    ):
+        expected_keys = expected_keys.mapping  # model.state_dict().keys() still knows its dict (shapes)
     expected_shapes = (
         {k: _shape_of(v) for k, v in expected_keys.items()}
         if isinstance(expected_keys, Mapping)
