@@ -57,14 +57,15 @@ def _scene_kinds() -> tuple[str, ...] | None:
 
 # (section, key, type, min, max, help[, choices]) -- the schema, in display order.
 SCHEMA: tuple[Field, ...] = (
-    Field("prompt_click", "x", int, 0, 8191, "Clicked pixel, column (0 = left edge), in the image frame below."),
-    Field("prompt_click", "y", int, 0, 8191, "Clicked pixel, row (0 = top edge)."),
-    Field("prompt_click", "image_size", int, 16, 8192,
-          "Side of the square image the click is on. SAM's input is 1024; the lesson plan divides by it."),
-    Field("box_prompt", "x0", int, 0, 8191, "Box prompt, top-left corner column (same frame as the click)."),
-    Field("box_prompt", "y0", int, 0, 8191, "Box prompt, top-left corner row."),
-    Field("box_prompt", "x1", int, 0, 8191, "Box prompt, bottom-right corner column (> x0)."),
-    Field("box_prompt", "y1", int, 0, 8191, "Box prompt, bottom-right corner row (> y0)."),
+    Field("prompt_click", "x", int, 0, 2047, "Clicked pixel, column (0 = left edge), in the image frame below."),
+    Field("prompt_click", "y", int, 0, 2047, "Clicked pixel, row (0 = top edge)."),
+    Field("prompt_click", "image_size", int, 64, 2048,
+          "Side of the square image the click is on (the demo scene is rendered at this size). "
+          "SAM's input is 1024; the lesson plan divides by it."),
+    Field("box_prompt", "x0", int, 0, 2047, "Box prompt, top-left corner column (same frame as the click)."),
+    Field("box_prompt", "y0", int, 0, 2047, "Box prompt, top-left corner row."),
+    Field("box_prompt", "x1", int, 0, 2047, "Box prompt, bottom-right corner column (> x0)."),
+    Field("box_prompt", "y1", int, 0, 2047, "Box prompt, bottom-right corner row (> y0)."),
     Field("scene", "kind", str, None, None, "Which generated scene the live demos segment.", _scene_kinds()),
     Field("scene", "seed", int, 0, 1_000_000, "Random seed of the generated scene (same seed, same image)."),
     Field("focal_trace", "p_easy", float, 1e-6, 1 - 1e-6,

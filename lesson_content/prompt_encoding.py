@@ -1,0 +1,356 @@
+"""Prompt encoding, two ways, on the same click: the lesson plan's formula and SAM's real path.
+
+The plan's version (deterministic bands, as in NeRF / the transformer's sinusoidal encoding):
+    p = (x, y) / image_size                       # in [0, 1)
+    PE(p) = [sin(2^k pi p_x), cos(2^k pi p_x), sin(2^k pi p_y), cos(2^k pi p_y)]  for k = 0 .. L-1
+evaluated EXACTLY with sympy (p is a fraction, so sin(2^k pi p) is a closed form) and, as its
+pseudocode does, in float32 -- where the high bands become noise.
+
+SAM's real version (sam_core/prompt_encoder.py, identical to Meta's):
+    q = resize(x, y) + 0.5                        # pixel centre, in the encoder's input frame
+    p = q / input_size ;  u = 2 p - 1             # in [-1, 1]
+    angles = 2 pi * (u @ G)                       # G: [2, C/2] Gaussian, stored in the checkpoint
+    pe = [sin(angles) | cos(angles)]              # C dims, no projection
+
+Everything here is plain Python/torch/sympy (no Streamlit); the pages only lay the results out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import sympy as sp
+import torch
+
+PLAN_ROUND_DIGITS = 4  # the lesson plan writes p_x = 0.3340, p_y = 0.5049 and evaluates at those
+EXACT_DIGITS = 30  # significant digits sympy evaluates exact values to
+PIXEL_CENTRE = sp.Rational(1, 2)  # SAM adds half a pixel before normalising
+
+
+# ----------------------------------------------------------------------------------------------
+# The plan's formula
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PlanTerm:
+    """One term sin/cos(2^k * pi * p_c) of the plan's encoding, three ways."""
+
+    band: int  # k
+    coord: str  # "x" or "y"
+    fn: str  # "sin" or "cos"
+    latex: str  # e.g. \sin\left(\frac{171 \pi}{512}\right), sympy's own rendering of the exact term
+    exact: float  # sympy, exact argument, evaluated to EXACT_DIGITS then rounded to float64
+    at_rounded_p: float  # the same function at p rounded to PLAN_ROUND_DIGITS (what the plan computes)
+    float32: float  # the plan's pseudocode in float32 (torch)
+
+    @property
+    def name(self) -> str:
+        mult = "" if self.band == 0 else f"2^{{{self.band}}}"
+        return f"\\{self.fn}({mult}\\pi p_{self.coord})"
+
+
+@dataclass(frozen=True)
+class PlanClick:
+    """The plan's normalisation p = (x, y) / image_size, exact and rounded."""
+
+    x: int
+    y: int
+    image_size: int
+    p_x: sp.Rational
+    p_y: sp.Rational
+
+    @property
+    def p_x_float(self) -> float:
+        return float(self.p_x)
+
+    @property
+    def p_y_float(self) -> float:
+        return float(self.p_y)
+
+    @property
+    def p_x_rounded(self) -> float:
+        return round(float(self.p_x), PLAN_ROUND_DIGITS)
+
+    @property
+    def p_y_rounded(self) -> float:
+        return round(float(self.p_y), PLAN_ROUND_DIGITS)
+
+    @property
+    def p_x_latex(self) -> str:
+        return sp.latex(self.p_x)
+
+    @property
+    def p_y_latex(self) -> str:
+        return sp.latex(self.p_y)
+
+
+def plan_click(x: int, y: int, image_size: int) -> PlanClick:
+    return PlanClick(x, y, image_size, sp.Rational(x, image_size), sp.Rational(y, image_size))
+
+
+def _sym_fn(fn: str):
+    return {"sin": sp.sin, "cos": sp.cos}[fn]
+
+
+def _exact(fn: str, k: int, p: sp.Rational) -> tuple[sp.Expr, float]:
+    expr = _sym_fn(fn)(sp.Integer(2) ** k * sp.pi * p)  # sympy reduces the angle modulo 2 pi exactly
+    return expr, float(sp.N(expr, EXACT_DIGITS))
+
+
+def _plan_float32(fn: str, k: int, p: float) -> float:
+    """What the plan's pseudocode computes: p * 2.0**k * math.pi in float32, then sin/cos."""
+    freq = torch.tensor(2.0, dtype=torch.float32) ** k
+    angle = torch.tensor(p, dtype=torch.float32) * freq * math.pi
+    return float(getattr(torch, fn)(angle))
+
+
+@lru_cache(maxsize=64)
+def plan_terms(x: int, y: int, image_size: int, bands: int) -> tuple[PlanTerm, ...]:
+    """The first `bands` bands in the plan's order: sin x, cos x, sin y, cos y for k = 0, 1, ..."""
+    click = plan_click(x, y, image_size)
+    terms = []
+    for k in range(bands):
+        for coord, p, p_rounded in (("x", click.p_x, click.p_x_rounded), ("y", click.p_y, click.p_y_rounded)):
+            for fn in ("sin", "cos"):
+                _, value = _exact(fn, k, p)
+                at_rounded = float(sp.N(_sym_fn(fn)(sp.Integer(2) ** k * sp.pi * sp.Rational(str(p_rounded))),
+                                        EXACT_DIGITS))
+                shown = _sym_fn(fn)(sp.Mul(sp.Integer(2) ** k * p, sp.pi), evaluate=False)
+                terms.append(PlanTerm(k, coord, fn, sp.latex(shown), value, at_rounded, _plan_float32(fn, k, float(p))))
+    return tuple(terms)
+
+
+def plan_term(terms: tuple[PlanTerm, ...], band: int, coord: str, fn: str) -> PlanTerm:
+    for t in terms:
+        if (t.band, t.coord, t.fn) == (band, coord, fn):
+            return t
+    raise KeyError((band, coord, fn))
+
+
+def plan_vector_float32(x: int, y: int, image_size: int, bands: int) -> torch.Tensor:
+    """The plan's pseudocode verbatim (before its 512 -> 256 'projection', which SAM does not have).
+
+    Returns [4 * bands] float32: [sin(x bands) | cos(x bands) | sin(y bands) | cos(y bands)].
+    """
+    normalized = torch.tensor([x, y], dtype=torch.float32) / image_size  # [2]
+    freqs = 2.0 ** torch.arange(bands, dtype=torch.float32)  # [bands]
+    angles_x = normalized[0] * freqs * math.pi  # [bands]
+    angles_y = normalized[1] * freqs * math.pi  # [bands]
+    return torch.cat([angles_x.sin(), angles_x.cos(), angles_y.sin(), angles_y.cos()])  # [4 * bands]
+
+
+# ----------------------------------------------------------------------------------------------
+# Why 2^k bands break in float32
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Float32Breakdown:
+    """Band-by-band comparison for one coordinate p: float32 (the plan's pseudocode) vs exact sympy."""
+
+    p: sp.Rational
+    bands: np.ndarray  # k = 0 .. L-1
+    angle_exact: np.ndarray  # 2^k pi p as float64 (display only)
+    angle_error: np.ndarray  # |float32 angle - exact angle| in radians, computed exactly
+    angle_ulp: np.ndarray  # spacing of float32 numbers at that angle
+    sin_f32: np.ndarray
+    sin_exact: np.ndarray
+    cos_f32: np.ndarray
+    cos_exact: np.ndarray
+    k_ulp_ge_one: int | None  # first k whose float32 angle cannot even be written to within 1 rad
+    k_meaningless: int | None  # first k where float32 sin or cos is off by more than `tolerance`
+    k_exact_constant: int | None  # first k from which the exact terms are sin = 0, cos = +-1
+    tolerance: float
+
+    @property
+    def max_error(self) -> np.ndarray:
+        return np.maximum(np.abs(self.sin_f32 - self.sin_exact), np.abs(self.cos_f32 - self.cos_exact))
+
+
+@lru_cache(maxsize=32)
+def float32_breakdown(p: sp.Rational, bands: int = 128, tolerance: float = 0.1) -> Float32Breakdown:
+    """Compare the plan's float32 bands with exact values for k = 0 .. bands-1 (p a sympy Rational)."""
+    ks = np.arange(bands)
+    p32 = torch.tensor(float(p), dtype=torch.float32)
+    freqs = 2.0 ** torch.arange(bands, dtype=torch.float32)
+    angles32 = p32 * freqs * math.pi  # [bands], exactly as the plan's pseudocode
+    sin32, cos32 = angles32.sin().numpy().astype(np.float64), angles32.cos().numpy().astype(np.float64)
+    angle_exact = np.empty(bands)
+    angle_error = np.empty(bands)
+    sin_exact = np.empty(bands)
+    cos_exact = np.empty(bands)
+    k_constant = None
+    for k in ks:
+        exact_angle = sp.Integer(2) ** int(k) * sp.pi * p
+        angle_exact[k] = float(sp.N(exact_angle, EXACT_DIGITS))
+        a32 = float(angles32[k])
+        if math.isfinite(a32):
+            # the float32 angle is an exact binary fraction: subtract in high precision
+            angle_error[k] = float(abs(sp.N(sp.Rational(a32) - exact_angle, EXACT_DIGITS + 40)))
+        else:
+            angle_error[k] = math.inf
+        s, c = sp.sin(exact_angle), sp.cos(exact_angle)
+        sin_exact[k], cos_exact[k] = float(sp.N(s, EXACT_DIGITS)), float(sp.N(c, EXACT_DIGITS))
+        if k_constant is None and s == 0:
+            k_constant = int(k)
+    ulp = np.spacing(np.abs(angles32.numpy())).astype(np.float64)
+    err = np.maximum(np.abs(sin32 - sin_exact), np.abs(cos32 - cos_exact))
+    err = np.where(np.isfinite(err), err, np.inf)
+    k_ulp = next((int(k) for k in ks if ulp[k] >= 1.0), None)
+    k_bad = next((int(k) for k in ks if err[k] > tolerance), None)
+    if k_constant is not None and any(sp.sin(sp.Integer(2) ** int(k) * sp.pi * p) != 0 for k in ks[k_constant:]):
+        k_constant = None  # a lone zero, not the start of a constant tail
+    return Float32Breakdown(p, ks, angle_exact, angle_error, ulp, sin32, sin_exact, cos32, cos_exact,
+                            k_ulp, k_bad, k_constant, tolerance)
+
+
+# ----------------------------------------------------------------------------------------------
+# SAM's real path
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RealPoint:
+    """One point through SAM's PositionEmbeddingRandom, step by step (float64 numpy unless noted)."""
+
+    x: float
+    y: float
+    image_size: int  # side of the (square) image the click is on
+    input_size: int  # the encoder's input side (1024 for SAM, 256 for nano)
+    coords_input: tuple[float, float]  # after ResizeLongestSide, before + 0.5
+    p: tuple[float, float]  # (coords_input + 0.5) / input_size
+    p_exact: tuple[sp.Rational, sp.Rational]
+    u: tuple[float, float]  # 2 p - 1
+    gaussian_matrix: np.ndarray  # G [2, C/2]
+    angles: np.ndarray  # 2 pi (u @ G)  [C/2]
+    pe: np.ndarray  # [sin | cos]  [C]
+
+    @property
+    def dim(self) -> int:
+        return int(self.pe.shape[0])
+
+    def angle_latex(self, j: int) -> str:
+        """The j-th angle with numbers substituted: 2 pi (u_x G_0j + u_y G_1j)."""
+        g0, g1 = self.gaussian_matrix[0, j], self.gaussian_matrix[1, j]
+        return (f"2\\pi\\,\\big[({self.u[0]:.5f})({g0:.4f}) + ({self.u[1]:.5f})({g1:.4f})\\big]"
+                f" = {self.angles[j]:.4f}")
+
+
+def _as_rational(value: float) -> sp.Rational:
+    return sp.Rational(value).limit_denominator(1 << 20)
+
+
+def resize_click(x: float, y: float, image_size: int, input_size: int) -> tuple[float, float]:
+    """The predictor's coordinate transform for a square image_size image (ResizeLongestSide)."""
+    from sam_core.transforms import ResizeLongestSide
+
+    out = ResizeLongestSide(input_size).apply_coords(np.array([[x, y]], dtype=float), (image_size, image_size))
+    return float(out[0, 0]), float(out[0, 1])
+
+
+def real_point_encoding(gaussian_matrix, x: float, y: float, image_size: int, input_size: int) -> RealPoint:
+    """SAM's encoding of a click at (x, y) on a square image, from its Gaussian matrix G [2, C/2]."""
+    g = np.asarray(torch.as_tensor(gaussian_matrix).detach().cpu().double().numpy())
+    cx, cy = resize_click(x, y, image_size, input_size)
+    px_exact = (_as_rational(cx) + PIXEL_CENTRE) / input_size
+    py_exact = (_as_rational(cy) + PIXEL_CENTRE) / input_size
+    p = (float(px_exact), float(py_exact))
+    u = (2 * p[0] - 1, 2 * p[1] - 1)
+    angles = 2 * math.pi * (np.array(u) @ g)  # [C/2]
+    pe = np.concatenate([np.sin(angles), np.cos(angles)])  # [C]
+    return RealPoint(x, y, image_size, input_size, (cx, cy), p, (px_exact, py_exact), u, g, angles, pe)
+
+
+def model_point_pe(model, x: float, y: float, image_size: int) -> np.ndarray:
+    """The loaded model's own code on the click: pe_layer.forward_with_coords -> [C] (float32)."""
+    pe_layer = model.prompt_encoder.pe_layer
+    input_size = model.prompt_encoder.input_image_size
+    cx, cy = resize_click(x, y, image_size, input_size[0])
+    device = pe_layer.positional_encoding_gaussian_matrix.device
+    coords = torch.tensor([[[cx + 0.5, cy + 0.5]]], dtype=torch.float32, device=device)
+    with torch.inference_mode():
+        return pe_layer.forward_with_coords(coords, input_size)[0, 0].cpu().numpy()
+
+
+def real_point_from_model(model, x: float, y: float, image_size: int) -> RealPoint:
+    pe_layer = model.prompt_encoder.pe_layer
+    return real_point_encoding(pe_layer.positional_encoding_gaussian_matrix, x, y, image_size,
+                               model.prompt_encoder.input_image_size[0])
+
+
+def traced_point(predictor, x: float, y: float) -> dict:
+    """Run one real predict() for a foreground click under sam_core.tracing; returns what it recorded.
+
+    Keys: "records" (name -> tensor), "timings_ms", "masks", "scores". The predictor must have an image.
+    """
+    from sam_core.tracing import trace
+
+    with trace() as t:
+        masks, scores, _ = predictor.predict(
+            point_coords=np.array([[x, y]], dtype=float), point_labels=np.array([1]), multimask_output=True
+        )
+    return {"records": dict(t.records), "timings_ms": dict(t.timings_ms), "masks": masks, "scores": scores}
+
+
+# ----------------------------------------------------------------------------------------------
+# Boxes and masks
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BoxTokens:
+    corners_input: np.ndarray  # [2, 2] corners in the input frame (before + 0.5)
+    p: np.ndarray  # [2, 2] normalised corners
+    pe: np.ndarray  # [2, C] positional encodings of the two corners
+    type_labels: tuple[int, int]  # which learned type embeddings are added (2 = top-left, 3 = bottom-right)
+    tokens_shape: tuple[int, ...]  # sparse embeddings for a box alone: [1, 2, C]
+
+
+def box_tokens(model, box: tuple[int, int, int, int], image_size: int) -> BoxTokens:
+    """Encode a box prompt with the loaded model's prompt encoder: two corner tokens."""
+    from sam_core.transforms import ResizeLongestSide
+
+    pe_ = model.prompt_encoder
+    input_size = pe_.input_image_size
+    boxes = ResizeLongestSide(input_size[0]).apply_boxes(np.array([box], dtype=float), (image_size, image_size))
+    device = pe_.pe_layer.positional_encoding_gaussian_matrix.device
+    boxes_t = torch.as_tensor(boxes, dtype=torch.float32, device=device)
+    with torch.inference_mode():
+        sparse, _ = pe_(points=None, boxes=boxes_t, masks=None)
+        corner_pe = pe_.pe_layer.forward_with_coords((boxes_t + 0.5).reshape(-1, 2, 2), input_size)
+    corners = boxes.reshape(2, 2)
+    return BoxTokens(corners, (corners + 0.5) / np.array([input_size[1], input_size[0]]),
+                     corner_pe[0].cpu().numpy(), (2, 3), tuple(sparse.shape))
+
+
+def point_tokens_shape(model) -> tuple[int, ...]:
+    """Sparse embeddings for one click and no box: the click + SAM's padding point -> [1, 2, C]."""
+    pe_ = model.prompt_encoder
+    device = pe_.pe_layer.positional_encoding_gaussian_matrix.device
+    with torch.inference_mode():
+        sparse, _ = pe_(points=(torch.zeros(1, 1, 2, device=device), torch.ones(1, 1, device=device, dtype=torch.int)),
+                        boxes=None, masks=None)
+    return tuple(sparse.shape)
+
+
+def mask_downscaling_shapes(prompt_encoder) -> list[tuple[str, tuple[int, ...]]]:
+    """Run a blank mask prompt through the mask-downscaling convs; (layer, output shape) per step.
+
+    Works for a real module and for one built on the 'meta' device (shapes only, no memory).
+    """
+    device = prompt_encoder.pe_layer.positional_encoding_gaussian_matrix.device
+    h, w = prompt_encoder.mask_input_size
+    x = torch.zeros(1, 1, h, w, device=device)
+    out = [("mask prompt (low-res logits)", tuple(x.shape))]
+    with torch.inference_mode():
+        for layer in prompt_encoder.mask_downscaling:
+            x = layer(x)
+            out.append((_describe(layer), tuple(x.shape)))
+    return out
+
+
+def _describe(layer: torch.nn.Module) -> str:
+    if isinstance(layer, torch.nn.Conv2d):
+        k, s = layer.kernel_size[0], layer.stride[0]
+        return f"Conv2d {layer.in_channels}->{layer.out_channels}, {k}x{k}, stride {s}"
+    return type(layer).__name__
