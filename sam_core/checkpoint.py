@@ -55,6 +55,16 @@ class CheckpointError(ValueError):
 # --------------------------------------------------------------------------------------------------
 
 
+def _human(n_bytes: int) -> str:
+    """1536 -> '1.5 KiB'."""
+    size = float(n_bytes)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n_bytes} bytes"  # unreachable
+
+
 def _sniff(head: bytes, size: int) -> str:
     """Name the content type from the first bytes: 'zip', 'pickle', 'safetensors' or a description."""
     if head.startswith(b"PK\x03\x04"):
@@ -177,8 +187,8 @@ def load_state_dict(
         raise CheckpointError(f"{path.name} is empty (0 bytes); the download or copy did not finish")
     if max_bytes is not None and size > max_bytes:
         raise CheckpointError(
-            f"{path.name} is {size / 1024**3:.1f} GiB, more than the {max_bytes / 1024**3:.1f} GiB "
-            "allowed for a SAM checkpoint; pass max_bytes=None if this file is really meant"
+            f"{path.name} is {_human(size)}, more than the {_human(max_bytes)} allowed for a SAM "
+            "checkpoint; pass max_bytes=None if this file is really meant"
         )
     with path.open("rb") as f:
         head = f.read(64)
