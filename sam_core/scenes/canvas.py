@@ -63,11 +63,22 @@ class Canvas:
     def __init__(self, size: int, rng: np.random.Generator) -> None:
         self.size = size
         self.rng = rng
-        self.s = 2.0 * size / 256.0  # design px -> 2x label-map px
+        self.s = 2.0 * size / 256.0  # design px -> 2x label-map px (times the view zoom)
+        self.zoom, self.ox, self.oy = 1.0, 0.0, 0.0  # view: design (x, y) -> (x * zoom + ox, y * zoom + oy)
         self.lab = Image.new("L", (2 * size, 2 * size), 0)
         self.draw = ImageDraw.Draw(self.lab)
         self.mats: list[tuple] = []
         self.objs: list[dict] = []
+
+    def set_view(self, rng: np.random.Generator, max_zoom: float, pan: float = 1.0) -> None:
+        """Zoom into the design frame by a random factor in [1, max_zoom] and pan by up to `pan` of the
+        room the zoom leaves (so the image stays covered). Call before drawing anything."""
+        z = float(rng.uniform(1.0, max_zoom))
+        room = 128.0 * (z - 1.0) * pan
+        self.zoom = z
+        self.ox = 128.0 - 128.0 * z + float(rng.uniform(-room, room))
+        self.oy = 128.0 - 128.0 * z + float(rng.uniform(-room, room))
+        self.s = 2.0 * self.size / 256.0 * z
 
     # ---- materials ---------------------------------------------------------------------------
     def material(self, color, *, tex: int = FBM, amp=8.0, tex2: int = COARSE, amp2: float = 0.06,
@@ -76,6 +87,9 @@ class Canvas:
         shade = 1 + grad . d + radial * |d|^2 and d = (pixel - center) / radius (design px)."""
         if len(self.mats) >= 255:
             raise RuntimeError("too many materials in one scene")
+        z = self.zoom
+        center = (center[0] * z + self.ox, center[1] * z + self.oy)
+        radius = radius * z
         amp3 = np.broadcast_to(np.asarray(amp, np.float32), (3,))
         size = self.size
         ox, oy = (int(v) for v in self.rng.integers(0, size, 2))
@@ -97,8 +111,12 @@ class Canvas:
 
     # ---- painting (design coordinates) -------------------------------------------------------
     def _sc(self, pts):
-        s = self.s
-        return [(x * s, y * s) for x, y in pts]
+        s, ox, oy = self.s, self.ox * self.s / self.zoom, self.oy * self.s / self.zoom
+        return [(x * s + ox, y * s + oy) for x, y in pts]
+
+    def _box(self, x0, y0, x1, y1):
+        (a, b), (c, d) = self._sc([(x0, y0), (x1, y1)])
+        return (a, b, c, d)
 
     def fill(self, mat: int) -> None:
         self.draw.rectangle((0, 0, self.lab.width, self.lab.height), fill=mat)
@@ -108,27 +126,24 @@ class Canvas:
 
     def ellipse(self, cx, cy, rx, ry, mat: int, angle: float = 0.0) -> None:
         if angle == 0.0:
-            s = self.s
-            self.draw.ellipse(((cx - rx) * s, (cy - ry) * s, (cx + rx) * s, (cy + ry) * s), fill=mat)
+            self.draw.ellipse(self._box(cx - rx, cy - ry, cx + rx, cy + ry), fill=mat)
         else:
             self.poly(ellipse_pts(cx, cy, rx, ry, angle), mat)
 
     def ring(self, cx, cy, rx, ry, width, mat: int) -> None:
-        s = self.s
-        self.draw.ellipse(((cx - rx) * s, (cy - ry) * s, (cx + rx) * s, (cy + ry) * s), outline=mat,
-                          width=max(1, round(width * s)))
+        self.draw.ellipse(self._box(cx - rx, cy - ry, cx + rx, cy + ry), outline=mat,
+                          width=max(1, round(width * self.s)))
 
     def rect(self, x0, y0, x1, y1, mat: int) -> None:
-        s = self.s
-        self.draw.rectangle((x0 * s, y0 * s, x1 * s - 1, y1 * s - 1), fill=mat)
+        a, b, c, d = self._box(x0, y0, x1, y1)
+        self.draw.rectangle((a, b, c - 1, d - 1), fill=mat)
 
     def line(self, pts, width: float, mat: int, round_caps: bool = True) -> None:
-        s = self.s
-        self.draw.line(self._sc(pts), fill=mat, width=max(1, round(width * s)), joint="curve")
+        self.draw.line(self._sc(pts), fill=mat, width=max(1, round(width * self.s)), joint="curve")
         if round_caps:
             r = width / 2
             for x, y in (pts[0], pts[-1]):
-                self.draw.ellipse(((x - r) * s, (y - r) * s, (x + r) * s, (y + r) * s), fill=mat)
+                self.draw.ellipse(self._box(x - r, y - r, x + r, y + r), fill=mat)
 
     # ---- objects ----------------------------------------------------------------------------
     def obj(self, name: str, phrase: str, level: str, labels, parent: int | None = None, **attrs) -> int:

@@ -177,6 +177,7 @@ def _notebook_and_pen(cv: Canvas, rng: np.random.Generator, nx: float, ny: float
 
 
 def draw_desk(cv: Canvas, rng: np.random.Generator) -> None:
+    cv.set_view(rng, 1.2, 0.4)
     hy = rng.uniform(28, 70)
     wall = cv.material(jitter(rng, WALLS[int(rng.integers(len(WALLS)))], 10), tex=FBM, amp=4, amp2=0.08,
                        grad=(rng.uniform(-0.15, 0.15), -0.1))

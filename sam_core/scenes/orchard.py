@@ -66,6 +66,7 @@ def _kinds(rng: np.random.Generator, n: int) -> list[str]:
 
 
 def draw_orchard(cv: Canvas, rng: np.random.Generator) -> None:
+    cv.set_view(rng, 1.3, 0.8)
     sky = cv.material(jitter(rng, (150, 190, 230), 15), tex=COARSE, amp=(20, 20, 10), grad=(0, 0.3))
     cv.fill(sky)
     gy = rng.uniform(150, 190)

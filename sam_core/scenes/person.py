@@ -49,6 +49,7 @@ def _room(cv: Canvas, rng: np.random.Generator) -> None:
 
 
 def draw_person(cv: Canvas, rng: np.random.Generator) -> None:
+    cv.set_view(rng, 1.3, 0.6)
     _room(cv, rng)
     sc = rng.uniform(0.85, 1.15)
     px = rng.uniform(95, 161)
@@ -85,6 +86,7 @@ def draw_person(cv: Canvas, rng: np.random.Generator) -> None:
         legs.append(leg_m)
     # arms: sleeve + forearm + hand, pose varies
     arms = []
+    long_sleeve = rng.random() < 0.5
     for side in (-1, 1):
         arm_m = cv.material(darker(skin, 0.95), tex=FINE, amp=3, center=body_c, radius=r, grad=(0, 0.1))
         a1 = math.radians(rng.uniform(5, 30)) * side
@@ -92,14 +94,14 @@ def draw_person(cv: Canvas, rng: np.random.Generator) -> None:
         sh = (side * 38, 64)
         el = (sh[0] + 38 * math.sin(a1), sh[1] + 38 * math.cos(a1))
         wr = (el[0] + 36 * math.sin(a2), el[1] + 36 * math.cos(a2))
-        long_sleeve = rng.random() < 0.5
         cv.line([P(*sh), P(*el)], 15 * sc, arm_m)
         cv.line([P(*el), P(*wr)], 12 * sc, arm_m)
         cv.ellipse(*P(wr[0], wr[1] + 5), 6.5 * sc, 8 * sc, arm_m)
-        end = wr if long_sleeve else (sh[0] + 0.55 * (el[0] - sh[0]), sh[1] + 0.55 * (el[1] - sh[1]))
-        cv.line([P(*sh), P(*end)], 17 * sc, sleeve_m)
         if long_sleeve:
+            cv.line([P(*sh), P(*el)], 17 * sc, sleeve_m)
             cv.line([P(*el), P(*wr)], 14 * sc, sleeve_m)
+        else:
+            cv.line([P(*sh), P(sh[0] + 0.55 * (el[0] - sh[0]), sh[1] + 0.55 * (el[1] - sh[1]))], 17 * sc, sleeve_m)
         arms.append(arm_m)
     # neck, head, hair, face
     cv.rect(*P(-8, 40), *P(8, 62), skin_m)

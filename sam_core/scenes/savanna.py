@@ -69,6 +69,7 @@ def _acacia(cv: Canvas, rng: np.random.Generator, x: float, yb: float, h: float)
 
 
 def draw_savanna(cv: Canvas, rng: np.random.Generator) -> None:
+    cv.set_view(rng, 1.35, 0.8)
     hy = rng.uniform(85, 125)
     sky = cv.material(jitter(rng, (120, 165, 215), 15), tex=COARSE, amp=(25, 20, 10),
                       center=(128, hy), radius=hy, grad=(0, -0.25))

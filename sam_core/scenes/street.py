@@ -13,7 +13,8 @@ CARS = {"red": (185, 30, 35), "blue": (35, 70, 165), "white": (230, 230, 232), "
 BUILDINGS = [(170, 150, 130), (200, 185, 160), (140, 110, 95), (180, 180, 185), (120, 120, 130)]
 
 
-def _car(cv: Canvas, rng: np.random.Generator, x0: float, yb: float, length: float, road: int) -> None:
+def _car(cv: Canvas, rng: np.random.Generator, x0: float, yb: float, length: float, road: int) -> int:
+    """Draw a car standing on y = yb; returns the material id of its shadow (part of the road)."""
     cname = list(CARS)[int(rng.integers(len(CARS)))]
     col = jitter(rng, CARS[cname], 10)
     L = length
@@ -23,7 +24,8 @@ def _car(cv: Canvas, rng: np.random.Generator, x0: float, yb: float, length: flo
         x = x0 + (u if facing > 0 else 1 - u) * L
         return (x, yb - v * L)
 
-    cv.ellipse(x0 + L / 2, yb - 0.005 * L, L * 0.55, L * 0.05, cv.shadow_of(road, 0.5))
+    shadow = cv.shadow_of(road, 0.5)
+    cv.ellipse(x0 + L / 2, yb - 0.005 * L, L * 0.55, L * 0.05, shadow)
     wr = 0.105 * L
     body = cv.material(col, tex=FINE, amp=3, amp2=0.05, center=P(0.5, 0.35), radius=L * 0.5,
                        grad=(0, -0.45), radial=-0.1)
@@ -53,9 +55,9 @@ def _car(cv: Canvas, rng: np.random.Generator, x0: float, yb: float, length: flo
     wheels = []
     for u in (0.2, 0.8):
         tyre = cv.material(jitter(rng, (28, 28, 30), 5), tex=FINE, amp=3)
-        hub = cv.material(jitter(rng, (150, 150, 155), 10), tex=FINE, amp=4, center=P(u, wr), radius=wr,
+        hub = cv.material(jitter(rng, (150, 150, 155), 10), tex=FINE, amp=4, center=P(u - 0.03, 0.135), radius=wr,
                           radial=-0.3)
-        cx, cy = P(u, wr)
+        cx, cy = P(u, 0.105)
         cv.ellipse(cx, cy, wr, wr, tyre)
         cv.ellipse(cx, cy, wr * 0.55, wr * 0.55, hub)
         wheels.append((tyre, hub))
@@ -64,6 +66,7 @@ def _car(cv: Canvas, rng: np.random.Generator, x0: float, yb: float, length: flo
         cv.obj("window", f"{cname} car window", "part", [wm], parent=car)
     for tyre, hub in wheels:
         cv.obj("wheel", "car wheel", "part", [tyre, hub], parent=car)
+    return shadow
 
 
 def _tree(cv: Canvas, rng: np.random.Generator, x: float, yb: float, h: float) -> None:
@@ -79,6 +82,7 @@ def _tree(cv: Canvas, rng: np.random.Generator, x: float, yb: float, h: float) -
 
 
 def draw_street(cv: Canvas, rng: np.random.Generator) -> None:
+    cv.set_view(rng, 1.3, 1.0)
     sky = cv.material(jitter(rng, (140, 180, 225), 15), tex=COARSE, amp=(20, 20, 15), grad=(0, 0.3))
     cv.fill(sky)
     hy = rng.uniform(70, 105)  # bottom of the buildings / far pavement top
@@ -119,11 +123,11 @@ def draw_street(cv: Canvas, rng: np.random.Generator) -> None:
         _tree(cv, rng, rng.uniform(10, 246), road_top - 4, rng.uniform(50, 80))
     n = int(rng.integers(2, 6))
     lanes = sorted((int(rng.integers(2)) for _ in range(n)))
+    shadows = []
     for lane in lanes:
         if lane == 0:
             yb, L = road_top + (road_bot - road_top) * rng.uniform(0.32, 0.42), rng.uniform(55, 75)
         else:
             yb, L = road_bot - rng.uniform(2, 8), rng.uniform(75, 105)
-        _car(cv, rng, rng.uniform(-L * 0.3, 256 - L * 0.7), yb, L, road_m)
-    # car shadows are drawn with a darker road material: they belong to the road
-    cv.objs[road]["labels"] |= {i for i in range(len(cv.mats)) if cv.mats[i][9] == cv.mats[road_m][9]}
+        shadows.append(_car(cv, rng, rng.uniform(-L * 0.3, 256 - L * 0.7), yb, L, road_m))
+    cv.objs[road]["labels"] |= set(shadows)  # car shadows lie on the road: they belong to it
