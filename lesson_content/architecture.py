@@ -245,3 +245,24 @@ def dot_diagram(model: ModelSummary, reference: ModelSummary | None = None, dark
         "}",
     ]
     return "\n".join(lines)
+
+
+def reference_config(model_type: str = REFERENCE_MODEL) -> dict[str, int]:
+    """Real SAM's headline numbers from sam_core's builder config (instant: nothing is built)."""
+    from sam_core.build import SAM_DECODER, VIT_SIZES
+
+    vit = VIT_SIZES[model_type]
+    patch = SAM_DECODER.image_size // SAM_DECODER.embedding_grid
+    return {
+        "image_size": SAM_DECODER.image_size,
+        "patch_size": patch,
+        "grid": SAM_DECODER.embedding_grid,
+        "image_tokens": SAM_DECODER.embedding_grid**2,
+        "vit_width": vit.embed_dim,
+        "vit_depth": vit.depth,
+        "vit_heads": vit.num_heads,
+        "global_blocks": len(vit.global_attn_indexes),
+        "decoder_width": SAM_DECODER.prompt_embed_dim,
+        "decoder_heads": SAM_DECODER.num_heads,
+        "decoder_mlp": SAM_DECODER.mlp_dim,
+    }
