@@ -23,7 +23,7 @@ def test_deterministic(kind):
 
 
 @pytest.mark.parametrize("kind", SCENE_KINDS)
-@pytest.mark.parametrize("size", [256, 128])
+@pytest.mark.parametrize("size", [256, 128, 48])
 def test_shapes_and_hierarchy(kind, size):
     for seed in range(4):
         sc = render_scene(kind, seed, size)
@@ -38,6 +38,26 @@ def test_shapes_and_hierarchy(kind, size):
                 assert 0 <= o.parent < len(sc.objects) and o.parent != i
                 parent = sc.objects[o.parent]
                 assert not (o.mask & ~parent.mask).any(), f"{o.name} not inside {parent.name}"
+
+
+def _ancestors(objs, i):
+    out, p = set(), objs[i].parent
+    while p is not None:
+        out.add(p)
+        p = objs[p].parent
+    return out
+
+
+@pytest.mark.parametrize("kind", SCENE_KINDS)
+def test_unrelated_objects_do_not_overlap(kind):
+    for seed in range(5):
+        objs = render_scene(kind, seed).objects
+
+        for i in range(len(objs)):
+            for j in range(i + 1, len(objs)):
+                if j in _ancestors(objs, i) or i in _ancestors(objs, j):
+                    continue
+                assert not (objs[i].mask & objs[j].mask).any(), (seed, objs[i].name, objs[j].name)
 
 
 def test_targets_at_small_to_large():

@@ -136,7 +136,7 @@ class Canvas:
 
     def rect(self, x0, y0, x1, y1, mat: int) -> None:
         a, b, c, d = self._box(x0, y0, x1, y1)
-        self.draw.rectangle((a, b, c - 1, d - 1), fill=mat)
+        self.draw.rectangle((a, b, max(a, c - 1), max(b, d - 1)), fill=mat)
 
     def line(self, pts, width: float, mat: int, round_caps: bool = True) -> None:
         self.draw.line(self._sc(pts), fill=mat, width=max(1, round(width * self.s)), joint="curve")

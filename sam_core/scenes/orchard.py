@@ -123,5 +123,5 @@ def draw_orchard(cv: Canvas, rng: np.random.Generator) -> None:
                       rng.uniform(-math.pi, math.pi), leaf_c, tree)
         for _ in range(int(rng.integers(1, 4))):  # leaves hanging at the edge of the canopy
             a = rng.uniform(0, 2 * math.pi)
-            ex, ey = ellipse_pts(tx, cy, R * 0.85, R * 0.7, n=3, a0=a, a1=a + 0.01)[0]
-            _leaf(cv, rng, ex, ey, rng.uniform(11, 17), a + rng.uniform(-0.6, 0.6), darker(leaf_c, 1.2), tree)
+            ex, ey = ellipse_pts(tx, cy, R * 0.6, R * 0.48, n=3, a0=a, a1=a + 0.01)[0]
+            _leaf(cv, rng, ex, ey, rng.uniform(11, 17), a + rng.uniform(-0.5, 0.5), darker(leaf_c, 1.2), tree)
