@@ -27,6 +27,9 @@ from typing import Any
 PROSE_DIR = Path(__file__).with_name("prose")
 SECTION_MARKER = re.compile(r"^<!--\s*section:\s*([A-Za-z0-9_\-]+)\s*-->\s*$", re.MULTILINE)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A placeholder right after a LaTeX command, ^, _ or a closing brace is almost surely a LaTeX group
+# whose braces were not doubled (\mathrm{PE}, 2^{k}, \frac{a}{b}): refuse it instead of guessing.
+_LATEX_BEFORE = re.compile(r"(\\[A-Za-z]+\*?|[\^_}])$")
 
 
 class ProseError(KeyError):
@@ -94,6 +97,10 @@ def render(name: str, **values: Any) -> str:
         if not _NAME.match(field_name):
             raise ProseError(f"prose template {name!r}, line {line}: placeholder {{{field_name}}} must be a plain "
                              "name (no positional fields, attributes or indexes)")
+        if _LATEX_BEFORE.search(literal):
+            raise ProseError(f"prose template {name!r}, line {line}: {{{field_name}}} follows LaTeX "
+                             f"{_LATEX_BEFORE.search(literal).group()!r}; double the braces of LaTeX groups "
+                             "({{ }}) so they are not read as placeholders")
         if field_name not in values:
             raise ProseError(f"prose template {name!r}, line {line}: no value for {{{field_name}}}; "
                              f"given: {', '.join(sorted(values)) or 'nothing'}")

@@ -122,3 +122,16 @@ def true_box_background(obj) -> float:
     """Background fraction inside the true object's own bounding box (independent of the model)."""
     x0, y0, x1, y1 = obj.bbox
     return 1.0 - obj.area / max((x1 - x0) * (y1 - y0), 1)
+
+
+def object_clicks(scene_, n: int) -> list[tuple[int, int]]:
+    """n clicks deep inside different objects of the scene (objects first, then parts, then groups).
+
+    Cycles through them if the scene has fewer than n objects; empty list for a scene without objects.
+    """
+    order = {"object": 0, "part": 1, "group": 2}
+    objects = sorted(scene_.objects, key=lambda o: (order.get(o.level, 3), -o.area))
+    points = [interior_point(o.mask) for o in objects if o.area > 0]
+    if not points:
+        return []
+    return [points[i % len(points)] for i in range(n)]
