@@ -45,6 +45,7 @@ class ModelSummary:
     encoder_depth: int | None = None  # ViT blocks (None for non-ViT encoders)
     encoder_width: int | None = None
     patch_size: int | None = None
+    upscale_convs: int = 0  # transposed convolutions that grow the grid to the low-res mask size
 
     @property
     def input_size(self) -> int:
@@ -116,6 +117,7 @@ def summarize(model, name: str = "") -> ModelSummary:
         encoder_depth=len(blocks) if blocks is not None else None,
         encoder_width=int(blocks[0].norm1.normalized_shape[0]) if blocks is not None else None,
         patch_size=int(patch.kernel_size[0]) if patch is not None else None,
+        upscale_convs=sum(isinstance(m, torch.nn.ConvTranspose2d) for m in decoder.modules()),
     )
 
 
@@ -212,6 +214,37 @@ def _sync(model) -> None:
 def claimed_totals(clicks: int, encoder_ms: float, decoder_ms: float) -> tuple[float, float]:
     """The plan's arithmetic: (encode once + clicks x decode, clicks x (encode + decode))."""
     return encoder_ms + clicks * decoder_ms, clicks * (encoder_ms + decoder_ms)
+
+
+def shape_rows(model: ModelSummary, reference: ModelSummary) -> list[dict[str, str]]:
+    """Rows (stage, loaded model, reference) for the side-by-side table; shapes without the batch dim."""
+    def shape(t: tuple[int, ...]) -> str:
+        return " × ".join(str(v) for v in t[1:])
+
+    def millions(n: int) -> str:
+        return f"{n / 1e6:,.2f} M" if n >= 100_000 else f"{n:,}"
+
+    rows = [
+        ("image input", shape(model.image_input), shape(reference.image_input)),
+        ("image embedding (encoder output)", shape(model.image_embedding), shape(reference.image_embedding)),
+        ("dense positional encoding of the grid", shape(model.image_pe), shape(reference.image_pe)),
+        ("prompt tokens for one click (+ padding point)", shape(model.sparse_tokens), shape(reference.sparse_tokens)),
+        ("dense prompt embedding (no mask prompt)", shape(model.dense_embedding), shape(reference.dense_embedding)),
+        ("decoder tokens (IoU + mask tokens + prompt)", str(model.decoder_tokens), str(reference.decoder_tokens)),
+        ("low-res masks (multimask)", shape(model.low_res_masks), shape(reference.low_res_masks)),
+        ("predicted IoU scores", shape(model.iou_predictions), shape(reference.iou_predictions)),
+        ("decoder layers · heads · width · MLP",
+         f"{model.decoder_depth} · {model.decoder_heads} · {model.decoder_width} · {model.decoder_mlp}",
+         f"{reference.decoder_depth} · {reference.decoder_heads} · {reference.decoder_width} · {reference.decoder_mlp}"),
+        ("image encoder", model.encoder_type, reference.encoder_type
+         + (f" ({reference.encoder_depth} blocks, width {reference.encoder_width}, patch {reference.patch_size})"
+            if reference.encoder_depth else "")),
+        ("parameters: image encoder", millions(model.params["image_encoder"]), millions(reference.params["image_encoder"])),
+        ("parameters: prompt encoder", millions(model.params["prompt_encoder"]), millions(reference.params["prompt_encoder"])),
+        ("parameters: mask decoder", millions(model.params["mask_decoder"]), millions(reference.params["mask_decoder"])),
+        ("parameters: total", millions(model.total_params), millions(reference.total_params)),
+    ]
+    return [{"stage": a, "loaded model": b, reference.name: c} for a, b, c in rows]
 
 
 def dot_diagram(model: ModelSummary, reference: ModelSummary | None = None, dark: bool = True) -> str:

@@ -1,0 +1,120 @@
+"""SAM's architecture (outline section 5): three components, shapes from the loaded model beside real SAM
+ViT-H's, and "heavy encoder once, light decoder per prompt" measured live.
+
+Computation: lesson_content/architecture.py; text: lesson_content/prose/architecture.md.
+"""
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from lesson_content import architecture, segmentation_primer
+from lesson_content.prose import render
+from ui import session
+
+KEY = "architecture"
+
+examples = session.get_examples()
+timing_cfg, click_cfg, scene_cfg = examples["timing_check"], examples["prompt_click"], examples["scene"]
+
+
+@st.cache_resource(show_spinner="Reading real SAM ViT-H's shapes (built on the meta device, no weights) ...")
+def reference_summary():
+    return architecture.reference_summary()
+
+
+@st.cache_resource(show_spinner="Reading the loaded model's shapes ...", max_entries=4)
+def loaded_summary(_model, model_type: str, checkpoint: str | None, device: str):
+    return architecture.summarize(_model, name=model_type)
+
+
+st.title("SAM's architecture")
+model, info = session.current_model()
+ref = reference_summary()
+summary = loaded_summary(model, info.model_type, info.checkpoint, info.device) if model is not None else ref
+if model is None:
+    st.warning(f"No model is running ({info.message or info.status}); both columns show real SAM.", icon="⏳")
+
+st.markdown(render("architecture.intro", model_name=info.name, ref_name=ref.name,
+                   ref_params_m=ref.total_params / 1e6))
+
+st.dataframe(pd.DataFrame(architecture.shape_rows(summary, ref)), hide_index=True, width="stretch")
+
+dark = getattr(getattr(st.context, "theme", None), "type", "light") == "dark"
+st.graphviz_chart(architecture.dot_diagram(summary, ref, dark=dark), width="stretch")
+st.caption(render("architecture.diagram_caption"))
+
+st.markdown(render(
+    "architecture.encoder", ref_name=ref.name, ref_size=ref.input_size, ref_grid=ref.grid,
+    ref_width=ref.image_embedding[1], ref_encoder_params_m=ref.params["image_encoder"] / 1e6,
+    model_encoder_type=summary.encoder_type, model_size=summary.input_size, model_grid=summary.grid,
+    model_width=summary.image_embedding[1]))
+st.markdown(render("architecture.prompt_encoder", ref_name=ref.name, ref_prompt_params=ref.params["prompt_encoder"],
+                   box_tokens=summary.sparse_tokens[1]))
+st.markdown(render(
+    "architecture.decoder", decoder_depth=summary.decoder_depth, mask_tokens=summary.mask_tokens,
+    multimask=summary.multimask_outputs, low_res=summary.low_res_masks[-1], ref_name=ref.name,
+    ref_decoder_params_m=ref.params["mask_decoder"] / 1e6))
+
+st.warning(render(
+    "architecture.not_unet", decoder_depth=summary.decoder_depth, tokens=summary.decoder_tokens,
+    grid=summary.grid, upscale_convs=summary.upscale_convs, ref_name=ref.name,
+    decoder_pct=100 * ref.params["mask_decoder"] / ref.total_params), icon="⚠️")
+
+# ---- heavy encoder once, light decoder per prompt -------------------------------------------------------
+st.header("Heavy encoder once, light decoder per prompt")
+clicks = int(timing_cfg["clicks"])
+claim_total, claim_naive = architecture.claimed_totals(clicks, timing_cfg["encoder_ms_claim"],
+                                                       timing_cfg["decoder_ms_claim"])
+claims = dict(ref_name=ref.name, enc_claim=timing_cfg["encoder_ms_claim"], dec_claim=timing_cfg["decoder_ms_claim"],
+              clicks=clicks, claim_total=claim_total,
+              claim_per=timing_cfg["encoder_ms_claim"] + timing_cfg["decoder_ms_claim"], claim_naive=claim_naive)
+
+if model is None:
+    st.markdown(render("architecture.claims", **claims))
+    st.stop()
+
+scene = segmentation_primer.scene(scene_cfg["kind"], scene_cfg["seed"], click_cfg["image_size"])
+points = segmentation_primer.object_clicks(scene, clicks)
+if not points:
+    points = [(click_cfg["x"], click_cfg["y"])] * clicks
+measure_key = (info.model_type, info.checkpoint, info.device, scene_cfg["kind"], scene_cfg["seed"],
+               click_cfg["image_size"], clicks)
+stored = st.session_state.get(f"{KEY}_timing")
+again = st.button("Measure again", key=f"{KEY}_measure")
+if stored is None or stored[0] != measure_key or again:
+    with st.spinner(f"Encoding the scene, then {clicks} clicks ..."):
+        stored = (measure_key, architecture.measure_amortization(model, scene.image, points, encoder_runs=3))
+    st.session_state[f"{KEY}_timing"] = stored
+timing = stored[1]
+
+st.markdown(render(
+    "architecture.amortization", device=timing.device, enc_ms=timing.encoder_median, enc_runs=len(timing.encoder_ms),
+    clicks=timing.n_clicks, click_ms=timing.click_median, ratio=timing.ratio, amortized=timing.amortized_total,
+    naive=timing.naive_total))
+
+steps = list(range(0, timing.n_clicks + 1))
+rows = []
+for n in steps:
+    rows.append({"clicks": n, "design": "encoder once (SAM)",
+                 "ms": timing.encoder_median + n * timing.click_median})
+    rows.append({"clicks": n, "design": "encoder every click", "ms": n * (timing.encoder_median + timing.click_median)})
+chart = (
+    alt.Chart(pd.DataFrame(rows))
+    .mark_line(point=True)
+    .encode(x=alt.X("clicks:Q", axis=alt.Axis(tickMinStep=1), title="clicks on the same image"),
+            y=alt.Y("ms:Q", title="total time (ms), measured"),
+            color=alt.Color("design:N", title=None, legend=alt.Legend(orient="top")))
+    .properties(height=260)
+)
+left, right = st.columns([3, 2])
+left.altair_chart(chart, width="stretch")
+with right:
+    st.dataframe(pd.DataFrame({
+        "step": ["encode (each run)"] * len(timing.encoder_ms) + [f"click {i + 1}" for i in range(timing.n_clicks)],
+        "ms": list(timing.encoder_ms) + list(timing.click_ms),
+        "of which decoder ms": [None] * len(timing.encoder_ms) + list(timing.mask_decoder_ms),
+    }).round(1), hide_index=True, width="stretch", height=260)
+
+st.markdown(render("architecture.claims", **claims))
+st.success(render("architecture.of_course"), icon="💡")
