@@ -12,8 +12,8 @@ st.set_page_config(page_title="SAM Lesson", page_icon="✂️", layout="wide")
 
 # (section, page) in lesson order. url_path is the page's address: http://localhost:8501/segment
 PAGES = [
-    ("Lesson", st.Page("pages/00_home.py", title="Home", icon="🏠", url_path="home", default=True)),
-    ("Try it", st.Page("pages/segment.py", title="Segment", icon="🖱️", url_path="segment")),
+    ("Lesson", st.Page("pages/00_home.py", title="Home", icon=":material/home:", url_path="home", default=True)),
+    ("Try it", st.Page("pages/segment.py", title="Segment", icon=":material/ads_click:", url_path="segment")),
 ]
 
 

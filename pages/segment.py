@@ -26,22 +26,23 @@ st.caption(
 
 # ---- choose an image --------------------------------------------------------------------------------
 source_options = ["Photo", "Scene", "Upload"] if images.scene_kinds() else ["Photo", "Upload"]
-picker = st.columns([1, 2, 1])
-source = picker[0].radio("Image", source_options, key=k("source"), horizontal=True)
+# Horizontal containers wrap on narrow screens instead of squeezing the widgets.
+picker = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
+source = picker.radio("Image", source_options, key=k("source"), horizontal=True, width="content")
 image, image_name, note = None, "", ""
 if source == "Photo":
-    name = picker[1].selectbox("Photo", list(images.BUNDLED_IMAGES), key=k("photo"),
+    name = picker.selectbox("Photo", list(images.BUNDLED_IMAGES), key=k("photo"), width=340,
                                format_func=lambda n: images.BUNDLED_IMAGES[n][1])
     image, image_name = images.load_bundled(name), name
 elif source == "Scene":
-    kind = picker[1].selectbox("Scene", images.scene_kinds(), key=k("scene"))
-    seed = picker[2].number_input("Seed", 0, 9999, 0, key=k("seed"))
+    kind = picker.selectbox("Scene", images.scene_kinds(), key=k("scene"), width=200)
+    seed = picker.number_input("Seed", 0, 9999, 0, key=k("seed"), width=140)
     try:
         image, image_name = images.load_scene(kind, int(seed)), f"{kind}_{seed}"
     except Exception as error:
         st.error(f"The scene could not be rendered: {type(error).__name__}: {error}")
 else:
-    upload = picker[1].file_uploader("Your image", key=k("upload"),
+    upload = picker.file_uploader("Your image", key=k("upload"), width=420,
                                      type=["png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp"])
     if upload is not None:
         cache = st.session_state.get(k("upload_cache"))
@@ -110,13 +111,15 @@ if click is not None:
 points, labels = st.session_state[k("points")], st.session_state[k("labels")]
 box = st.session_state[k("box")]
 
-controls = st.columns([3, 2, 1, 1])
-mode = controls[0].radio("Click adds", list(MODES), key=k("mode"), horizontal=True,
-                         help="Box: drag across the object, or click two opposite corners.")
-multimask = controls[1].toggle("Three masks (multimask)", value=True, key=k("multimask"))
-controls[2].button("Undo", key=k("undo"), on_click=undo, width="stretch",
-                   disabled=not st.session_state[k("history")])
-controls[3].button("Clear", key=k("clear"), on_click=clear, width="stretch")
+controls = st.container(horizontal=True, vertical_alignment="center", gap="medium")
+mode = controls.radio("Click adds", list(MODES), key=k("mode"), horizontal=True, width="content",
+                      help="Box: drag across the object, or click two opposite corners.")
+multimask = controls.toggle("Three masks", value=True, key=k("multimask"), width="content",
+                            help="On: the decoder's three mask tokens (part, object, whole). Off: the "
+                            "single-mask token.")
+controls.button("Undo", key=k("undo"), on_click=undo, icon=":material/undo:",
+                disabled=not st.session_state[k("history")])
+controls.button("Clear", key=k("clear"), on_click=clear, icon=":material/clear_all:")
 
 # ---- the model ------------------------------------------------------------------------------------------
 model, info = session.current_model()
@@ -125,9 +128,9 @@ if model is None:
         st.warning(
             "**No weights yet.** The embedded nano model has not been trained yet, so there is nothing "
             "to click with. Use the **Download** button in the sidebar for a known model (MobileSAM "
-            "or SAM ViT-B), or load a local checkpoint there.", icon="⏳")
+            "or SAM ViT-B), or load a local checkpoint there.", icon=":material/hourglass_empty:")
     else:
-        st.warning(info.message, icon="⚠️")
+        st.warning(info.message, icon=":material/warning:")
     st.image(image, caption=f"{image_name}: {image.shape[1]} x {image.shape[0]} px", width="stretch")
     st.stop()
 
@@ -165,7 +168,7 @@ with left:
 
 with right:
     if masks is None:
-        st.info("No prompt yet: click the image to get masks.", icon="👆")
+        st.info("No prompt yet: click the image to get masks.", icon=":material/touch_app:")
     else:
         st.markdown(f"**{len(scores)} candidate mask{'s' if len(scores) > 1 else ''}** "
                     "(the score is the decoder's predicted IoU)")

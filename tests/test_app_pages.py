@@ -36,6 +36,21 @@ PAGE_ENTRIES = page_entries()
 PAGE_IDS = [Path(p).stem for _, p, _ in PAGE_ENTRIES]
 
 
+@pytest.fixture(autouse=True)
+def app_router_only(monkeypatch):
+    """What `import ui` does in the real server (see ui/__init__.py): app.py's st.navigation is the only
+    router. AppTest resets Streamlit's "pages directory" flag before every run, so re-apply it here."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original_init = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
 @pytest.fixture(scope="session")
 def random_nano_checkpoint(tmp_path_factory) -> Path:
     """A build_sam("nano")-shaped checkpoint with random weights (test fixture, never the app default)."""
@@ -102,7 +117,7 @@ def test_page_renders_without_weights(page, without_model):
 
 
 def first_run():
-    """The app's first run (the default page, Home). AppTest drops the sidebar after switch_page."""
+    """The app's first run (the default page, Home)."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(APP), default_timeout=120).run()
@@ -113,7 +128,7 @@ def first_run():
 def test_segment_no_weights_state(without_model):
     at = run_page("pages/segment.py")
     assert any("No weights yet" in w.value for w in at.warning)
-    assert any("No weights yet" in w.value for w in first_run().sidebar.warning)
+    assert any("No weights yet" in w.value for w in at.sidebar.warning)
 
 
 def test_segment_click_gives_three_masks(with_model):
@@ -148,7 +163,7 @@ def test_segment_box_by_drag(with_model):
 
 
 def test_sidebar_shows_model_and_device(with_model):
-    at = first_run()
+    at = run_page("pages/segment.py")
     captions = " ".join(c.value for c in at.sidebar.caption)
     assert "Running on" in captions
     assert at.sidebar.toggle(key="app_instructor") is not None

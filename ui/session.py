@@ -69,17 +69,23 @@ def set_model_choice(source: str, name: str = "", path: str = "") -> None:
 
 
 def resolve_device() -> str:
-    """The device the sidebar chose, resolved through sam_core.device.pick_device ("auto" -> best)."""
+    """The device the sidebar chose, resolved through sam_core.device ("auto" -> cuda, mps, cpu)."""
+    return device_choice()[0]
+
+
+def device_choice() -> tuple[str, str | None]:
+    """(device, warning): the warning says why a requested device was not used (else None)."""
     override = st.session_state.get(DEVICE_KEY, "auto")
     override = None if override in (None, "", "auto") else override
     try:
-        from sam_core.device import pick_device
+        from sam_core.device import resolve_device as _resolve
 
-        return str(pick_device(override))
+        choice = _resolve(override)
+        return str(choice.device), choice.warning
     except ImportError:
-        return override or "cpu"
-    except Exception:
-        return "cpu"
+        return override or "cpu", None
+    except Exception as error:
+        return "cpu", f"Device selection failed ({error}); using the CPU."
 
 
 def known_models() -> dict[str, Any]:
@@ -111,31 +117,12 @@ def cached_checkpoint(name: str) -> str | None:
     if name in downloaded and Path(downloaded[name]).exists():
         return downloaded[name]
     try:
-        from sam_core import download
+        from sam_core.download import fetch_checkpoint
+
+        # Cache only (no network), no hash: the hash was checked when the file was downloaded.
+        return str(fetch_checkpoint(name, offline=True, verify=False))
     except Exception:
         return None
-    for helper in ("cached_checkpoint", "local_checkpoint", "find_cached"):
-        func = getattr(download, helper, None)
-        if func is not None:
-            try:
-                path = func(name)
-            except Exception:
-                path = None
-            if path and Path(path).exists():
-                return str(path)
-    spec = known_models().get(name)
-    repo = _spec_field(spec, "hub_repo", "repo_id", "repo")
-    filename = _spec_field(spec, "filename", "file")
-    if repo and filename:
-        try:
-            from huggingface_hub import try_to_load_from_cache
-
-            path = try_to_load_from_cache(repo, filename)
-            if isinstance(path, str) and Path(path).exists():
-                return path
-        except Exception:
-            return None
-    return None
 
 
 def remember_download(name: str, path: str) -> None:
@@ -170,7 +157,7 @@ def model_info() -> ModelInfo:
             return ModelInfo(Path(path).name, "path", model_type, path, device, "error",
                              f"No file at {path}.")
         return ModelInfo(Path(path).name, "path", model_type, path, device, "ready")
-    env_checkpoint = os.environ.get("SAM_CHECKPOINT", "").strip()
+    env_checkpoint = _env_checkpoint("nano")
     if env_checkpoint:
         model_type = os.environ.get("SAM_MODEL_TYPE", "nano").strip() or "nano"
         if not Path(env_checkpoint).is_file():
@@ -183,6 +170,15 @@ def model_info() -> ModelInfo:
                          "No weights yet: the embedded nano model has not been trained and committed. "
                          "Pick a known model in the sidebar and download it, or give a local checkpoint.")
     return ModelInfo("nano (embedded)", "embedded", "nano", str(NANO_WEIGHTS), device, "ready")
+
+
+def _env_checkpoint(name: str) -> str:
+    """SAM_CHECKPOINT as sam_core.download reads it: one path, or "name=path;name=path"."""
+    value = os.environ.get("SAM_CHECKPOINT", "").strip()
+    if "=" not in value:
+        return value
+    pairs = dict(item.split("=", 1) for item in value.split(";") if "=" in item)
+    return pairs.get(name, "").strip()
 
 
 @st.cache_resource(show_spinner="Loading the model ...", max_entries=3)

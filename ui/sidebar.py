@@ -119,7 +119,7 @@ def _model_picker() -> None:
             st.caption(info.message)
     elif info.status == "no_weights":
         st.warning("**No weights yet.** The embedded nano model is still being trained. Pick a known "
-                   "model above and download it, or load a local checkpoint.", icon="⏳")
+                   "model above and download it, or load a local checkpoint.", icon=":material/hourglass_empty:")
     elif info.status in ("error", "unavailable"):
         st.error(info.message)
 
@@ -137,7 +137,9 @@ def _device_picker() -> None:
         pass
     st.selectbox("Device", options, key=session.DEVICE_KEY,
                  help="auto: CUDA if present, else Apple MPS, else the CPU.")
-    device = session.resolve_device()
+    device, warning = session.device_choice()
+    if warning:
+        st.warning(warning)
     st.caption(f"Running on **{device}**")
     try:
         from sam_core.device import device_report

@@ -1,0 +1,59 @@
+"""Browser end-to-end: the real app in Debian's chromium. Click the image, a mask appears; screenshots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from e2e_server import COMPONENT_IFRAME, REPO, open_page, page_urls, wait_idle
+
+SCREENSHOTS = REPO / "tests" / "_screenshots"
+
+pytestmark = pytest.mark.e2e
+
+
+def test_click_on_segment_page_shows_masks(app_server, page):
+    open_page(page, app_server, "segment")
+    frame = page.frame_locator(COMPONENT_IFRAME)
+    image = frame.locator("#image")
+    image.wait_for(state="visible", timeout=60_000)
+    page.wait_for_function(
+        f"() => {{ const f = document.querySelector('{COMPONENT_IFRAME}');"
+        " const i = f && f.contentDocument && f.contentDocument.getElementById('image');"
+        " return i && i.complete && i.naturalWidth > 0 && f.getBoundingClientRect().height > 50; }",
+        timeout=60_000)
+    assert page.get_by_text("No prompt yet").is_visible()
+    before = page.screenshot()
+    box = image.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    page.get_by_text("IoU score").first.wait_for(timeout=60_000)
+    wait_idle(page)
+    assert page.get_by_text("★ best").count() == 1
+    assert page.get_by_text("IoU score").count() == 3
+    assert page.get_by_text("Download mask").count() == 1
+    after = page.screenshot()
+    assert after != before
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    (SCREENSHOTS / "segment_after_click.png").write_bytes(after)
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+@pytest.mark.parametrize("width", [1400, 900])
+def test_screenshot_every_page(app_server, browser, width, theme):
+    """Writes tests/_screenshots/<page>_<width>_<theme>.png for every page in PAGES (look at them)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": width, "height": 1400},
+                                  color_scheme="dark" if theme == "dark" else "light")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        for _, path, url_path in page_urls():
+            open_page(page, app_server, url_path, theme=theme)
+            exceptions = page.locator('[data-testid="stException"]')
+            assert exceptions.count() == 0, f"{path}: {exceptions.first.inner_text()}"
+            page.wait_for_timeout(300)  # let images and iframes paint
+            page.screenshot(path=str(SCREENSHOTS / f"{Path(path).stem}_{width}_{theme}.png"))
+    finally:
+        context.close()
+    assert not errors, errors
