@@ -29,6 +29,37 @@ PLAN_ROUND_DIGITS = 4  # the lesson plan writes p_x = 0.3340, p_y = 0.5049 and e
 EXACT_DIGITS = 30  # significant digits sympy evaluates exact values to
 PIXEL_CENTRE = sp.Rational(1, 2)  # SAM adds half a pixel before normalising
 
+# SAM's point labels (sam_core/prompt_encoder.py): which learned type embedding is added to a token.
+LABEL_BACKGROUND, LABEL_FOREGROUND, LABEL_PADDING = 0, 1, -1
+LABEL_BOX_TOP_LEFT, LABEL_BOX_BOTTOM_RIGHT = 2, 3
+
+# The lesson plan's pseudocode, quoted, with its band count and projection filled in from the config.
+PLAN_PSEUDOCODE = """# The lesson plan's pseudocode (not SAM's code)
+def encode_point(point_xy, image_size, foreground=True):
+    # Normalize to [0, 1]
+    normalized = point_xy / image_size              # [2]
+
+    # Fourier positional encoding ({bands} frequency bands)
+    freqs = 2.0 ** torch.arange({bands})               # [{bands}]
+    angles_x = normalized[0] * freqs * math.pi     # [{bands}]
+    angles_y = normalized[1] * freqs * math.pi     # [{bands}]
+    pe = torch.cat([
+        angles_x.sin(), angles_x.cos(),            # [{two_bands}]
+        angles_y.sin(), angles_y.cos(),            # [{two_bands}]
+    ])                                              # [{dims}]
+
+    # Project to prompt token dimension  (SAM has no such projection)
+    pe = linear_projection(pe)                      # [{proj}]
+
+    # Add learned type embedding
+    type_emb = fg_embedding if foreground else bg_embedding  # [{proj}]
+    return pe + type_emb                            # [{proj}]
+"""
+
+
+def plan_pseudocode(bands: int, proj: int) -> str:
+    return PLAN_PSEUDOCODE.format(bands=bands, two_bands=2 * bands, dims=4 * bands, proj=proj)
+
 
 # ----------------------------------------------------------------------------------------------
 # The plan's formula
@@ -42,14 +73,23 @@ class PlanTerm:
     coord: str  # "x" or "y"
     fn: str  # "sin" or "cos"
     latex: str  # e.g. \sin\left(\frac{171 \pi}{512}\right), sympy's own rendering of the exact term
+    plain: str  # the same as text: sin(171π/512)
     exact: float  # sympy, exact argument, evaluated to EXACT_DIGITS then rounded to float64
     at_rounded_p: float  # the same function at p rounded to PLAN_ROUND_DIGITS (what the plan computes)
     float32: float  # the plan's pseudocode in float32 (torch)
 
     @property
     def name(self) -> str:
+        """LaTeX of the symbolic term, e.g. \\cos(2^{1}\\pi p_y)."""
         mult = "" if self.band == 0 else f"2^{{{self.band}}}"
         return f"\\{self.fn}({mult}\\pi p_{self.coord})"
+
+    @property
+    def text(self) -> str:
+        """Plain text of the symbolic term, e.g. cos(2^1·π·p_y)."""
+        mult = "" if self.band == 0 else f"2^{self.band}·"
+        return f"{self.fn}({mult}π·p_{self.coord})"
+
 
 
 @dataclass(frozen=True)
@@ -118,8 +158,11 @@ def plan_terms(x: int, y: int, image_size: int, bands: int) -> tuple[PlanTerm, .
                 _, value = _exact(fn, k, p)
                 at_rounded = float(sp.N(_sym_fn(fn)(sp.Integer(2) ** k * sp.pi * sp.Rational(str(p_rounded))),
                                         EXACT_DIGITS))
-                shown = _sym_fn(fn)(sp.Mul(sp.Integer(2) ** k * p, sp.pi), evaluate=False)
-                terms.append(PlanTerm(k, coord, fn, sp.latex(shown), value, at_rounded, _plan_float32(fn, k, float(p))))
+                ratio = sp.Integer(2) ** k * p
+                shown = _sym_fn(fn)(sp.Mul(ratio, sp.pi), evaluate=False)
+                plain = f"{fn}({ratio.p}π/{ratio.q})" if ratio.q != 1 else f"{fn}({ratio.p}π)"
+                terms.append(PlanTerm(k, coord, fn, sp.latex(shown), plain, value, at_rounded,
+                                      _plan_float32(fn, k, float(p))))
     return tuple(terms)
 
 
@@ -206,6 +249,13 @@ def float32_breakdown(p: sp.Rational, bands: int = 128, tolerance: float = 0.1) 
                             k_ulp, k_bad, k_constant, tolerance)
 
 
+def grid_constant_band(image_size: int) -> int | None:
+    """First band k from which sin(2^k pi x / S) = 0 for EVERY pixel x (S a power of two), else None."""
+    if image_size > 0 and image_size & (image_size - 1) == 0:
+        return image_size.bit_length() - 1
+    return None
+
+
 # ----------------------------------------------------------------------------------------------
 # SAM's real path
 # ----------------------------------------------------------------------------------------------
@@ -249,12 +299,17 @@ def resize_click(x: float, y: float, image_size: int, input_size: int) -> tuple[
     return float(out[0, 0]), float(out[0, 1])
 
 
+def sam_normalize(x: float, y: float, image_size: int, input_size: int
+                  ) -> tuple[tuple[float, float], tuple[sp.Rational, sp.Rational]]:
+    """(coords in the input frame, exact p = (coords + 1/2) / input_size) for a click on a square image."""
+    cx, cy = resize_click(x, y, image_size, input_size)
+    return (cx, cy), ((_as_rational(cx) + PIXEL_CENTRE) / input_size, (_as_rational(cy) + PIXEL_CENTRE) / input_size)
+
+
 def real_point_encoding(gaussian_matrix, x: float, y: float, image_size: int, input_size: int) -> RealPoint:
     """SAM's encoding of a click at (x, y) on a square image, from its Gaussian matrix G [2, C/2]."""
     g = np.asarray(torch.as_tensor(gaussian_matrix).detach().cpu().double().numpy())
-    cx, cy = resize_click(x, y, image_size, input_size)
-    px_exact = (_as_rational(cx) + PIXEL_CENTRE) / input_size
-    py_exact = (_as_rational(cy) + PIXEL_CENTRE) / input_size
+    (cx, cy), (px_exact, py_exact) = sam_normalize(x, y, image_size, input_size)
     p = (float(px_exact), float(py_exact))
     u = (2 * p[0] - 1, 2 * p[1] - 1)
     angles = 2 * math.pi * (np.array(u) @ g)  # [C/2]
@@ -331,6 +386,25 @@ def point_tokens_shape(model) -> tuple[int, ...]:
         sparse, _ = pe_(points=(torch.zeros(1, 1, 2, device=device), torch.ones(1, 1, device=device, dtype=torch.int)),
                         boxes=None, masks=None)
     return tuple(sparse.shape)
+
+
+@lru_cache(maxsize=2)
+def reference_prompt_encoder():
+    """Real SAM's prompt encoder (ViT-B/L/H share it) on the 'meta' device: shapes, no weights."""
+    from sam_core.build import SAM_DECODER
+    from sam_core.prompt_encoder import PromptEncoder
+
+    grid = (SAM_DECODER.embedding_grid, SAM_DECODER.embedding_grid)
+    with torch.device("meta"):
+        return PromptEncoder(embed_dim=SAM_DECODER.prompt_embed_dim, image_embedding_size=grid,
+                             input_image_size=(SAM_DECODER.image_size, SAM_DECODER.image_size),
+                             mask_in_chans=SAM_DECODER.mask_in_chans)
+
+
+def max_angle(gaussian_matrix) -> float:
+    """Largest |angle| SAM can produce for any point of the image: 2 pi max_j (|G_0j| + |G_1j|)."""
+    g = torch.as_tensor(gaussian_matrix).detach().cpu().double()
+    return float(2 * math.pi * (g[0].abs() + g[1].abs()).max())
 
 
 def mask_downscaling_shapes(prompt_encoder) -> list[tuple[str, tuple[int, ...]]]:
