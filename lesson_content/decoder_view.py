@@ -257,36 +257,38 @@ def dimension_rows(run: TracedPrediction) -> list[dict[str, str]]:
             for name, what in meaning.items() if name in run.records]
 
 
-def reference_decoder_run(model_type: str = "vit_h", seed: int = 0) -> tuple[TracedPrediction, object]:
+def reference_decoder_run(seed: int = 0) -> tuple[TracedPrediction, object]:
     """Trace SAM's real decoder configuration (the one ViT-B/L/H share) on a random image embedding.
 
-    The decoder is built by sam_core's own builder with random weights; the ViT is replaced by a module
-    that returns a random [1, C, 64, 64] embedding, so the shapes are SAM's and cost nothing to get.
+    The prompt encoder and mask decoder are built by sam_core's own builder with random weights; the
+    ViT is replaced by a random [1, C, 64, 64] embedding (its weights do not change any shape), and the
+    two small modules run directly, so this costs well under a second.
     Returns (run for one foreground click in the image centre, the model).
     """
     import torch
     from torch import nn
 
     from sam_core.build import SAM_DECODER, _assemble
-    from sam_core.predictor import SamPredictor
+    from sam_core.tracing import trace
 
-    class RandomEmbedding(nn.Module):
+    class NoEncoder(nn.Module):
         img_size = SAM_DECODER.image_size
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            g = torch.Generator().manual_seed(seed)
-            grid = SAM_DECODER.embedding_grid
-            return torch.randn(x.shape[0], SAM_DECODER.prompt_embed_dim, grid, grid, generator=g)
-
     torch.manual_seed(seed)
-    model = _assemble(RandomEmbedding(), SAM_DECODER).eval()
-    predictor = SamPredictor(model)
-    side = SAM_DECODER.image_size
-    image = np.zeros((side, side, 3), dtype=np.uint8)
-    predictor.set_image(image)
-    from .live_trace import traced_predict
-
-    return traced_predict(predictor, points=[(side / 2, side / 2)], labels=[1]), model
+    model = _assemble(NoEncoder(), SAM_DECODER).eval()
+    grid, side = SAM_DECODER.embedding_grid, SAM_DECODER.image_size
+    embedding = torch.randn(1, SAM_DECODER.prompt_embed_dim, grid, grid)
+    coords = torch.tensor([[[side / 2, side / 2]]])
+    labels = torch.tensor([[1]])
+    with torch.inference_mode(), trace() as t:
+        sparse, dense = model.prompt_encoder(points=(coords, labels), boxes=None, masks=None)
+        low_res, iou = model.mask_decoder(embedding, model.prompt_encoder.get_dense_pe(), sparse, dense, True)
+    run = TracedPrediction(
+        masks=np.zeros((0, 0, 0), dtype=bool), scores=iou[0].numpy(), low_res=low_res[0].numpy(),
+        records={name: tensor.numpy() for name, tensor in t.records.items()}, timings_ms=dict(t.timings_ms),
+        counts=dict(t.counts), original_size=(side, side), input_size=(side, side), img_size=side,
+        points=[(side / 2, side / 2)], labels=[1])
+    return run, model
 
 
 # ---- formulas and code ----------------------------------------------------------------------------------
@@ -322,3 +324,19 @@ def real_source() -> dict[str, str]:
         "TwoWayTransformer.forward": inspect.getsource(TwoWayTransformer.forward),
         "TwoWayAttentionBlock.forward": inspect.getsource(TwoWayAttentionBlock.forward),
     }
+
+
+def all_token_masks(run: TracedPrediction, threshold: float = 0.0) -> np.ndarray:
+    """Masks of ALL mask tokens (the single-mask token too) at the original size: bool [n_mask, H, W].
+
+    The same post-processing as Sam.postprocess_masks: upsample the low-res logits to the padded input,
+    crop the padding, resize to the original image.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    logits = torch.from_numpy(run.records["decoder.low_res_logits_all"])
+    up = F.interpolate(logits, (run.img_size, run.img_size), mode="bilinear", align_corners=False)
+    up = up[..., : run.input_size[0], : run.input_size[1]]
+    up = F.interpolate(up, tuple(run.original_size), mode="bilinear", align_corners=False)
+    return (up[0] > threshold).numpy()

@@ -1,0 +1,216 @@
+"""The mask decoder (outline section 7): tokens, three attentions per layer, shapes, masks forming.
+
+Live: click the scene; the prompt token's attention over the image grid, per head and averaged, for
+layer 0, layer 1 and the final attention, and the masks forming from hypernetwork . features.
+Computation: lesson_content/decoder_view.py; text: lesson_content/prose/decoder.md.
+"""
+
+import numpy as np
+import streamlit as st
+
+from lesson_content import decoder_view as dv
+from lesson_content import plots
+from lesson_content import scene_targets as targets
+from lesson_content.live_trace import traced_predict
+from lesson_content.plan_quotes import MASK_DECODER_PSEUDOCODE
+from lesson_content.prose import render
+from ui import session, widgets
+
+KEY = "decoder"
+
+
+def k(name: str) -> str:
+    return session.page_key(KEY, name)
+
+
+dark = getattr(getattr(st.context, "theme", None), "type", "light") == "dark"
+cfg = session.get_examples()["decoder_click"]
+model, info = session.current_model()
+model_key = f"{info.model_type}|{info.checkpoint}|{info.device}"
+
+st.title("The mask decoder")
+
+scene = targets.load_scene(cfg["kind"], cfg["seed"])
+target = targets.first(scene, cfg["target"])
+if target is None:
+    target = max(scene.objects, key=lambda o: o.area) if scene.objects else None
+    st.info(f"The {cfg['kind']} scene (seed {cfg['seed']}) has no “{cfg['target']}”; clicking "
+            f"{'its largest object' if target else 'its centre'} instead.")
+default_click = targets.interior_point(target.mask) if target is not None else (scene.size // 2, scene.size // 2)
+
+# The click: the config's object until the student clicks; reset when the instructor changes the config.
+config_id = (cfg["kind"], cfg["seed"], cfg["target"])
+if st.session_state.get(k("config")) != config_id:
+    st.session_state[k("config")] = config_id
+    st.session_state[k("click")] = tuple(default_click)
+click = widgets.pending_click(k("canvas"), scene.image.shape[:2])
+if click is not None:
+    st.session_state[k("click")] = (int(round(click.xy[0])), int(round(click.xy[1])))
+x, y = st.session_state[k("click")]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def decoder_trace(model_key: str, kind: str, seed: int, x: int, y: int, _get_predictor):
+    """One traced click (cached across sessions by model and click; the encoder runs only on a miss)."""
+    return traced_predict(_get_predictor(), points=[(x, y)], labels=[1])
+
+
+@st.cache_data(show_spinner=False)
+def reference_trace():
+    run, ref_model = dv.reference_decoder_run()
+    return run, dv.decoder_dims(run, ref_model)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def attention_images(model_key: str, kind: str, seed: int, x: int, y: int, _run, prompt_index: int):
+    """Heat overlays on the scene: stage -> (head-average image, [one smaller image per head])."""
+    image = targets.load_scene(kind, seed).image
+    out = {}
+    for stage, maps in dv.prompt_attention(_run, prompt_index).items():
+        mean = dv.heat_overlay(image, dv.grid_to_image(maps.mean(0), _run))
+        heads = [widgets.downscale_for_display(dv.heat_overlay(image, dv.grid_to_image(m, _run)), 256)[0]
+                 for m in maps]
+        out[stage] = (mean, heads)
+    return out
+
+
+if model is None:
+    st.markdown(render("decoder.intro", depth="two", model_name=info.name))
+    st.warning(info.message or "No model is loaded.", icon="⏳")
+    st.image(scene.image, caption=f"{cfg['kind']} scene, seed {cfg['seed']}", width=420)
+    st.stop()
+
+with st.spinner("Tracing the decoder on your click ..."):
+    run = decoder_trace(model_key, cfg["kind"], cfg["seed"], x, y, lambda: session.predictor_for(scene.image))
+    ref_run, ref_dims = reference_trace()
+dims = dv.decoder_dims(run, model)
+layout = dv.token_layout(run)
+depth = int(model.mask_decoder.transformer.depth)
+
+st.markdown(render("decoder.intro", depth=depth, model_name=info.name))
+
+# ---- live: click -> attention heat maps ---------------------------------------------------------------
+hits = scene.targets_at(x, y)
+clicked = hits[0] if hits else None
+left, right = st.columns([2, 3])
+with left:
+    best = int(np.argmax(run.scores))
+    widgets.clickable_image(scene.image, key=k("canvas"), points=[(x, y)], labels=[1],
+                            mask=run.masks[best], max_display_side=512)
+    st.caption(f"Click ({x}, {y}) on **{clicked.phrase if clicked else 'the background'}**. "
+               f"Best mask shown (candidate {best + 1}, predicted IoU {run.scores[best]:.2f}). Click to trace another point.")
+with right:
+    images = attention_images(model_key, cfg["kind"], cfg["seed"], x, y, run, layout.prompt_index)
+    st.markdown("**Where the prompt token looks**, head-averaged, at each token → image attention:")
+    cols = st.columns(len(images))
+    for col, (stage, (mean, _)) in zip(cols, images.items(), strict=True):
+        col.image(mean, caption=stage, width="stretch")
+    st.caption(render("decoder.attention_caption", grid=dims.grid, uniform_pct=100.0 / dims.positions))
+    if clicked is not None:
+        frac = targets.gt_fraction_on_grid(clicked.mask, run.input_size, run.img_size, dims.grid)
+        maps = dv.prompt_attention(run, layout.prompt_index)
+        mass = {s: 100 * dv.attention_mass(m.mean(0), frac) for s, m in maps.items()}
+        eff = {s: dv.effective_positions(m.mean(0)) for s, m in maps.items()}
+        stages = list(maps)
+        st.markdown(render(
+            "decoder.attention_stats", target=clicked.phrase, area_pct=100 * clicked.area / scene.image[..., 0].size,
+            mass_l0=mass[stages[0]], mass_l1=mass[stages[1]], mass_final=mass[stages[2]], layer_a=stages[0].split()[-1], layer_b=stages[1].split()[-1],
+            eff_l0=eff[stages[0]], eff_l1=eff[stages[1]], eff_final=eff[stages[2]], positions=dims.positions))
+
+stage = st.radio("Per head:", list(images), horizontal=True, key=k("stage"))
+head_cols = st.columns(min(dims.heads, 8))
+for h, picture in enumerate(images[stage][1]):
+    head_cols[h % len(head_cols)].image(picture, caption=f"head {h + 1}", width="stretch")
+
+# ---- tokens -----------------------------------------------------------------------------------------------
+st.header("What enters the decoder")
+n_multimask = layout.num_mask_tokens - 1
+tok_left, tok_right = st.columns(2)
+with tok_left:
+    mask_tokens = [t for t in layout.tokens if t.kind == "mask"]
+    iou_tokens = [t for t in layout.tokens if t.kind == "iou"]
+    st.markdown(render("decoder.tokens_real", tokens=layout.count, width=dims.width,
+                       mask_tokens=layout.num_mask_tokens, single_token=0,  # Meta's mask_tokens[0]
+                       multimask=n_multimask, prompt_tokens=layout.count - layout.prompt_index,
+                       pad_label=int(run.records["prompt.point_labels"][0].min())))
+    st.table({"index": [t.index for t in layout.tokens], "token": [t.name for t in layout.tokens],
+              "from": ["learned" if t.learned else "your prompt" for t in layout.tokens]})
+with tok_right:
+    st.markdown(render("decoder.tokens_plan", multimask=n_multimask, iou_tokens=len(iou_tokens),
+                       iou_index=iou_tokens[0].index, first_multimask_index=mask_tokens[1].index))
+    self_maps = [run.records[f"decoder.layer{i}.self_attn"][0].mean(0) for i in range(depth)]
+    short = ["IoU"] + [f"mask {i}" for i in range(layout.num_mask_tokens)] + \
+            [t.name.split(" (")[0] for t in layout.tokens[layout.prompt_index:]]
+    layer_pick = st.radio("Self-attention weights, head-averaged (rows attend to columns):",
+                          [f"layer {i}" for i in range(depth)], horizontal=True, key=k("self_layer"))
+    fig = plots.matrix_plot(self_maps[int(layer_pick.split()[-1])], short, short, dark=dark, vmin=0.0)
+    st.pyplot(fig, width="stretch")
+
+# ---- three attentions -------------------------------------------------------------------------------------
+st.header("Three attentions per layer")
+st.markdown(render("decoder.ops", depth=depth, tokens=dims.tokens, positions=dims.positions, first_layer=0))
+st.markdown(render("decoder.formula_intro"))
+for line in dv.cross_attention_latex(dims):
+    st.latex(line)
+st.markdown(render("decoder.half_width", cross_width=dims.cross_width, width=dims.width, downsample=dims.downsample,
+                   heads=dims.heads, head_dim=dims.head_dim, positions=dims.positions, tokens=dims.tokens,
+                   t2i_macs_half=dims.tokens * dims.positions * dims.cross_width,
+                   t2i_macs_full=dims.tokens * dims.positions * dims.width))
+
+# ---- dimension trace --------------------------------------------------------------------------------------
+st.header("The dimension trace")
+st.markdown(render("decoder.dims_intro", ref_grid=ref_dims.grid, ref_width=ref_dims.width))
+ref_shapes = {row["record"]: row["shape"] for row in dv.dimension_rows(ref_run)}
+rows = dv.dimension_rows(run)
+st.table({"record": [r["record"] for r in rows], info.name: [r["shape"] for r in rows],
+          "SAM (ViT-B/L/H)": [ref_shapes.get(r["record"], "") for r in rows], "what": [r["what"] for r in rows]})
+with st.expander("The same formula with SAM's sizes"):
+    for line in dv.cross_attention_latex(ref_dims):
+        st.latex(line)
+
+# ---- masks forming ----------------------------------------------------------------------------------------
+st.header("Upscaling and the hypernetwork")
+up_convs = [m for m in model.mask_decoder.output_upscaling if type(m).__name__ == "ConvTranspose2d"]
+stride = int(up_convs[0].stride[0])
+st.markdown(render("decoder.upscaling", grid=dims.grid, up_convs=len(up_convs), stride=stride,
+                   mid_side=dims.grid * stride, up_side=dims.upscaled_side, width=dims.width,
+                   mid_channels=int(up_convs[0].out_channels), up_channels=dims.upscaled_channels))
+st.latex(dv.mask_latex(dims))
+TOP_TERMS = 3  # how many of the strongest w_c * F_c terms to draw per mask (a display choice)
+forming = dv.masks_forming(run, top=TOP_TERMS)
+st.markdown(render("decoder.upscaling_after", up_channels=dims.upscaled_channels,
+                   mask_tokens=layout.num_mask_tokens, top_terms=TOP_TERMS))
+token_masks = dv.all_token_masks(run)
+for item in forming[1:]:
+    cols = st.columns(TOP_TERMS + 2)
+    for c, (channel, term) in enumerate(zip(item.top_channels, item.terms, strict=True)):
+        cols[c].image(dv.colour_map(term, size=160), width="stretch",
+                      caption=f"w[{channel}] = {item.weights[channel]:+.2f} · F[{channel}]")
+    cols[TOP_TERMS].image(dv.colour_map(item.logits, size=160), width="stretch",
+                  caption=f"sum of all {dims.upscaled_channels} terms (logits)")
+    small, _ = widgets.downscale_for_display(scene.image, 160)
+    cols[TOP_TERMS + 1].image(widgets.mask_overlay(small, widgets.resize_mask(token_masks[item.mask_token], small.shape[:2])),
+                  width="stretch", caption=f"mask token {item.mask_token}: logits > 0")
+
+# ---- IoU head ---------------------------------------------------------------------------------------------
+st.header("The IoU head")
+st.markdown(render("decoder.iou_head", iou_depth=len(model.mask_decoder.iou_prediction_head.layers),
+                   mask_tokens=layout.num_mask_tokens))
+actual = [max((targets.mask_iou(m, t.mask) for t in hits), default=0.0) for m in token_masks]
+st.table({"mask token": list(range(layout.num_mask_tokens)),
+          "returned when": ["multimask_output=False"] + ["multimask_output=True"] * n_multimask,
+          "predicted IoU": [f"{f.iou_pred:.3f}" for f in forming],
+          "actual IoU (best ground-truth segment at the click)": [f"{a:.3f}" for a in actual]})
+
+# ---- code ---------------------------------------------------------------------------------------------------
+st.header("Pseudocode and the real code")
+st.markdown(render("decoder.code_intro"))
+code_left, code_right = st.columns(2)
+with code_left:
+    st.markdown("**The lesson plan's pseudocode**")
+    st.code(MASK_DECODER_PSEUDOCODE, language="python")
+with code_right:
+    st.markdown("**sam_core (what ran above)**")
+    for name, source in dv.real_source().items():
+        with st.expander(name, expanded=name.startswith("MaskDecoder")):
+            st.code(source, language="python")
