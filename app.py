@@ -13,6 +13,7 @@ st.set_page_config(page_title="SAM Lesson", page_icon="✂️", layout="wide")
 # (section, page) in lesson order. url_path is the page's address: http://localhost:8501/segment
 PAGES = [
     ("Lesson", st.Page("pages/00_home.py", title="Home", icon=":material/home:", url_path="home", default=True)),
+    ("Lesson", st.Page("pages/05_decoder.py", title="The mask decoder", icon=":material/hub:", url_path="decoder")),
     ("Try it", st.Page("pages/segment.py", title="Segment", icon=":material/ads_click:", url_path="segment")),
 ]
 
