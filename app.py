@@ -13,8 +13,13 @@ st.set_page_config(page_title="SAM Lesson", page_icon="✂️", layout="wide")
 # (section, page) in lesson order. url_path is the page's address: http://localhost:8501/segment
 PAGES = [
     ("Lesson", st.Page("pages/00_home.py", title="Home", icon=":material/home:", url_path="home", default=True)),
+    ("Lesson", st.Page("pages/01_start.py", title="Start", icon=":material/flag:", url_path="start")),
+    ("Lesson", st.Page("pages/02_segmentation.py", title="The segmentation problem", icon=":material/content_cut:", url_path="segmentation")),
+    ("Lesson", st.Page("pages/03_architecture.py", title="SAM's architecture", icon=":material/account_tree:", url_path="architecture")),
+    ("Lesson", st.Page("pages/04_prompt_encoding.py", title="Prompt encoding", icon=":material/my_location:", url_path="prompt-encoding")),
     ("Lesson", st.Page("pages/05_decoder.py", title="The mask decoder", icon=":material/hub:", url_path="decoder")),
     ("Try it", st.Page("pages/segment.py", title="Segment", icon=":material/ads_click:", url_path="segment")),
+    ("Instructor", st.Page("pages/09_instructor.py", title="Instructor", icon=":material/tune:", url_path="instructor")),
 ]
 
 

@@ -118,8 +118,19 @@ def test_instructor_page_applies_a_new_click(with_model):
     at = run_page("09_instructor.py")
     assert not at.exception
     at.number_input(key="instructor_prompt_click_x").set_value(100)
-    at.number_input(key="instructor_prompt_click_y").set_value(900)
+    at.number_input(key="instructor_prompt_click_y").set_value(900).run()
+    assert not at.exception
+    preview = "\n".join(df.value.to_string() for df in at.dataframe)
+    assert f"{math.cos(math.pi * 900 / 1024):.4f}" in preview  # the preview shows the new cos(pi p_y)
     at.button(key="instructor_apply").click().run()
     assert not at.exception
     examples = at.session_state["app_examples"]
     assert examples["prompt_click"]["x"] == 100 and examples["prompt_click"]["y"] == 900
+
+
+@pytest.mark.slow
+def test_instructor_page_reports_cross_field_errors(with_model):
+    at = run_page("09_instructor.py")
+    at.number_input(key="instructor_box_prompt_x1").set_value(10).run()  # x1 < x0
+    assert any("x0 < x1" in e.value for e in at.error)
+    assert at.button(key="instructor_apply").disabled
