@@ -28,7 +28,7 @@ with scope_not:
     st.subheader("It is not about")
     st.markdown(render("start.scope_not"))
 
-st.info(render("start.self_contained"), icon="🧭")
+st.info(render("start.self_contained"), icon=":material/explore:")
 
 st.header("Recap: the three building blocks")
 if ref is not None:

@@ -42,7 +42,7 @@ if scene is not None and model is not None:
         st.error(f"The model could not segment the scene: {type(error).__name__}: {error}")
 elif model is None:
     st.warning(f"No model is running ({info.message or info.status}). The panels show the scene "
-               "generator's own outline instead of SAM's answer.", icon="⏳")
+               "generator's own outline instead of SAM's answer.", icon=":material/hourglass_empty:")
 
 if scene is not None:
     if result is not None:
@@ -82,7 +82,7 @@ if scene is not None:
     st.markdown(render("segmentation.richest", box_area=box_area, background_pct=100 * background))
     st.caption(render("segmentation.label_source", label=label))
 
-st.warning(render("segmentation.not_classifier"), icon="✂️")
+st.warning(render("segmentation.not_classifier"), icon=":material/content_cut:")
 
 st.subheader("Semantic, instance, panoptic")
 st.markdown(render("segmentation.variants"))
@@ -93,6 +93,6 @@ st.markdown(render("segmentation.gpt"))
 st.subheader("The universal cookie cutter")
 st.markdown(render("segmentation.cookie_1"))
 st.markdown(render("segmentation.cookie_2"))
-st.success(render("segmentation.what_if"), icon="💡")
+st.success(render("segmentation.what_if"), icon=":material/lightbulb:")
 st.subheader("One core, three generations")
 st.markdown(render("segmentation.evolution"))

@@ -33,7 +33,7 @@ model, info = session.current_model()
 ref = reference_summary()
 summary = loaded_summary(model, info.model_type, info.checkpoint, info.device) if model is not None else ref
 if model is None:
-    st.warning(f"No model is running ({info.message or info.status}); both columns show real SAM.", icon="⏳")
+    st.warning(f"No model is running ({info.message or info.status}); both columns show real SAM.", icon=":material/hourglass_empty:")
 
 st.markdown(render("architecture.intro", model_name=info.name, ref_name=ref.name,
                    ref_params_m=ref.total_params / 1e6))
@@ -59,7 +59,7 @@ st.markdown(render(
 st.warning(render(
     "architecture.not_unet", decoder_depth=summary.decoder_depth, tokens=summary.decoder_tokens,
     grid=summary.grid, upscale_convs=summary.upscale_convs, ref_name=ref.name,
-    decoder_pct=100 * ref.params["mask_decoder"] / ref.total_params), icon="⚠️")
+    decoder_pct=100 * ref.params["mask_decoder"] / ref.total_params), icon=":material/warning:")
 
 # ---- heavy encoder once, light decoder per prompt -------------------------------------------------------
 st.header("Heavy encoder once, light decoder per prompt")
@@ -117,4 +117,4 @@ with right:
     }).round(1), hide_index=True, width="stretch", height=260)
 
 st.markdown(render("architecture.claims", **claims))
-st.success(render("architecture.of_course"), icon="💡")
+st.success(render("architecture.of_course"), icon=":material/lightbulb:")

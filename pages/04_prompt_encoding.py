@@ -77,7 +77,7 @@ if scene is not None:
         else:
             st.markdown(f"The traced click is **({x}, {y})** on a {size} × {size} image ({click_source}).")
             st.warning(f"No model is running ({info.message or info.status}): the plan's formula is traced "
-                       "below, SAM's real path needs a checkpoint.", icon="⏳")
+                       "below, SAM's real path needs a checkpoint.", icon=":material/hourglass_empty:")
         if student_click:
             st.button("Back to the instructor's click", key=f"{KEY}_reset",
                       on_click=st.session_state.__setitem__, args=(f"{KEY}_click", None))

@@ -50,10 +50,10 @@ override = os.environ.get(ex.ENV_VAR, "").strip()
 st.caption(render("instructor.source", override=f"`{override}`" if override else "none (`SAM_LESSON_EXAMPLES` is not set)"))
 ex.load_examples()
 for message in ex.load_errors():
-    st.warning(f"Override file: {message}", icon="⚠️")
+    st.warning(f"Override file: {message}", icon=":material/warning:")
 flash = st.session_state.pop(f"{KEY}_flash", None)
 if flash:
-    st.success(flash, icon="✅")
+    st.success(flash, icon=":material/check_circle:")
 
 # ---- the form, generated from the schema ---------------------------------------------------------------
 st.header("Edit")
@@ -83,7 +83,7 @@ for section in ex.sections():
 
 candidate, errors = ex.validate_examples(raw, base=current)
 for message in errors:
-    st.error(message, icon="🚫")
+    st.error(message, icon=":material/block:")
 
 st.subheader("Preview")
 changes = ex.examples_diff(current, candidate)
@@ -110,7 +110,7 @@ if upload is not None:
     parsed, parse_errors = ex.parse_examples_toml(data)
     imported, value_errors = ex.validate_examples(parsed, base=current) if parsed else (current, [])
     for message in parse_errors + value_errors:
-        st.error(message, icon="🚫")
+        st.error(message, icon=":material/block:")
     imported_changes = ex.examples_diff(current, imported)
     if imported_changes:
         st.dataframe(pd.DataFrame([{"key": f"[{s}] {k}", "now": str(old), "imported": str(new)}

@@ -124,3 +124,16 @@ def test_schema_rows_are_unique_and_documented():
     assert len(keys) == len(set(keys))
     assert all(f.help for f in ex.SCHEMA)
     assert all(f.type in (int, float, str) for f in ex.SCHEMA)
+
+
+def test_default_click_and_box_hit_objects_of_the_default_scene():
+    scenes = pytest.importorskip("sam_core.scenes")
+    d = ex.default_examples()
+    click, box, scene_cfg = d["prompt_click"], d["box_prompt"], d["scene"]
+    scene = scenes.render_scene(scene_cfg["kind"], scene_cfg["seed"], size=click["image_size"])
+    hits = scene.targets_at(click["x"], click["y"])
+    assert any(o.level == "object" for o in hits), "the default click lands on no object: pick another seed"
+    inside = [o for o in scene.objects if o.level in ("object", "group") and o.area > 0
+              and o.bbox[0] >= box["x0"] and o.bbox[1] >= box["y0"] and o.bbox[2] <= box["x1"] + 1
+              and o.bbox[3] <= box["y1"] + 1]
+    assert inside, "the default box frames no whole object: adjust [box_prompt]"
