@@ -157,7 +157,7 @@ def colour_map(values: np.ndarray, cmap: str = "RdBu_r", symmetric: bool = True,
     if size is not None and max(rgb.shape[:2]) != size:
         scale = size / max(rgb.shape[:2])
         new = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
-        rgb = np.asarray(Image.fromarray(rgb).resize(new, Image.Resampling.NEAREST))
+        rgb = np.asarray(Image.fromarray(rgb).resize(new, Image.Resampling.BOX if scale < 1 else Image.Resampling.NEAREST))
     return rgb
 
 

@@ -138,13 +138,15 @@ with tok_left:
 with tok_right:
     st.markdown(render("decoder.tokens_plan", multimask=n_multimask, iou_tokens=len(iou_tokens),
                        iou_index=iou_tokens[0].index, first_multimask_index=mask_tokens[1].index))
-    self_maps = [run.records[f"decoder.layer{i}.self_attn"][0].mean(0) for i in range(depth)]
-    short = ["IoU"] + [f"mask {i}" for i in range(layout.num_mask_tokens)] + \
-            [t.name.split(" (")[0] for t in layout.tokens[layout.prompt_index:]]
-    layer_pick = st.radio("Self-attention weights, head-averaged (rows attend to columns):",
-                          [f"layer {i}" for i in range(depth)], horizontal=True, key=k("self_layer"))
-    fig = plots.matrix_plot(self_maps[int(layer_pick.split()[-1])], short, short, dark=dark, vmin=0.0)
-    st.pyplot(fig, width="stretch")
+
+self_maps = [run.records[f"decoder.layer{i}.self_attn"][0].mean(0) for i in range(depth)]
+short = ["IoU"] + [f"mask {i}" for i in range(layout.num_mask_tokens)] + \
+        [t.name.split(" (")[0] for t in layout.tokens[layout.prompt_index:]]
+layer_pick = st.radio("Self-attention weights among the tokens, head-averaged (rows attend to columns):",
+                      [f"layer {i}" for i in range(depth)], horizontal=True, key=k("self_layer"))
+fig = plots.matrix_plot(self_maps[int(layer_pick.split()[-1])], short, short, dark=dark, vmin=0.0,
+                        width=5.2, height=3.6)
+st.pyplot(fig, width="content")
 
 # ---- three attentions -------------------------------------------------------------------------------------
 st.header("Three attentions per layer")
@@ -208,9 +210,9 @@ st.markdown(render("decoder.code_intro"))
 code_left, code_right = st.columns(2)
 with code_left:
     st.markdown("**The lesson plan's pseudocode**")
-    st.code(MASK_DECODER_PSEUDOCODE, language="python")
+    st.code(MASK_DECODER_PSEUDOCODE, language="python", wrap_lines=True)
 with code_right:
     st.markdown("**sam_core (what ran above)**")
     for name, source in dv.real_source().items():
         with st.expander(name, expanded=name.startswith("MaskDecoder")):
-            st.code(source, language="python")
+            st.code(source, language="python", wrap_lines=True)
