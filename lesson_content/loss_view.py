@@ -1,0 +1,138 @@
+"""SAM's loss on real masks: the model's candidates for one click scored against the scene's ground truth.
+
+Everything goes through `sam_core.losses` (the functions `sam_core.train` optimises) on the decoder's
+low-res logits, in the frame training uses: the ground truth is resized with the image, padded like
+the input and brought to the low-res side.
+
+    gt = gt_low_res(target.mask, run)                     # float [256, 256]
+    scores, best = score_masks(run, gt, examples)         # per candidate: focal, dice, total, IoU ...
+    log = training_log()                                  # the embedded model's curves, or None
+
+Imports no Streamlit.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .live_trace import TracedPrediction
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TRAINING_LOGS = (REPO_ROOT / "assets" / "models" / "nano" / "training_log.csv",
+                 REPO_ROOT / "assets" / "models" / "nano" / "training_log.json")
+
+
+def gt_low_res(mask: np.ndarray, run: TracedPrediction) -> np.ndarray:
+    """A ground-truth mask [H, W] in the decoder's low-res frame: resized like the image (input_size),
+    zero-padded to img_size x img_size, resized to the low-res side. Returns float 0/1 [side, side]."""
+    side = run.low_res.shape[-1]
+    h, w = run.input_size
+    resized = np.asarray(Image.fromarray(np.asarray(mask, dtype=np.uint8) * 255).resize((w, h), Image.Resampling.BILINEAR))
+    padded = np.zeros((run.img_size, run.img_size), dtype=np.uint8)
+    padded[:h, :w] = resized
+    low = np.asarray(Image.fromarray(padded).resize((side, side), Image.Resampling.BILINEAR))
+    return (low >= 128).astype(np.float32)
+
+
+def foreground_fraction(mask: np.ndarray) -> float:
+    """Share of pixels that are foreground (the class imbalance the focal loss is for)."""
+    mask = np.asarray(mask, dtype=bool)
+    return float(mask.sum() / mask.size)
+
+
+@dataclass(frozen=True)
+class MaskScore:
+    """One candidate mask against one ground truth, every term of SAM's loss."""
+
+    candidate: int  # 1-based, as the predictor returns them
+    focal: float  # mean focal loss over the pixels
+    dice: float
+    total: float  # focal_weight * focal + dice_weight * dice
+    actual_iou: float  # IoU of (logit > 0) with the ground truth
+    pred_iou: float  # what the IoU head said
+    iou_se: float  # (pred_iou - actual_iou)^2, the IoU-MSE term
+
+
+def score_masks(run: TracedPrediction, gt: np.ndarray, examples: Mapping[str, Mapping[str, Any]]
+                ) -> tuple[list[MaskScore], int]:
+    """Score the returned candidates (run.low_res [M, S, S], run.scores [M]) against gt [S, S].
+
+    Weights from [loss_weights], alpha and gamma from [focal_trace]. Returns (scores, index of the
+    candidate the minimum-loss assignment keeps, 0-based).
+    """
+    import torch
+
+    from sam_core import losses
+
+    weights, focal_cfg = examples["loss_weights"], examples["focal_trace"]
+    logits = torch.from_numpy(np.asarray(run.low_res, dtype=np.float32))[None]  # 1 x M x S x S
+    target = torch.from_numpy(np.asarray(gt, dtype=np.float32))[None, None].expand_as(logits)
+    focal = losses.focal_loss(logits, target, alpha=float(focal_cfg["alpha"]), gamma=float(focal_cfg["gamma"]))
+    dice = losses.dice_loss(logits, target)
+    total = float(weights["focal"]) * focal + float(weights["dice"]) * dice
+    _, best = losses.min_loss_assignment(total)
+    pred = torch.from_numpy(np.asarray(run.scores, dtype=np.float32))[None]
+    actual = losses.actual_iou(logits, target)
+    squared = losses.iou_mse(pred, logits, target)
+    scores = [MaskScore(i + 1, float(focal[0, i]), float(dice[0, i]), float(total[0, i]), float(actual[0, i]),
+                        float(pred[0, i]), float(squared[0, i])) for i in range(logits.shape[1])]
+    return scores, int(best[0])
+
+
+def loss_table(run: TracedPrediction, targets: Sequence[Any], examples: Mapping[str, Mapping[str, Any]]
+               ) -> tuple[np.ndarray, list[int]]:
+    """Total loss of every candidate against every ground-truth level at the click: [M, len(targets)],
+    and for each target the candidate the minimum-loss assignment would keep."""
+    table, winners = [], []
+    for t in targets:
+        scores, best = score_masks(run, gt_low_res(t.mask, run), examples)
+        table.append([s.total for s in scores])
+        winners.append(best)
+    return np.array(table, dtype=np.float64).T.reshape(len(run.scores), len(targets)), winners
+
+
+def training_log(paths: Sequence[Path] = TRAINING_LOGS) -> dict[str, np.ndarray] | None:
+    """The embedded model's training curves (column -> values), from the CSV (or JSON) the trainer
+    exports next to the weights; None when no log is there."""
+    for path in paths:
+        if not path.is_file():
+            continue
+        if path.suffix == ".csv":
+            with path.open(newline="", encoding="utf-8") as f:
+                rows = list(csv.DictReader(f))
+            if not rows:
+                return None
+            columns: dict[str, list[float]] = {name: [] for name in rows[0]}
+            for row in rows:
+                for name in columns:
+                    try:
+                        columns[name].append(float(row[name]))
+                    except (TypeError, ValueError):
+                        columns[name].append(float("nan"))
+            return {name: np.asarray(values) for name, values in columns.items()}
+        import json
+
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, list) and data:
+            return {name: np.asarray([float(r.get(name, "nan")) for r in data]) for name in data[0]}
+        if isinstance(data, dict):
+            return {name: np.asarray(values, dtype=float) for name, values in data.items()}
+    return None
+
+
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average (NaNs ignored), for noisy per-step losses."""
+    v = np.asarray(values, dtype=np.float64)
+    out = np.empty_like(v)
+    for i in range(len(v)):
+        chunk = v[max(0, i - window + 1): i + 1]
+        chunk = chunk[np.isfinite(chunk)]
+        out[i] = chunk.mean() if chunk.size else np.nan
+    return out
