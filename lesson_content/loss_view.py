@@ -136,3 +136,35 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
         chunk = chunk[np.isfinite(chunk)]
         out[i] = chunk.mean() if chunk.size else np.nan
     return out
+
+
+# ---- formulas (LaTeX), with the constants read from sam_core.losses' own defaults -----------------------
+
+def loss_defaults() -> dict[str, float]:
+    """alpha, gamma, smooth, focal_weight, dice_weight as sam_core.losses declares them."""
+    import inspect
+
+    from sam_core import losses
+
+    def default(func, name: str) -> float:
+        return float(inspect.signature(func).parameters[name].default)
+
+    return {"alpha": default(losses.focal_loss, "alpha"), "gamma": default(losses.focal_loss, "gamma"),
+            "smooth": default(losses.dice_loss, "smooth"), "focal_weight": default(losses.mask_loss, "focal_weight"),
+            "dice_weight": default(losses.mask_loss, "dice_weight")}
+
+
+def formulas(focal_w: float, dice_w: float, smooth: float) -> dict[str, str]:
+    """The loss formulas as LaTeX, split so no line is wider than a narrow column."""
+    return {
+        "focal": r"\mathcal{L}_{\text{focal}} = \frac{1}{HW} \sum_{i} -\,\alpha_t\,(1 - p_t)^{\gamma} \ln p_t",
+        "p_t": r"p_t = \begin{cases} p & y = 1 \\ 1 - p & y = 0 \end{cases} \qquad "
+               r"\alpha_t = \begin{cases} \alpha & y = 1 \\ 1 - \alpha & y = 0 \end{cases}",
+        "dice": rf"\mathcal{{L}}_{{\text{{dice}}}} = 1 - \frac{{2 \sum_i p_i g_i + s}}{{\sum_i p_i + \sum_i g_i + s}},"
+                rf"\qquad s = {smooth:g}",
+        "mask": rf"\mathcal{{L}}_{{\text{{mask}}}} = {focal_w:g}\,\mathcal{{L}}_{{\text{{focal}}}} + "
+                rf"{dice_w:g}\,\mathcal{{L}}_{{\text{{dice}}}}",
+        "iou": r"\mathcal{L}_{\text{IoU}} = \big(\widehat{\text{IoU}} - \text{IoU}(\hat m > 0,\ g)\big)^2",
+        "min": r"\mathcal{L} = \min_{k} \mathcal{L}_{\text{mask}}(\hat m_k, g) + "
+               r"\frac{1}{M} \sum_{k} \mathcal{L}_{\text{IoU}}(k)",
+    }
