@@ -109,6 +109,9 @@ SCHEMA: tuple[Field, ...] = (
     Field("plan_focal", "gamma", float, 0.0, 10.0, "The plan's gamma."),
     Field("plan_focal", "ratio", float, 0.0, 1e12, "The ratio the plan states for its pixels (a claim)."),
     Field("plan_focal", "ratio_rough", float, 0.0, 1e12, "The plan's other, rounder statement of the same ratio."),
+    Field("zero_shot", "photo", str, None, None, "Zero-shot example: a bundled photograph (cat, coffee, astronaut, rocket)."),
+    Field("zero_shot", "x", int, 0, 8191, "Zero-shot click, column in the photograph's pixels (clamped to the photo)."),
+    Field("zero_shot", "y", int, 0, 8191, "Zero-shot click, row."),
 )
 
 _FIELDS: dict[tuple[str, str], Field] = {(f.section, f.key): f for f in SCHEMA}
