@@ -1,0 +1,172 @@
+"""Putting it together + the promptable interface (outline: "tracing a single prompt", section 6).
+
+One click traced end to end with measured times; points, boxes and mask refinement; multi-mask output on
+the shirt button against the ground truth; zero-shot on a photograph; the sky as the negative example.
+Computation: lesson_content/pipeline_view.py; text: lesson_content/prose/together.md.
+"""
+
+import numpy as np
+import streamlit as st
+
+from lesson_content import pipeline_view as pv
+from lesson_content import plots
+from lesson_content import scene_targets as targets
+from lesson_content.prose import render
+from sam_core.train import TRAIN_KINDS  # the scene kinds the embedded model was trained on
+from ui import images, session, widgets
+
+KEY = "together"
+dark = getattr(getattr(st.context, "theme", None), "type", "light") == "dark"
+examples = session.get_examples()
+click_cfg, multi_cfg, sky_cfg, zero_cfg, timing_cfg = (examples["decoder_click"], examples["multimask_example"],
+                                                       examples["sky_example"], examples["zero_shot"],
+                                                       examples["timing_check"])
+
+st.title("Putting it together")
+st.markdown(render("together.intro"))
+
+model, info = session.current_model()
+if model is None:
+    st.warning(info.message or "No model is loaded: this page runs the model on every section.", icon="⏳")
+    st.stop()
+model_key = f"{info.model_type}|{info.checkpoint}|{info.device}"
+
+
+def scene_and_target(cfg):
+    scene = targets.load_scene(cfg["kind"], cfg["seed"])
+    target = targets.first(scene, cfg["target"])
+    if target is None and scene.objects:
+        target = max(scene.objects, key=lambda o: o.area)
+    return scene, target
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_end_to_end(model_key: str, kind: str, seed: int, target: str, _model):
+    scene, obj = scene_and_target({"kind": kind, "seed": seed, "target": target})
+    return pv.end_to_end(_model, scene.image, targets.interior_point(obj.mask))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_prompt_cases(model_key: str, kind: str, seed: int, target: str, _model):
+    scene, obj = scene_and_target({"kind": kind, "seed": seed, "target": target})
+    return pv.prompt_cases(_model, scene, obj)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_multimask(model_key: str, kind: str, seed: int, target: str, _model):
+    scene, obj = scene_and_target({"kind": kind, "seed": seed, "target": target})
+    return pv.multimask(_model, scene, targets.interior_point(obj.mask))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_click(model_key: str, source: str, x: int, y: int, _image, _model):
+    return pv.single_click(_model, _image, (x, y))
+
+
+# ---- one click end to end ------------------------------------------------------------------------------------
+st.header("One click, end to end")
+scene, target = scene_and_target(click_cfg)
+with st.spinner("Encoding the image and tracing one click ..."):
+    steps, run = cached_end_to_end(model_key, click_cfg["kind"], click_cfg["seed"], click_cfg["target"], model)
+x, y = run.points[0]
+st.markdown(render("together.e2e_intro", target=target.phrase, kind=click_cfg["kind"], x=int(x), y=int(y),
+                   device=info.device))
+left, right = st.columns([1, 2])
+best = int(np.argmax(run.scores))
+left.image(widgets.draw_prompts(widgets.mask_overlay(scene.image, run.masks[best]), [(x, y)], [1]), width="stretch",
+           caption=f"best of {len(run.scores)} masks, predicted IoU {run.scores[best]:.2f}")
+right.table({"step": [f"{i + 1}. {s.name}" for i, s in enumerate(steps)], "what happens": [s.what for s in steps],
+             "shapes (from the trace)": [s.shapes for s in steps], "ms": [f"{s.ms:,.1f}" for s in steps]})
+total = sum(s.ms for s in steps)
+per_click = sum(s.ms for s in steps[1:])
+st.markdown(render("together.e2e_after", enc_ms=steps[0].ms, total_ms=total, enc_pct=100 * steps[0].ms / total,
+                   per_click_ms=per_click, ref_name="SAM ViT-H", enc_claim=timing_cfg["encoder_ms_claim"],
+                   dec_claim=timing_cfg["decoder_ms_claim"]))
+
+# ---- prompt types --------------------------------------------------------------------------------------------
+st.header("Points, boxes and masks")
+st.markdown(render("together.prompts_intro", target=target.name, fg_label=1, bg_label=0))
+with st.spinner("Asking four ways ..."):
+    cases = cached_prompt_cases(model_key, click_cfg["kind"], click_cfg["seed"], click_cfg["target"], model)
+small, scale = widgets.downscale_for_display(scene.image, 320)
+cols = st.columns(len(cases))
+for col, case in zip(cols, cases, strict=True):
+    picture = widgets.mask_overlay(small, widgets.resize_mask(case.mask, small.shape[:2]))
+    picture = widgets.draw_prompts(picture, case.points, case.labels, case.box, scale)
+    col.image(picture, width="stretch")
+    col.markdown(f"**{case.title}**  \npredicted IoU {case.score:.3f} · actual IoU {case.iou:.3f}")
+
+# ---- multi-mask ----------------------------------------------------------------------------------------------
+st.header("One click, three answers")
+p_scene, p_target = scene_and_target(multi_cfg)
+with st.spinner("Clicking the shirt button ..."):
+    mm = cached_multimask(model_key, multi_cfg["kind"], multi_cfg["seed"], multi_cfg["target"], model)
+n_masks = len(mm.run.scores)
+st.markdown(render("together.multimask_intro", multimask=n_masks, target=p_target.phrase, kind=multi_cfg["kind"]))
+small, scale = widgets.downscale_for_display(p_scene.image, 300)
+cols = st.columns(n_masks + 1)
+for i in range(n_masks):
+    picture = widgets.mask_overlay(small, widgets.resize_mask(mm.run.masks[i], small.shape[:2]),
+                                   widgets.MASK_COLORS[i % len(widgets.MASK_COLORS)])
+    cols[i].image(widgets.draw_prompts(picture, [mm.click], [1], scale=scale), width="stretch",
+                  caption=f"mask {i + 1}: score {mm.run.scores[i]:.3f}")
+if mm.targets:
+    fig = plots.matrix_plot(mm.iou, [f"mask {i + 1}" for i in range(n_masks)], [t.name for t in mm.targets],
+                            title="IoU with each ground-truth segment", dark=dark, vmin=0.0, vmax=1.0,
+                            width=3.6, height=2.6)
+    cols[-1].pyplot(fig, width="stretch")
+    lines = []
+    for m in mm.matches:
+        if m.target_index < 0:
+            lines.append(f"- Mask {m.mask_index + 1} overlaps none of them.")
+        else:
+            t = mm.targets[m.target_index]
+            lines.append(f"- Mask {m.mask_index + 1} matches the **{t.name}** ({t.level}) best: IoU {m.iou:.3f}.")
+    levels_hit = {mm.targets[m.target_index].level for m in mm.matches if m.target_index >= 0}
+    lines.append(f"\nThe {n_masks} masks cover {len(levels_hit)} of the {len(mm.targets)} granularities at the click.")
+    st.markdown(render("together.multimask_result", matches_text="\n".join(lines)))
+st.markdown(render("together.multimask_plan", plan_part=f"{multi_cfg['plan_part_score']:g}",
+                   plan_object=f"{multi_cfg['plan_object_score']:g}", plan_group=f"{multi_cfg['plan_group_score']:g}",
+                   model_scores=", ".join(f"{s:.3f}" for s in mm.run.scores)))
+st.success(render("together.of_course"), icon=":material/lightbulb:")
+
+# ---- zero-shot -----------------------------------------------------------------------------------------------
+st.header("Zero-shot: no idea what it is")
+photo_name = zero_cfg["photo"] if zero_cfg["photo"] in images.BUNDLED_IMAGES else next(iter(images.BUNDLED_IMAGES))
+photo = images.load_bundled(photo_name)
+zx = int(min(max(zero_cfg["x"], 0), photo.shape[1] - 1))
+zy = int(min(max(zero_cfg["y"], 0), photo.shape[0] - 1))
+with st.spinner("Clicking a photograph ..."):
+    zrun = cached_click(model_key, f"photo:{photo_name}", zx, zy, photo, model)
+st.markdown(render("together.zero_shot", train_kinds=", ".join(TRAIN_KINDS),
+                   mask_shape=" × ".join(str(v) for v in zrun.masks.shape),
+                   score_shape=" × ".join(str(v) for v in zrun.scores.shape)))
+small, scale = widgets.downscale_for_display(photo, 360)
+cols = st.columns(len(zrun.scores))
+for i, col in enumerate(cols):
+    picture = widgets.mask_overlay(small, widgets.resize_mask(zrun.masks[i], small.shape[:2]),
+                                   widgets.MASK_COLORS[i % len(widgets.MASK_COLORS)])
+    col.image(widgets.draw_prompts(picture, [(zx, zy)], [1], scale=scale), width="stretch",
+              caption=f"mask {i + 1}: score {zrun.scores[i]:.3f}")
+
+# ---- the sky -------------------------------------------------------------------------------------------------
+st.header("Where it fails: the sky")
+sky = targets.load_scene("sky", sky_cfg["seed"])
+sx, sy = sky.size // 2, sky.size // 2
+with st.spinner("Clicking the sky ..."):
+    srun = cached_click(model_key, f"sky:{sky_cfg['seed']}", sx, sy, sky.image, model)
+whole = np.ones(sky.image.shape[:2], dtype=bool)
+st.markdown(render(
+    "together.sky", objects=len(sky.objects), multimask=len(srun.scores),
+    coverage_text=", ".join(f"{100 * pv.coverage(m):.1f}%" for m in srun.masks),
+    pred_text=", ".join(f"{s:.3f}" for s in srun.scores),
+    actual_text=", ".join(f"{targets.mask_iou(m, whole):.3f}" for m in srun.masks)))
+small, scale = widgets.downscale_for_display(sky.image, 300)
+cols = st.columns(len(srun.scores) + 1)
+cols[0].image(widgets.draw_prompts(small, [(sx, sy)], [1], scale=scale), width="stretch", caption="the click")
+for i in range(len(srun.scores)):
+    cols[i + 1].image(widgets.mask_overlay(small, widgets.resize_mask(srun.masks[i], small.shape[:2]),
+                                           widgets.MASK_COLORS[i % len(widgets.MASK_COLORS)]),
+                      width="stretch", caption=f"mask {i + 1}: predicted IoU {srun.scores[i]:.3f}")
+st.markdown(render("together.sky_compare", target=target.name, pred_obj=float(run.scores[best]),
+                   actual_obj=targets.mask_iou(run.masks[best], target.mask)))
