@@ -20,6 +20,7 @@ PAGES = [
     ("Lesson", st.Page("pages/05_decoder.py", title="The mask decoder", icon=":material/hub:", url_path="decoder")),
     ("Lesson", st.Page("pages/06_together.py", title="Putting it together", icon=":material/join_inner:", url_path="together")),
     ("Lesson", st.Page("pages/07_loss.py", title="The loss", icon=":material/functions:", url_path="loss")),
+    ("Lesson", st.Page("pages/08_check1.py", title="Check 1", icon=":material/quiz:", url_path="check1")),
     ("Try it", st.Page("pages/segment.py", title="Segment", icon=":material/ads_click:", url_path="segment")),
     ("Instructor", st.Page("pages/09_instructor.py", title="Instructor", icon=":material/tune:", url_path="instructor")),
 ]
