@@ -1,0 +1,136 @@
+"""Pages 05-08 (decoder, putting it together, loss, Check 1) render without exception under AppTest,
+and the loss page's focal trace follows [focal_trace] from an override file ($SAM_LESSON_EXAMPLES).
+
+The model is a TEST FIXTURE: build_sam("nano")-shaped random weights passed through SAM_CHECKPOINT.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+APP = REPO / "app.py"
+PAGES_B = ["pages/05_decoder.py", "pages/06_together.py", "pages/07_loss.py", "pages/08_check1.py"]
+
+
+@pytest.fixture(scope="module")
+def random_nano_checkpoint(tmp_path_factory) -> Path:
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+
+    from sam_core.build import sam_model_registry
+
+    torch.manual_seed(0)
+    model = sam_model_registry["nano"]()
+    path = tmp_path_factory.mktemp("weights") / "random_nano.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return path
+
+
+@pytest.fixture
+def with_model(monkeypatch, random_nano_checkpoint):
+    monkeypatch.setenv("SAM_CHECKPOINT", str(random_nano_checkpoint))
+    monkeypatch.setenv("SAM_MODEL_TYPE", "nano")
+    monkeypatch.delenv("SAM_LESSON_EXAMPLES", raising=False)
+    _clear_caches()
+
+
+def _clear_caches() -> None:
+    import streamlit as st
+
+    st.cache_data.clear()  # the traced examples are cached per process; a new env var must be re-read
+
+
+def run_page(page: str):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP), default_timeout=300)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.switch_page(page)
+    at.run()
+    return at
+
+
+def test_pages_are_in_app_py():
+    text = APP.read_text()
+    for page in PAGES_B:
+        assert f'"{page}"' in text, f"{page} is not in app.py's PAGES"
+
+
+@pytest.mark.parametrize("page", PAGES_B)
+def test_page_renders(with_model, page):
+    at = run_page(page)
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_pages_render_without_a_model(monkeypatch, tmp_path):
+    import ui.session
+
+    monkeypatch.delenv("SAM_CHECKPOINT", raising=False)
+    monkeypatch.setattr(ui.session, "NANO_WEIGHTS", tmp_path / "missing.safetensors")
+    for page in PAGES_B:
+        at = run_page(page)
+        assert not at.exception, (page, [e.value for e in at.exception])
+
+
+def test_decoder_page_shows_the_traced_shapes(with_model):
+    at = run_page("pages/05_decoder.py")
+    text = "\n".join(m.value for m in at.markdown)
+    assert "7 tokens of width 128" in text  # nano: 5 output tokens + click + padding point, width 128
+    tables = [t.value for t in at.table]
+    assert any("1 x 4 x 7 x 4096" in t.to_string() for t in tables)  # layer token->image weights, read from the trace
+    assert any("1 x 8 x 7 x 4096" in t.to_string() for t in tables)  # SAM's own decoder configuration
+
+
+def test_loss_page_follows_an_override_file(monkeypatch, tmp_path, random_nano_checkpoint):
+    from lesson_content.focal_trace import focal_trace
+
+    override = tmp_path / "examples.toml"
+    override.write_text("[focal_trace]\np_easy = 0.9\np_hard = 0.2\n", encoding="utf-8")
+    monkeypatch.setenv("SAM_CHECKPOINT", str(random_nano_checkpoint))
+    monkeypatch.setenv("SAM_MODEL_TYPE", "nano")
+    monkeypatch.setenv("SAM_LESSON_EXAMPLES", str(override))
+    _clear_caches()
+    expected = focal_trace({"p_easy": 0.9, "p_hard": 0.2, "gamma": 2.0, "alpha": 0.25}).values
+    default = focal_trace({"p_easy": 0.95, "p_hard": 0.1, "gamma": 2.0, "alpha": 0.25}).values
+    at = run_page("pages/07_loss.py")
+    assert not at.exception, [e.value for e in at.exception]
+    text = "\n".join(m.value for m in at.markdown)
+    assert f"= {expected['easy_loss']}$" in text
+    assert f"= {expected['hard_loss']}$" in text
+    assert f"**{expected['ratio']}×**" in text
+    assert f"**{default['ratio']}×** as much" not in text  # the default pixels' ratio is gone
+    # The plan's own figures (plan_focal) stay beside, unchanged.
+    info = "\n".join(i.value for i in at.info)
+    assert "**14,545×**" in info and "14,600" in info
+    _clear_caches()
+
+
+def test_check1_waits_for_the_answers(with_model):
+    at = run_page("pages/08_check1.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Answer first" in i.value for i in at.info)  # nothing verified before the answers are in
+    assert not any("Answer: once" in m.value for m in at.markdown)
+
+
+@pytest.mark.slow
+def test_check1_verifies_live_after_submit(with_model):
+    at = run_page("pages/08_check1.py")
+    at.radio(key="check1_q1").set_value(at.radio(key="check1_q1").options[0])
+    at.number_input(key="check1_q2").set_value(400.0)
+    at.radio(key="check1_q3").set_value(at.radio(key="check1_q3").options[1])
+    at.radio(key="check1_q4").set_value(at.radio(key="check1_q4").options[0])
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    text = "\n".join(m.value for m in at.markdown)
+    assert "**1 image-encoder run**" in text  # counted by sam_core.tracing over [timing_check] clicks
+    from lesson_content.examples import default_examples
+
+    timing = default_examples()["timing_check"]
+    claim = timing["encoder_ms_claim"] + timing["clicks"] * timing["decoder_ms_claim"]
+    assert f"= **{claim:,.0f} ms**" in text  # the plan's 150 + N x 50, from [timing_check]
+    assert len(at.success) == 4  # the four answers above are the right ones
