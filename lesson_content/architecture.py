@@ -30,6 +30,7 @@ class ModelSummary:
     image_input: tuple[int, ...]  # [1, 3, S, S]
     image_embedding: tuple[int, ...]  # [1, C, h, w]
     sparse_tokens: tuple[int, ...]  # one click (+ the padding point): [1, 2, C]
+    box_tokens: tuple[int, ...]  # one box, no click: [1, 2, C] (two corners)
     dense_embedding: tuple[int, ...]  # [1, C, h, w]
     image_pe: tuple[int, ...]  # [1, C, h, w]
     decoder_tokens: int  # IoU token + mask tokens + prompt tokens
@@ -86,6 +87,7 @@ def summarize(model, name: str = "") -> ModelSummary:
         points = torch.zeros(1, 1, 2, device=device)
         labels = torch.ones(1, 1, dtype=torch.int, device=device)
         sparse, dense = model.prompt_encoder(points=(points, labels), boxes=None, masks=None)
+        box_sparse, _ = model.prompt_encoder(points=None, boxes=torch.zeros(1, 4, device=device), masks=None)
         image_pe = model.prompt_encoder.get_dense_pe()
         low_res, iou = model.mask_decoder(
             image_embeddings=embedding, image_pe=image_pe, sparse_prompt_embeddings=sparse,
@@ -102,6 +104,7 @@ def summarize(model, name: str = "") -> ModelSummary:
         image_input=tuple(image.shape),
         image_embedding=tuple(embedding.shape),
         sparse_tokens=tuple(sparse.shape),
+        box_tokens=tuple(box_sparse.shape),
         dense_embedding=tuple(dense.shape),
         image_pe=tuple(image_pe.shape),
         decoder_tokens=1 + decoder.num_mask_tokens + sparse.shape[1],
@@ -226,14 +229,15 @@ def shape_rows(model: ModelSummary, reference: ModelSummary) -> list[dict[str, s
 
     rows = [
         ("image input", shape(model.image_input), shape(reference.image_input)),
-        ("image embedding (encoder output)", shape(model.image_embedding), shape(reference.image_embedding)),
-        ("dense positional encoding of the grid", shape(model.image_pe), shape(reference.image_pe)),
-        ("prompt tokens for one click (+ padding point)", shape(model.sparse_tokens), shape(reference.sparse_tokens)),
-        ("dense prompt embedding (no mask prompt)", shape(model.dense_embedding), shape(reference.dense_embedding)),
-        ("decoder tokens (IoU + mask tokens + prompt)", str(model.decoder_tokens), str(reference.decoder_tokens)),
+        ("image embedding", shape(model.image_embedding), shape(reference.image_embedding)),
+        ("positional encoding of the grid", shape(model.image_pe), shape(reference.image_pe)),
+        ("prompt tokens: one click (+ padding)", shape(model.sparse_tokens), shape(reference.sparse_tokens)),
+        ("prompt tokens: one box", shape(model.box_tokens), shape(reference.box_tokens)),
+        ("dense prompt (no mask)", shape(model.dense_embedding), shape(reference.dense_embedding)),
+        ("decoder tokens, one click", str(model.decoder_tokens), str(reference.decoder_tokens)),
         ("low-res masks (multimask)", shape(model.low_res_masks), shape(reference.low_res_masks)),
         ("predicted IoU scores", shape(model.iou_predictions), shape(reference.iou_predictions)),
-        ("decoder layers · heads · width · MLP",
+        ("decoder layers·heads·width·MLP",
          f"{model.decoder_depth} · {model.decoder_heads} · {model.decoder_width} · {model.decoder_mlp}",
          f"{reference.decoder_depth} · {reference.decoder_heads} · {reference.decoder_width} · {reference.decoder_mlp}"),
         ("image encoder", model.encoder_type, reference.encoder_type
@@ -263,7 +267,7 @@ def dot_diagram(model: ModelSummary, reference: ModelSummary | None = None, dark
     mask_out = shape(model.low_res_masks)
     lines = [
         "digraph sam {",
-        '  rankdir=LR; bgcolor="transparent";',
+        '  rankdir=TB; bgcolor="transparent"; nodesep=0.35; ranksep=0.3;',
         f'  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11, fontcolor="{fg}", color="{edge}"];',
         f'  edge [color="{edge}", fontcolor="{fg}", fontname="Helvetica", fontsize=10];',
         f'  image [label="image\\n{both(lambda s: s.image_input)}", fillcolor="{data}"];',
@@ -275,6 +279,7 @@ def dot_diagram(model: ModelSummary, reference: ModelSummary | None = None, dark
         f'  dec [label="mask decoder\\n{model.decoder_depth} two-way layers\\nlight: per prompt", fillcolor="{light}"];',
         f'  out [label="masks {mask_out}\\n+ IoU scores {shape(model.iou_predictions)}", fillcolor="{data}"];',
         "  image -> enc -> emb -> dec; click -> penc -> tok -> dec; dec -> out;",
+        "  { rank=same; image; click; } { rank=same; enc; penc; } { rank=same; emb; tok; }",
         "}",
     ]
     return "\n".join(lines)

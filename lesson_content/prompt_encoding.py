@@ -281,10 +281,18 @@ class RealPoint:
         return int(self.pe.shape[0])
 
     def angle_latex(self, j: int) -> str:
-        """The j-th angle with numbers substituted: 2 pi (u_x G_0j + u_y G_1j)."""
+        """The j-th angle with numbers substituted: 2 pi (u_x G_0j + u_y G_1j), one line."""
         g0, g1 = self.gaussian_matrix[0, j], self.gaussian_matrix[1, j]
         return (f"2\\pi\\,\\big[({self.u[0]:.5f})({g0:.4f}) + ({self.u[1]:.5f})({g1:.4f})\\big]"
                 f" = {self.angles[j]:.4f}")
+
+    def angle_block(self, j: int) -> str:
+        """LaTeX rows for an aligned block: the j-th angle over two lines, then its sine and cosine."""
+        g0, g1 = self.gaussian_matrix[0, j], self.gaussian_matrix[1, j]
+        return (f"\\theta_{{{j}}} &= 2\\pi\\,\\big[({self.u[0]:.5f})({g0:.4f}) \\\\\n"
+                f"&\\qquad + ({self.u[1]:.5f})({g1:.4f})\\big] = {self.angles[j]:.4f} \\\\\n"
+                f"&\\sin\\theta_{{{j}}} = {math.sin(self.angles[j]):.4f},\\ "
+                f"\\cos\\theta_{{{j}}} = {math.cos(self.angles[j]):.4f}")
 
 
 def _as_rational(value: float) -> sp.Rational:
@@ -428,3 +436,32 @@ def _describe(layer: torch.nn.Module) -> str:
         k, s = layer.kernel_size[0], layer.stride[0]
         return f"Conv2d {layer.in_channels}->{layer.out_channels}, {k}x{k}, stride {s}"
     return type(layer).__name__
+
+
+def side_by_side(x: int, y: int, image_size: int, plan_bands: int, real: RealPoint | None,
+                 plan_proj: int) -> list[tuple[str, str, str]]:
+    """Rows (step, the plan, SAM as loaded) comparing the two encodings of ONE click.
+
+    Cells are Markdown with inline LaTeX, kept short so the table fits a narrow page; every number is
+    computed here, none typed.
+    """
+    click = plan_click(x, y, image_size)
+
+    def frac(r: sp.Rational) -> str:
+        return f"$\\tfrac{{{r.p}}}{{{r.q}}} \\approx {float(r):.5f}$"
+
+    none = "—"
+    loaded = real is not None
+    g_shape = f"{real.gaussian_matrix.shape[0]} \\times {real.gaussian_matrix.shape[1]}" if loaded else ""
+    return [
+        ("frame", f"$S = {image_size}$", f"$S_\\text{{in}} = {real.input_size}$" if loaded else none),
+        ("click", f"$({x},\\ {y})$",
+         f"$({real.coords_input[0]:g},\\ {real.coords_input[1]:g}) + {float(PIXEL_CENTRE)}$" if loaded else none),
+        ("$p_x$", frac(click.p_x), frac(real.p_exact[0]) if loaded else none),
+        ("$p_y$", frac(click.p_y), frac(real.p_exact[1]) if loaded else none),
+        ("then", none, f"$u = ({real.u[0]:.4f},\\ {real.u[1]:.4f})$" if loaded else none),
+        ("freqs", f"$2^k\\pi,\\ k < {plan_bands}$", f"$2\\pi G,\\ G: {g_shape}$" if loaded else none),
+        ("first", f"$\\sin(\\pi p_x) = {math.sin(math.pi * click.p_x_float):.4f}$",
+         f"$\\sin\\theta_0 = {math.sin(real.angles[0]):.4f}$" if loaded else none),
+        ("width", f"${4 * plan_bands} \\to {plan_proj}$", f"${real.dim}$" if loaded else none),
+    ]

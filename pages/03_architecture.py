@@ -41,7 +41,8 @@ st.markdown(render("architecture.intro", model_name=info.name, ref_name=ref.name
 st.dataframe(pd.DataFrame(architecture.shape_rows(summary, ref)), hide_index=True, width="stretch")
 
 dark = getattr(getattr(st.context, "theme", None), "type", "light") == "dark"
-st.graphviz_chart(architecture.dot_diagram(summary, ref, dark=dark), width="stretch")
+_, diagram_col, _ = st.columns([1, 4, 1])
+diagram_col.graphviz_chart(architecture.dot_diagram(summary, ref, dark=dark), width="stretch")
 st.caption(render("architecture.diagram_caption"))
 
 st.markdown(render(
@@ -50,7 +51,7 @@ st.markdown(render(
     model_encoder_type=summary.encoder_type, model_size=summary.input_size, model_grid=summary.grid,
     model_width=summary.image_embedding[1]))
 st.markdown(render("architecture.prompt_encoder", ref_name=ref.name, ref_prompt_params=ref.params["prompt_encoder"],
-                   box_tokens=summary.sparse_tokens[1]))
+                   box_tokens=summary.box_tokens[1]))
 st.markdown(render(
     "architecture.decoder", decoder_depth=summary.decoder_depth, mask_tokens=summary.mask_tokens,
     multimask=summary.multimask_outputs, low_res=summary.low_res_masks[-1], ref_name=ref.name,
@@ -89,7 +90,7 @@ if stored is None or stored[0] != measure_key or again:
 timing = stored[1]
 
 st.markdown(render(
-    "architecture.amortization", device=timing.device, enc_ms=timing.encoder_median, enc_runs=len(timing.encoder_ms),
+    "architecture.amortization" if timing.ratio > 1 else "architecture.amortization_noisy", device=timing.device, enc_ms=timing.encoder_median, enc_runs=len(timing.encoder_ms),
     clicks=timing.n_clicks, click_ms=timing.click_median, ratio=timing.ratio, amortized=timing.amortized_total,
     naive=timing.naive_total))
 
@@ -107,14 +108,13 @@ chart = (
             color=alt.Color("design:N", title=None, legend=alt.Legend(orient="top")))
     .properties(height=260)
 )
-left, right = st.columns([3, 2])
-left.altair_chart(chart, width="stretch")
-with right:
+st.altair_chart(chart, width="stretch")
+with st.expander("Every timing of this measurement"):
     st.dataframe(pd.DataFrame({
         "step": ["encode (each run)"] * len(timing.encoder_ms) + [f"click {i + 1}" for i in range(timing.n_clicks)],
         "ms": list(timing.encoder_ms) + list(timing.click_ms),
         "of which decoder ms": [None] * len(timing.encoder_ms) + list(timing.mask_decoder_ms),
-    }).round(1), hide_index=True, width="stretch", height=260)
+    }).round(1), hide_index=True, width="stretch")
 
 st.markdown(render("architecture.claims", **claims))
 st.success(render("architecture.of_course"), icon=":material/lightbulb:")

@@ -95,41 +95,42 @@ plan_values = dict(
     cos_py_word="negative" if cos_py < 0 else ("positive" if cos_py > 0 else "zero"),
     side="just beyond" if angle_py > math.pi / 2 else ("just before" if angle_py < math.pi / 2 else "exactly at"),
     angle_py=angle_py, half_pi=math.pi / 2,
-    p_x_rounded=click.p_x_rounded, p_y_rounded=click.p_y_rounded,
+    p_x_rounded=f"{click.p_x_rounded:.{pe.PLAN_ROUND_DIGITS}f}", p_y_rounded=f"{click.p_y_rounded:.{pe.PLAN_ROUND_DIGITS}f}",
     sin_px_rounded=t[0, "x", "sin"].at_rounded_p, cos_py_rounded=t[0, "y", "cos"].at_rounded_p,
 )
 
-plan_col, sam_col = st.columns(2, gap="large")
-with plan_col:
-    st.markdown(render("prompt_encoding.plan_formula", **plan_values))
-    st.markdown(render("prompt_encoding.plan_trace", **plan_values))
-    st.markdown(render("prompt_encoding.plan_sign", **plan_values))
-    st.markdown(render("prompt_encoding.plan_rounding", **plan_values))
-
 real = pe.real_point_from_model(model, x, y, size) if model is not None else None
-with sam_col:
-    g = real.gaussian_matrix if real is not None else None
-    st.markdown(render("prompt_encoding.sam_formula", pixel_centre=float(pe.PIXEL_CENTRE),
-                       g_rows=g.shape[0] if g is not None else 2, g_cols=g.shape[1] if g is not None else dim // 2,
-                       dim=dim))
-    if real is not None:
-        st.markdown(render("prompt_encoding.sam_trace", input_size=real.input_size, cx=real.coords_input[0],
-                           cy=real.coords_input[1], p0=real.p[0], p1=real.p[1], u0=real.u[0], u1=real.u[1]))
-        lines = []
-        for j in range(min(bands, real.angles.shape[0])):
-            lines.append(f"\\theta_{{{j}}} &= {real.angle_latex(j)} \\\\")
-            lines.append(f"& \\sin\\theta_{{{j}}} = {math.sin(real.angles[j]):.4f},\\quad "
-                         f"\\cos\\theta_{{{j}}} = {math.cos(real.angles[j]):.4f} \\\\")
-        st.latex("\\begin{aligned}" + "\n".join(lines) + "\\end{aligned}")
-    (_, _), (ref_px, ref_py) = pe.sam_normalize(x, y, size, ref["image_size"])
-    st.markdown(render("prompt_encoding.sam_ref", ref_name=ref_name, ref_size=ref["image_size"], x=x, y=y,
-                       pixel_centre=float(pe.PIXEL_CENTRE),
-                       ref_p_x_latex=f"{pe.sp.latex(ref_px)} \\approx {float(ref_px):.6f}",
-                       ref_p_y_latex=f"{pe.sp.latex(ref_py)} \\approx {float(ref_py):.6f}",
-                       ref_g_cols=ref["decoder_width"] // 2, ref_dim=ref["decoder_width"]))
+
+# Side by side: the same click through both encodings, one row per step (a table stays readable when the
+# page is narrow; the derivations follow below, full width).
+st.header("One click, two encodings")
+rows = pe.side_by_side(x, y, size, plan_bands, real, ref["decoder_width"])
+header = "| step | the lesson plan | SAM (the loaded model) |\n|---|---|---|\n"
+st.markdown(header + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows))
+
+st.markdown(render("prompt_encoding.plan_formula", **plan_values))
+st.markdown(render("prompt_encoding.plan_trace", **plan_values))
+st.markdown(render("prompt_encoding.plan_sign", **plan_values))
+st.markdown(render("prompt_encoding.plan_rounding", **plan_values))
+
+g = real.gaussian_matrix if real is not None else None
+st.markdown(render("prompt_encoding.sam_formula", pixel_centre=float(pe.PIXEL_CENTRE),
+                   g_rows=g.shape[0] if g is not None else 2, g_cols=g.shape[1] if g is not None else dim // 2,
+                   dim=dim))
+if real is not None:
+    st.markdown(render("prompt_encoding.sam_trace", input_size=real.input_size, cx=real.coords_input[0],
+                       cy=real.coords_input[1], p0=real.p[0], p1=real.p[1], u0=real.u[0], u1=real.u[1]))
+    blocks = [real.angle_block(j) for j in range(min(bands, real.angles.shape[0]))]
+    st.latex("\\begin{aligned}" + " \\\\[4pt]\n".join(blocks) + "\\end{aligned}")
+(_, _), (ref_px, ref_py) = pe.sam_normalize(x, y, size, ref["image_size"])
+st.markdown(render("prompt_encoding.sam_ref", ref_name=ref_name, ref_size=ref["image_size"], x=x, y=y,
+                   pixel_centre=float(pe.PIXEL_CENTRE),
+                   ref_p_x_latex=f"{pe.sp.latex(ref_px)} \\approx {float(ref_px):.6f}",
+                   ref_p_y_latex=f"{pe.sp.latex(ref_py)} \\approx {float(ref_py):.6f}",
+                   ref_g_cols=ref["decoder_width"] // 2, ref_dim=ref["decoder_width"]))
 
 st.markdown(f"**The plan's first {bands} bands on this click**, exact (sympy), at the plan's rounded "
-            f"$p$ ({click.p_x_rounded}, {click.p_y_rounded}), and in float32:")
+            f"$p$ ({plan_values['p_x_rounded']}, {plan_values['p_y_rounded']}), and in float32:")
 st.dataframe(pd.DataFrame([{
     "band k": term.band, "term": term.text, "exact argument": term.plain, "exact value": f"{term.exact:+.6f}",
     "at rounded p": f"{term.at_rounded_p:+.6f}", "float32": f"{term.float32:+.6f}",
