@@ -146,7 +146,7 @@ layer_pick = st.radio("Self-attention weights among the tokens, head-averaged (r
                       [f"layer {i}" for i in range(depth)], horizontal=True, key=k("self_layer"))
 fig = plots.matrix_plot(self_maps[int(layer_pick.split()[-1])], short, short, dark=dark, vmin=0.0,
                         width=5.2, height=3.6)
-st.pyplot(fig, width="content")
+st.pyplot(fig, width=560)
 
 # ---- three attentions -------------------------------------------------------------------------------------
 st.header("Three attentions per layer")

@@ -104,7 +104,7 @@ with st.spinner("Clicking the shirt button ..."):
 n_masks = len(mm.run.scores)
 st.markdown(render("together.multimask_intro", multimask=n_masks, target=p_target.phrase, kind=multi_cfg["kind"]))
 small, scale = widgets.downscale_for_display(p_scene.image, 300)
-cols = st.columns(n_masks + 1)
+cols = st.columns(n_masks)
 for i in range(n_masks):
     picture = widgets.mask_overlay(small, widgets.resize_mask(mm.run.masks[i], small.shape[:2]),
                                    widgets.MASK_COLORS[i % len(widgets.MASK_COLORS)])
@@ -113,8 +113,9 @@ for i in range(n_masks):
 if mm.targets:
     fig = plots.matrix_plot(mm.iou, [f"mask {i + 1}" for i in range(n_masks)], [t.name for t in mm.targets],
                             title="IoU with each ground-truth segment", dark=dark, vmin=0.0, vmax=1.0,
-                            width=3.6, height=2.6)
-    cols[-1].pyplot(fig, width="stretch")
+                            width=4.0, height=2.6)
+    matrix_col, text_col = st.columns([2, 3])
+    matrix_col.pyplot(fig, width="stretch")
     lines = []
     for m in mm.matches:
         if m.target_index < 0:
@@ -124,7 +125,7 @@ if mm.targets:
             lines.append(f"- Mask {m.mask_index + 1} matches the **{t.name}** ({t.level}) best: IoU {m.iou:.3f}.")
     levels_hit = {mm.targets[m.target_index].level for m in mm.matches if m.target_index >= 0}
     lines.append(f"\nThe {n_masks} masks cover {len(levels_hit)} of the {len(mm.targets)} granularities at the click.")
-    st.markdown(render("together.multimask_result", matches_text="\n".join(lines)))
+    text_col.markdown(render("together.multimask_result", matches_text="\n".join(lines)))
 st.markdown(render("together.multimask_plan", plan_part=f"{multi_cfg['plan_part_score']:g}",
                    plan_object=f"{multi_cfg['plan_object_score']:g}", plan_group=f"{multi_cfg['plan_group_score']:g}",
                    model_scores=", ".join(f"{s:.3f}" for s in mm.run.scores)))

@@ -151,7 +151,8 @@ else:
             b = scores[best]
             best_iou_idx = int(np.argmax([s.actual_iou for s in scores]))
             head_idx = int(np.argmax([s.pred_iou for s in scores]))
-            why = ("the highest of the three, so the loss and the overlap agree." if best_iou_idx == best else
+            agree = scores[best].actual_iou >= scores[best_iou_idx].actual_iou - 5e-4
+            why = ("the highest of the three, so the loss and the overlap agree." if agree else
                    f"candidate {scores[best_iou_idx].candidate} overlaps more (IoU {scores[best_iou_idx].actual_iou:.3f}) "
                    "but loses on the soft probabilities the loss sees.")
             why += (f" The IoU head ranks candidate {scores[head_idx].candidate} first "
@@ -173,7 +174,7 @@ else:
         fig = plots.matrix_plot(table, [f"candidate {i + 1}" for i in range(table.shape[0])],
                                 [f"{t.name} → wins: {w + 1}" for t, w in zip(hits, winners, strict=True)],
                                 dark=dark, fmt="{:.3f}", cmap="viridis_r", width=5.0, height=2.6)
-        st.pyplot(fig, width="content")
+        st.pyplot(fig, width=560)
 
 # ---- training curves -------------------------------------------------------------------------------------------
 st.header("Training curves of the embedded model")

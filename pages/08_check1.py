@@ -156,15 +156,16 @@ if model is not None:
     else:
         b_scene = targets.load_scene(boundary["kind"], boundary["seed"])
         small, scale = widgets.downscale_for_display(b_scene.image, 300)
-        cols = st.columns(len(result.run.scores) + 1)
+        cols = st.columns(len(result.run.scores))
         for i in range(len(result.run.scores)):
             picture = widgets.mask_overlay(small, widgets.resize_mask(result.run.masks[i], small.shape[:2]),
                                            widgets.MASK_COLORS[i % len(widgets.MASK_COLORS)])
             cols[i].image(widgets.draw_prompts(picture, [result.click], [1], scale=scale), width="stretch",
                           caption=f"mask {i + 1}: score {result.run.scores[i]:.3f}")
-        cols[-1].pyplot(plots.matrix_plot(result.iou, [f"mask {i + 1}" for i in range(len(result.run.scores))],
-                                          [s.name for s in result.segments], title="IoU with each segment",
-                                          dark=dark, vmin=0.0, vmax=1.0, width=3.6, height=2.6), width="stretch")
+        matrix_col, text_col = st.columns([2, 3])
+        matrix_col.pyplot(plots.matrix_plot(result.iou, [f"mask {i + 1}" for i in range(len(result.run.scores))],
+                                            [s.name for s in result.segments], title="IoU with each segment",
+                                            dark=dark, vmin=0.0, vmax=1.0, width=4.0, height=2.6), width="stretch")
         lines = []
         for m in result.matches:
             if m.target_index < 0:
@@ -172,7 +173,7 @@ if model is not None:
             else:
                 lines.append(f"- Mask {m.mask_index + 1} is closest to the **{result.segments[m.target_index].name}** "
                              f"(IoU {m.iou:.3f}).")
-        st.markdown(render("check1.a3_after", matches_text="\n".join(lines)))
+        text_col.markdown(render("check1.a3_after", matches_text="\n".join(lines)))
 
 # ---- 4: minimum-loss assignment ---------------------------------------------------------------------------------
 st.header("Question 4: why the minimum")
