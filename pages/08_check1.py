@@ -44,11 +44,11 @@ Q3 = ["One mask: the object the click is closest to",
       f"{n_masks} masks at different granularities (one object, the other, both), each with a score",
       "An error: SAM needs the click inside one object",
       f"{n_masks} identical masks"]
-Q4 = ["Averaging would pull all candidates toward the same compromise mask; the minimum lets each specialise",
-      "The minimum is cheaper to compute than the average",
+Q4 = ["The minimum is cheaper to compute than the average",
       "The average would make the IoU head predict wrong scores",
+      "Averaging would pull all candidates toward the same compromise mask; the minimum lets each specialise",
       "There is no difference: both objectives train the same masks"]
-st.markdown(render("check1.intro", questions=len((Q1, "estimate", Q3, Q4)), model_name=info.name))
+CORRECT = {"q1": Q1[0], "q3": Q3[1], "q4": Q4[2]}
 with st.form(k("form")):
     st.subheader("Question 1")
     st.markdown(render("check1.q1", photo_w=photo_cfg["photo_width"], photo_h=photo_cfg["photo_height"], clicks=clicks))
@@ -108,7 +108,7 @@ def minloss_check(kind: str, seed: int, target: str, focal_w: float, dice_w: flo
 # ---- 1: encoder runs -------------------------------------------------------------------------------------------
 st.header("Question 1: encoder runs")
 answer1 = st.session_state.get(k("q1"))
-verdict(None if answer1 is None else answer1 == Q1[0])
+verdict(None if answer1 is None else answer1 == CORRECT["q1"])
 count = None
 if model is not None:
     with st.spinner(f"Loading a {photo_cfg['photo_width']} × {photo_cfg['photo_height']} photo and clicking {clicks} times ..."):
@@ -131,12 +131,12 @@ st.markdown(render("check1.a2", enc_claim=enc_c, dec_claim=dec_c, clicks=clicks,
                    claim_naive=clicks * (enc_c + dec_c),
                    guess="none given" if guess is None else f"{float(guess):,.0f} ms"))
 if count is not None:
-    dec_mean = float(np.mean(count.decoder_ms))
+    dec_mean = float(np.median(count.decoder_ms))  # median: the first calls also warm PyTorch up
     st.markdown(render("check1.a2_measured", model_name=info.name, device=info.device, clicks=clicks,
                        enc_ms=count.encoder_ms, dec_ms_mean=dec_mean, measured_total=count.encoder_ms + clicks * dec_mean,
                        measured_naive=clicks * (count.encoder_ms + dec_mean), multimask=n_masks,
                        photo_w=count.photo_size[1], photo_h=count.photo_size[0],
-                       post_ms_mean=float(np.mean(count.postprocess_ms))))
+                       post_ms_mean=float(np.median(count.postprocess_ms))))
     st.table({"click": list(range(1, clicks + 1)),
               "prompt encoder + mask decoder (ms)": [f"{v:,.1f}" for v in count.decoder_ms],
               "post-processing to full size (ms)": [f"{v:,.1f}" for v in count.postprocess_ms],
@@ -144,7 +144,7 @@ if count is not None:
 
 # ---- 3: boundary click -----------------------------------------------------------------------------------------
 st.header("Question 3: a boundary click")
-verdict(None if st.session_state.get(k("q3")) is None else st.session_state.get(k("q3")) == Q3[1])
+verdict(None if st.session_state.get(k("q3")) is None else st.session_state.get(k("q3")) == CORRECT["q3"])
 st.markdown(render("check1.a3", multimask=n_masks, kind=boundary["kind"], a=boundary["object_a"], b=boundary["object_b"]))
 if model is not None:
     with st.spinner("Clicking the boundary ..."):
@@ -177,20 +177,29 @@ if model is not None:
 
 # ---- 4: minimum-loss assignment ---------------------------------------------------------------------------------
 st.header("Question 4: why the minimum")
-verdict(None if st.session_state.get(k("q4")) is None else st.session_state.get(k("q4")) == Q4[0])
+verdict(None if st.session_state.get(k("q4")) is None else st.session_state.get(k("q4")) == CORRECT["q4"])
 st.markdown(render("check1.a4", multimask=n_masks))
 with st.spinner("Running both objectives ..."):
     segments, results = minloss_check(loss_click["kind"], loss_click["seed"], loss_click["target"],
                                       float(weights["focal"]), float(weights["dice"]))
 st.markdown(render("check1.a4_demo", target=loss_click["target"], levels=", ".join(s.name for s in segments),
                    steps=demo.STEPS))
+union = np.logical_or.reduce([m for res in results for m in res.masks])
+rows, cols_idx = np.nonzero(union) if union.any() else (np.array([0, union.shape[0] - 1]), np.array([0, union.shape[1] - 1]))
+margin = 2
+r0, r1 = max(0, rows.min() - margin), min(union.shape[0], rows.max() + margin + 1)
+c0, c1 = max(0, cols_idx.min() - margin), min(union.shape[1], cols_idx.max() + margin + 1)
 cols = st.columns(len(results))
 for col, res in zip(cols, results, strict=True):
     col.pyplot(plots.matrix_plot(res.iou, [f"mask {i + 1}" for i in range(res.iou.shape[0])],
                                  [s.name for s in segments], title=f"{res.objective} loss: IoU after training",
                                  dark=dark, vmin=0.0, vmax=1.0, width=3.8, height=2.6), width="stretch")
-    pics = [widgets.mask_overlay(np.zeros((*m.shape, 3), dtype=np.uint8) + 40, m) for m in res.masks]
-    col.image(np.concatenate(pics, axis=1), width="stretch", caption="the three masks after the gradient steps")
+    crops = [m[r0:r1, c0:c1] for m in res.masks]  # zoomed to where the segments are
+    pics = [widgets.mask_overlay(np.zeros((*c.shape, 3), dtype=np.uint8) + 40, c, outline=False) for c in crops]
+    gap = np.full((crops[0].shape[0], 1, 3), 128, dtype=np.uint8)
+    strip = np.concatenate([pics[0]] + [x for pic in pics[1:] for x in (gap, pic)], axis=1)
+    col.image(np.kron(strip, np.ones((4, 4, 1), dtype=np.uint8)), width="stretch",
+              caption="the three masks after the gradient steps (zoomed)")
 avg, mini = results
 st.markdown(render("check1.a4_after", avg_agreement=avg.agreement, avg_start=avg.loss_start, avg_end=avg.loss_end,
                    min_agreement=mini.agreement, min_start=mini.loss_start, min_end=mini.loss_end))

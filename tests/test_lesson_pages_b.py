@@ -123,7 +123,7 @@ def test_check1_verifies_live_after_submit(with_model):
     at.radio(key="check1_q1").set_value(at.radio(key="check1_q1").options[0])
     at.number_input(key="check1_q2").set_value(400.0)
     at.radio(key="check1_q3").set_value(at.radio(key="check1_q3").options[1])
-    at.radio(key="check1_q4").set_value(at.radio(key="check1_q4").options[0])
+    at.radio(key="check1_q4").set_value(at.radio(key="check1_q4").options[2])
     at.button[0].click().run()
     assert not at.exception, [e.value for e in at.exception]
     text = "\n".join(m.value for m in at.markdown)
