@@ -1,0 +1,445 @@
+"""Train the embedded "nano" SAM with SAM's interactive recipe on the lesson's procedural scenes.
+
+    python -m sam_core.train --out runs/nano --minutes 80 --seed 0        # the committed model
+    python -m sam_core.train --out runs/nano --resume                     # continue after a stop
+    python -m sam_core.train --out /tmp/smoke --smoke                     # ~1 minute check
+
+The recipe (Kirillov et al. 2023, section 3 and appendix A), scaled to a 2-core CPU:
+- data: scenes rendered on the fly at 256 px (every kind except "sky"), scene seeds < 1,000,000
+  (seeds >= 1,000,000 are held out for `sam_core.evaluate`).
+- per image, `--prompts` target masks, each at a random granularity (part / object / group, uniformly
+  among the levels the scene has, then an object of that level uniformly).
+- first prompt, with equal probability: one point uniform in the target mask, or its bounding box with
+  Gaussian noise on each coordinate (std 10% of the side, clipped to 20 px).
+- then `--rounds - 1` correction rounds: a point sampled uniformly from the error region of the previous
+  prediction (a missed pixel -> foreground click, a spurious pixel -> background click), with the previous
+  low-res logits (detached) as `mask_input`.
+- a single-point prompt uses multimask output (3 masks, loss only on the minimum-loss mask, IoU MSE on all
+  3); every other prompt uses the single-mask output (token 0), as SAM does.
+- loss = 20 focal + 1 dice + IoU MSE, averaged over prompt sets and rounds; AdamW, linear warm-up then
+  cosine decay, gradient clipping at 1.0.
+
+Deterministic by seed: all data and prompt randomness of step s comes from generators seeded with
+(seed, s), so a resumed run sees the same data as an uninterrupted one. With `--minutes` the schedule
+follows max(step / steps, elapsed / minutes) and training stops when it reaches 1 — the run then ends on
+time on a shared machine, at the price of bit-exact reproducibility (use `--steps` alone for that).
+
+Outputs in --out: train_log.csv (every --log-every steps: step, wall time, focal, dice, iou_mse, total,
+train IoU per granularity), last.pt (resumable checkpoint: model, optimizer, step, RNG), and at the end
+sam_nano.safetensors; unless --no-export (or --smoke), the weights and the log are also copied to
+assets/models/nano/ (sam_nano.safetensors, training_log.csv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .build import NANO_WEIGHTS, sam_model_registry
+from .losses import actual_iou, dice_loss, focal_loss, min_loss_assignment
+from .sam import Sam
+from .scenes import SCENE_KINDS, render_scene
+from .transformer import Attention
+
+TRAIN_KINDS = tuple(k for k in SCENE_KINDS if k != "sky")
+LEVELS = ("part", "object", "group")
+HELD_OUT_SEED = 1_000_000  # training scene seeds are < this; evaluation uses seeds >= this
+FOCAL_WEIGHT, DICE_WEIGHT = 20.0, 1.0
+LOG_FIELDS = ["step", "wall_s", "lr", "focal", "dice", "iou_mse", "total",
+              "iou_part", "iou_object", "iou_group", "iou_first", "iou_last", "s_per_step"]
+
+
+# ----------------------------------------------------------------------------------------------- data
+@dataclass
+class Batch:
+    images: torch.Tensor  # [B, 3, S, S] float 0-255
+    targets: torch.Tensor  # [N, 1, S, S] float 0/1, N = B * prompts
+    image_index: torch.Tensor  # [N] which image each target belongs to
+    levels: list[str]  # [N] granularity of each target
+
+
+def sample_batch(rng: np.random.Generator, batch: int, prompts: int, size: int, kinds=TRAIN_KINDS) -> Batch:
+    """Render `batch` scenes (seeds < HELD_OUT_SEED) and pick `prompts` targets in each."""
+    images, targets, index, levels = [], [], [], []
+    b = 0
+    while b < batch:
+        kind = kinds[int(rng.integers(len(kinds)))]
+        scene = render_scene(kind, int(rng.integers(HELD_OUT_SEED)), size)
+        by_level = {lv: [o for o in scene.objects if o.level == lv] for lv in LEVELS}
+        present = [lv for lv in LEVELS if by_level[lv]]
+        if not present:
+            continue
+        if rng.random() < 0.5:  # cheap augmentation: horizontal flip
+            image = scene.image[:, ::-1]
+            flip = True
+        else:
+            image, flip = scene.image, False
+        images.append(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float())
+        for _ in range(prompts):
+            level = present[int(rng.integers(len(present)))]
+            obj = by_level[level][int(rng.integers(len(by_level[level])))]
+            mask = obj.mask[:, ::-1] if flip else obj.mask
+            targets.append(torch.from_numpy(np.ascontiguousarray(mask)))
+            index.append(b)
+            levels.append(level)
+        b += 1
+    return Batch(
+        images=torch.stack(images),
+        targets=torch.stack(targets).unsqueeze(1).float(),
+        image_index=torch.tensor(index),
+        levels=levels,
+    )
+
+
+def sample_points_in(masks: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """One pixel uniformly from each mask: masks [N, H, W] bool -> (x, y) [N, 2] float; empty -> centre."""
+    n, h, w = masks.shape
+    flat = masks.reshape(n, -1).float()
+    empty = flat.sum(1) == 0
+    flat[empty] = 1.0
+    idx = torch.multinomial(flat, 1, generator=gen).squeeze(1)
+    return torch.stack([(idx % w).float(), (idx // w).float()], dim=1)
+
+
+def noisy_boxes(masks: torch.Tensor, gen: torch.Generator, noise: float = 0.1, max_px: float = 20.0) -> torch.Tensor:
+    """Tight boxes of masks [N, H, W] with N(0, noise * side) on each coordinate, clipped to max_px."""
+    n, h, w = masks.shape
+    rows, cols = masks.any(2), masks.any(1)
+    ar_h, ar_w = torch.arange(h), torch.arange(w)
+    big = 10**6
+    y0 = torch.where(rows, ar_h, big).min(1).values
+    y1 = torch.where(rows, ar_h, -1).max(1).values
+    x0 = torch.where(cols, ar_w, big).min(1).values
+    x1 = torch.where(cols, ar_w, -1).max(1).values
+    box = torch.stack([x0, y0, x1, y1], 1).float()
+    side = torch.stack([x1 - x0, y1 - y0, x1 - x0, y1 - y0], 1).float().clamp(min=1)
+    jitter = (torch.randn(n, 4, generator=gen) * noise * side).clamp(-max_px, max_px)
+    box = box + jitter
+    box[:, 0::2] = box[:, 0::2].clamp(0, w - 1)
+    box[:, 1::2] = box[:, 1::2].clamp(0, h - 1)
+    x_lo, x_hi = torch.minimum(box[:, 0], box[:, 2]), torch.maximum(box[:, 0], box[:, 2])
+    y_lo, y_hi = torch.minimum(box[:, 1], box[:, 3]), torch.maximum(box[:, 1], box[:, 3])
+    return torch.stack([x_lo, y_lo, x_hi, y_hi], 1)
+
+
+def correction_points(
+    logits: torch.Tensor, targets: torch.Tensor, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A click uniform in each error region: logits, targets [N, 1, H, W] -> (xy [N, 2], label [N]).
+
+    Label 1 where the model missed target pixels, 0 where it claimed background; -1 (not a point) when
+    the prediction is already exact.
+    """
+    gt = targets[:, 0] > 0.5
+    err = (logits[:, 0] > 0) != gt
+    xy = sample_points_in(err, gen)
+    n = xy.shape[0]
+    x, y = xy[:, 0].long(), xy[:, 1].long()
+    label = gt[torch.arange(n), y, x].float()
+    label[err.reshape(n, -1).sum(1) == 0] = -1.0
+    return xy, label
+
+
+# ---------------------------------------------------------------------------------------------- model
+def set_fused_attention(model: Sam, on: bool) -> None:
+    for module in model.mask_decoder.modules():
+        if isinstance(module, Attention):
+            module.use_fused = on
+
+
+def decode(model: Sam, emb: torch.Tensor, points, boxes, mask_input) -> tuple[torch.Tensor, torch.Tensor]:
+    """All 4 masks [n, 4, 256, 256] and IoU predictions [n, 4] for n prompt sets on their own embeddings."""
+    sparse, dense = model.prompt_encoder(points=points, boxes=boxes, masks=mask_input)
+    return model.mask_decoder.predict_masks(emb, model.prompt_encoder.get_dense_pe(), sparse, dense)
+
+
+def interactive_loss(model: Sam, batch: Batch, gen: torch.Generator, rounds: int) -> tuple[torch.Tensor, dict]:
+    """SAM's interactive training episode for one batch; returns (loss, stats)."""
+    images = torch.stack([model.preprocess(im) for im in batch.images])
+    emb_all = model.image_encoder(images)  # [B, C, 64, 64], computed once for every round
+    n = batch.targets.shape[0]
+    # Half the prompt sets start from a point, half from a box (random which): fixed group sizes keep
+    # tensor shapes constant from step to step (oneDNN re-plans convolutions for every new shape).
+    use_box = torch.zeros(n, dtype=torch.bool)
+    use_box[torch.randperm(n, generator=gen)[: n // 2]] = True
+    gt_masks = batch.targets[:, 0] > 0.5
+    first_points = sample_points_in(gt_masks, gen)
+    first_boxes = noisy_boxes(gt_masks, gen)
+
+    totals = {"focal": 0.0, "dice": 0.0, "iou_mse": 0.0}
+    loss = emb_all.new_zeros(())
+    level_iou = {lv: [] for lv in LEVELS}
+    first_iou = last_iou = 0.0
+    terms = 0
+    for group_is_box in (False, True):
+        sel = torch.nonzero(use_box == group_is_box).squeeze(1)
+        if sel.numel() == 0:
+            continue
+        emb = emb_all[batch.image_index[sel]]
+        tgt = batch.targets[sel]
+        coords = first_points[sel].unsqueeze(1)  # [n, 1, 2]
+        labels = torch.ones(sel.numel(), 1)
+        boxes = first_boxes[sel] if group_is_box else None
+        mask_input = None
+        for r in range(rounds):
+            if r == 0 and group_is_box:
+                points = None
+            elif group_is_box:
+                points = (coords[:, 1:], labels[:, 1:])
+            else:
+                points = (coords, labels)
+            masks, iou_pred = decode(model, emb, points, boxes, mask_input)
+            multimask = r == 0 and not group_is_box
+            logits, iou_p = (masks[:, 1:], iou_pred[:, 1:]) if multimask else (masks[:, :1], iou_pred[:, :1])
+            focal = focal_loss(logits, tgt.expand_as(logits))  # [n, M]
+            dice = dice_loss(logits, tgt.expand_as(logits))
+            per_mask = FOCAL_WEIGHT * focal + DICE_WEIGHT * dice
+            best_loss, best = min_loss_assignment(per_mask)
+            true_iou = actual_iou(logits, tgt)  # [n, M], detached
+            iou_term = ((iou_p - true_iou) ** 2).mean(1)  # MSE on every returned mask
+            loss = loss + (best_loss + iou_term).sum()
+            terms += sel.numel()
+            rows = torch.arange(sel.numel())
+            totals["focal"] += float(focal[rows, best].detach().sum())
+            totals["dice"] += float(dice[rows, best].detach().sum())
+            totals["iou_mse"] += float(iou_term.detach().sum())
+            chosen = logits[rows, best].unsqueeze(1).detach()  # [n, 1, 256, 256]
+            chosen_iou = true_iou[rows, best]
+            if r == 0:
+                first_iou += float(chosen_iou.sum())
+                for i, k in enumerate(sel.tolist()):
+                    level_iou[batch.levels[k]].append(float(chosen_iou[i]))
+            if r == rounds - 1:
+                last_iou += float(chosen_iou.sum())
+                break
+            xy, lab = correction_points(chosen, tgt, gen)
+            coords = torch.cat([coords, xy.unsqueeze(1)], 1)
+            labels = torch.cat([labels, lab.unsqueeze(1)], 1)
+            mask_input = chosen
+    loss = loss / terms
+    stats = {k: v / terms for k, v in totals.items()}
+    stats["total"] = float(loss.detach())
+    stats["iou_first"] = first_iou / n
+    stats["iou_last"] = last_iou / n
+    stats["level_iou"] = level_iou
+    return loss, stats
+
+
+# ------------------------------------------------------------------------------------------- schedule
+def lr_at(step: int, progress: float, base_lr: float, warmup: int, final_frac: float = 0.02) -> float:
+    if step < warmup:
+        return base_lr * (step + 1) / warmup
+    p = min(max(progress, 0.0), 1.0)
+    return base_lr * (final_frac + (1 - final_frac) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def export_safetensors(model: Sam, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    tmp = path.with_suffix(".tmp")
+    save_file(state, str(tmp), metadata={"format": "pt", "model": "sam_core nano"})
+    os.replace(tmp, path)
+
+
+def save_checkpoint(path: Path, model, optimizer, step: int, elapsed: float, args: argparse.Namespace) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                "elapsed": elapsed, "args": vars(args), "torch_rng": torch.get_rng_state()}, tmp)
+    os.replace(tmp, path)
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    if not path.exists():
+        return
+    with path.open() as f:
+        rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def measure_fused(model: Sam, args, gen_seed: int = 123) -> dict:
+    """Time one training step with the explicit and the fused decoder attention."""
+    rng = np.random.default_rng(gen_seed)
+    batch = sample_batch(rng, args.batch, args.prompts, args.size)
+    out = {}
+    for on in (False, True, False, True):
+        set_fused_attention(model, on)
+        gen = torch.Generator().manual_seed(gen_seed)
+        t = time.perf_counter()
+        loss, _ = interactive_loss(model, batch, gen, args.rounds)
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+        out[on] = time.perf_counter() - t
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- main
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", default="runs/nano")
+    p.add_argument("--minutes", type=float, default=None, help="wall-clock budget (schedule follows it)")
+    p.add_argument("--steps", type=int, default=None, help="total steps (default: 4000, or unbounded with --minutes)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--batch", type=int, default=8, help="images per step")
+    p.add_argument("--prompts", type=int, default=4, help="target masks per image")
+    p.add_argument("--rounds", type=int, default=3, help="decoder rounds: first prompt + corrections")
+    p.add_argument("--lr", type=float, default=8e-4)
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--warmup", type=int, default=150)
+    p.add_argument("--clip", type=float, default=1.0)
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--fused", choices=("auto", "on", "off"), default="auto",
+                   help="fused decoder attention in training (auto: measure, keep it if faster)")
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--ckpt-minutes", type=float, default=4.0)
+    p.add_argument("--smoke", action="store_true", help="tiny quick run (no export)")
+    p.add_argument("--no-export", action="store_true", help="do not copy the result to assets/models/nano")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.no_export = True
+        if args.steps is None and args.minutes is None:
+            args.steps = 40
+        args.batch = min(args.batch, 2)
+        args.prompts = min(args.prompts, 4)
+        args.rounds = min(args.rounds, 2)
+        args.warmup = min(args.warmup, 5)
+        args.log_every = min(args.log_every, 2)
+        args.lr = max(args.lr, 1e-3)
+        if args.fused == "auto":
+            args.fused = "off"
+    if args.steps is None:
+        args.steps = 10**9 if args.minutes else 4000
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path, log_path = out / "last.pt", out / "train_log.csv"
+
+    torch.manual_seed(args.seed)
+    model = sam_model_registry["nano"]()
+    model.train()
+    decay, no_decay = [], []
+    for name, prm in model.named_parameters():
+        (no_decay if prm.ndim <= 1 or "embed" in name or "token" in name else decay).append(prm)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=args.lr, betas=(0.9, 0.999),
+    )
+    step, elapsed0 = 0, 0.0
+    if args.resume and ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        step, elapsed0 = int(ck["step"]), float(ck["elapsed"])
+        torch.set_rng_state(ck["torch_rng"])
+        _truncate_log(log_path, step)
+        print(f"resumed from {ckpt_path} at step {step} ({elapsed0 / 60:.1f} min)", flush=True)
+    elif log_path.exists():
+        log_path.unlink()
+
+    if args.fused == "auto":
+        times = measure_fused(model, args)
+        use_fused = times[True] < 0.97 * times[False]
+        print(f"decoder attention: explicit {times[False]:.2f} s/step, fused {times[True]:.2f} s/step -> "
+              f"{'fused' if use_fused else 'explicit'}", flush=True)
+    else:
+        use_fused = args.fused == "on"
+    set_fused_attention(model, use_fused)
+    (out / "config.json").write_text(json.dumps({**vars(args), "use_fused": use_fused,
+                                                  "python": sys.version.split()[0], "torch": torch.__version__,
+                                                  "machine": platform.machine()}, indent=2))
+
+    new_log = not log_path.exists()
+    log_file = log_path.open("a", newline="")
+    writer = csv.DictWriter(log_file, fieldnames=LOG_FIELDS)
+    if new_log:
+        writer.writeheader()
+    budget = args.minutes * 60 if args.minutes else None
+    t_start = time.perf_counter()
+    last_ckpt = t_start
+    acc: dict = {}
+    acc_steps, acc_t = 0, time.perf_counter()
+
+    def elapsed() -> float:
+        return elapsed0 + time.perf_counter() - t_start
+
+    def progress(s: int) -> float:
+        p = s / args.steps
+        if budget:
+            p = max(p, elapsed() / budget)
+        return p
+
+    while step < args.steps and progress(step) < 1.0:
+        rng = np.random.default_rng([args.seed, step, 1])
+        gen = torch.Generator().manual_seed(int(np.random.default_rng([args.seed, step, 2]).integers(2**62)))
+        batch = sample_batch(rng, args.batch, args.prompts, args.size)
+        lr = lr_at(step, progress(step), args.lr, args.warmup)
+        for g in optimizer.param_groups:
+            g["lr"] = lr
+        loss, stats = interactive_loss(model, batch, gen, args.rounds)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        optimizer.step()
+        step += 1
+
+        for k in ("focal", "dice", "iou_mse", "total", "iou_first", "iou_last"):
+            acc[k] = acc.get(k, 0.0) + stats[k]
+        for lv, vals in stats["level_iou"].items():
+            acc.setdefault("lv_" + lv, []).extend(vals)
+        acc_steps += 1
+        if step % args.log_every == 0 or step == args.steps:
+            now = time.perf_counter()
+            row = {"step": step, "wall_s": round(elapsed(), 1), "lr": f"{lr:.3e}",
+                   "s_per_step": round((now - acc_t) / acc_steps, 3)}
+            for k in ("focal", "dice", "iou_mse", "total", "iou_first", "iou_last"):
+                row[k] = round(acc[k] / acc_steps, 5)
+            for lv in LEVELS:
+                vals = acc.get("lv_" + lv, [])
+                row["iou_" + lv] = round(float(np.mean(vals)), 4) if vals else ""
+            writer.writerow(row)
+            log_file.flush()
+            print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+            acc, acc_steps, acc_t = {}, 0, now
+        if time.perf_counter() - last_ckpt > args.ckpt_minutes * 60:
+            save_checkpoint(ckpt_path, model, optimizer, step, elapsed(), args)
+            last_ckpt = time.perf_counter()
+
+    log_file.close()
+    save_checkpoint(ckpt_path, model, optimizer, step, elapsed(), args)
+    model.eval()
+    set_fused_attention(model, False)
+    export_safetensors(model, out / "sam_nano.safetensors")
+    print(f"done: {step} steps in {elapsed() / 60:.1f} min -> {out / 'sam_nano.safetensors'}", flush=True)
+    if not args.no_export:
+        NANO_WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(out / "sam_nano.safetensors", NANO_WEIGHTS)
+        shutil.copyfile(log_path, NANO_WEIGHTS.parent / "training_log.csv")
+        print(f"exported to {NANO_WEIGHTS} and {NANO_WEIGHTS.parent / 'training_log.csv'}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
