@@ -1,0 +1,149 @@
+"""Computations behind pages 05-08 (no Streamlit): clicks on scenes, the loss on real masks, the
+training log, the min-loss demonstration, Check 1's counting, the decoder's traced shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lesson_content import scene_targets as targets
+from lesson_content.examples import default_examples
+
+
+@pytest.fixture(scope="module")
+def random_nano():
+    torch = pytest.importorskip("torch")
+    from sam_core.build import sam_model_registry
+
+    torch.manual_seed(0)
+    return sam_model_registry["nano"]().eval()
+
+
+def test_interior_and_boundary_points():
+    mask = np.zeros((40, 40), dtype=bool)
+    mask[10:30, 5:25] = True
+    x, y = targets.interior_point(mask)
+    assert mask[y, x] and 12 <= x <= 18 and 16 <= y <= 23  # deep inside, near the centre
+    other = np.zeros_like(mask)
+    other[10:30, 25:35] = True  # touches mask along x = 24 | 25
+    bx, by = targets.boundary_point(mask, other)
+    assert mask[by, bx] and bx == 24
+    assert targets.boundary_point(mask, np.zeros_like(mask)) is None
+    assert targets.mask_iou(mask, mask) == 1.0 and targets.mask_iou(mask, other) == 0.0
+
+
+def test_scene_clicks_from_config_hit_their_objects():
+    ex = default_examples()
+    for section in ("decoder_click", "loss_click", "multimask_example"):
+        cfg = ex[section]
+        scene = targets.load_scene(cfg["kind"], cfg["seed"])
+        obj = targets.first(scene, cfg["target"])
+        assert obj is not None, section
+        x, y = targets.interior_point(obj.mask)
+        assert scene.targets_at(x, y)[0] is obj  # the click's smallest segment is the named object
+
+
+def test_gt_fraction_on_grid_sums_to_the_area():
+    mask = np.zeros((512, 512), dtype=bool)
+    mask[:256, :256] = True
+    frac = targets.gt_fraction_on_grid(mask, (256, 256), 256, 64)
+    assert frac.shape == (64, 64)
+    assert frac.sum() == pytest.approx(64 * 64 / 4, rel=1e-3)
+
+
+def test_boundary_click_scores_both_objects_and_their_group(random_nano):
+    from lesson_content import check1
+
+    cfg = default_examples()["boundary_click"]
+    scene = targets.load_scene(cfg["kind"], cfg["seed"])
+    result = check1.boundary_click(random_nano, scene, cfg["object_a"], cfg["object_b"])
+    assert result is not None
+    assert [s.name for s in result.segments] == [cfg["object_a"], cfg["object_b"], "mug_saucer"]
+    assert result.iou.shape == (3, 3)
+
+
+def test_encoder_runs_once_for_n_clicks(random_nano):
+    from lesson_content import check1
+
+    scene = targets.load_scene("desk", 0)
+    photo = check1.photo_from_scene(scene.image, 400, 300)
+    points = check1.click_points(scene, 3, photo.shape[:2])
+    count = check1.count_encoder_runs(random_nano, photo, points)
+    assert count.encoder_runs == 1 and count.clicks == 3 and len(count.decoder_ms) == 3
+    assert max(count.input_size) == random_nano.image_encoder.img_size
+    assert check1.tiles((3000, 4000), 1024) == 12
+
+
+def test_loss_on_real_masks_uses_sam_core_losses(random_nano):
+    import torch
+
+    from lesson_content import loss_view as lv
+    from lesson_content.live_trace import traced_predict
+    from sam_core import losses
+    from sam_core.predictor import SamPredictor
+
+    ex = default_examples()
+    scene = targets.load_scene("desk", 0)
+    handle = targets.first(scene, "handle")
+    run = traced_predict(SamPredictor(random_nano), points=[targets.interior_point(handle.mask)], labels=[1],
+                         image=scene.image)
+    gt = lv.gt_low_res(handle.mask, run)
+    assert gt.shape == run.low_res.shape[-2:] and 0 < gt.sum() < gt.size
+    scores, best = lv.score_masks(run, gt, ex)
+    totals = [s.total for s in scores]
+    assert best == int(np.argmin(totals))
+    logits = torch.from_numpy(run.low_res[best])
+    expected = float(losses.mask_loss(logits[None, None], torch.from_numpy(gt)[None, None])[0, 0])
+    assert scores[best].total == pytest.approx(expected, rel=1e-5)
+    table, winners = lv.loss_table(run, scene.targets_at(*targets.interior_point(handle.mask)), ex)
+    assert table.shape == (3, 3) and winners[0] == best
+
+
+def test_training_log_reader(tmp_path):
+    from lesson_content import loss_view as lv
+
+    path = tmp_path / "training_log.csv"
+    path.write_text("step,focal,dice,iou_group\n2,0.12,0.89,0.19\n4,0.08,0.93,\n", encoding="utf-8")
+    log = lv.training_log([path])
+    assert log["step"].tolist() == [2.0, 4.0]
+    assert np.isnan(log["iou_group"][1])  # a blank cell is missing, not zero
+    assert lv.training_log([tmp_path / "missing.csv"]) is None
+
+
+def test_min_loss_keeps_the_specialised_masks_and_average_collapses_them():
+    pytest.importorskip("sam_core.losses")
+    from lesson_content import minloss_demo as demo
+
+    scene = targets.load_scene("desk", 0)
+    segments = scene.targets_at(*targets.interior_point(targets.first(scene, "handle").mask))
+    average = demo.run_demo([s.mask for s in segments], "average", steps=60)
+    minimum = demo.run_demo([s.mask for s in segments], "minimum", steps=60)
+    assert average.agreement > 0.95  # the three masks became the same mask
+    assert np.allclose(np.diag(minimum.iou), 1.0, atol=0.05)  # mask k still equals segment k
+    assert minimum.agreement < 0.6
+
+
+def test_decoder_trace_shapes_and_token_layout(random_nano):
+    from lesson_content import decoder_view as dv
+    from lesson_content.live_trace import traced_predict
+    from sam_core.predictor import SamPredictor
+
+    scene = targets.load_scene("desk", 0)
+    run = traced_predict(SamPredictor(random_nano), points=[(100, 300)], labels=[1], image=scene.image)
+    layout = dv.token_layout(run)
+    assert [t.kind for t in layout.tokens] == ["iou"] + ["mask"] * 4 + ["prompt"] * 2
+    maps = dv.prompt_attention(run, layout.prompt_index)
+    for weights in maps.values():
+        assert weights.shape == (4, 64, 64)
+        assert weights.sum(axis=(1, 2)) == pytest.approx(np.ones(4), abs=1e-4)  # softmax rows
+    assert dv.grid_to_image(maps["layer 0"].mean(0), run).shape == scene.image.shape[:2]
+    dims = dv.decoder_dims(run, random_nano)
+    assert (dims.width, dims.heads, dims.cross_width, dims.tokens, dims.positions) == (128, 4, 64, 7, 4096)
+    forming = dv.masks_forming(run)
+    full = run.records["decoder.low_res_logits_all"][0]
+    assert forming[1].logits == pytest.approx(dv.low_res_valid(run, full[1]), abs=1e-4)  # w . F is the mask
+    token_masks = dv.all_token_masks(run)
+    assert np.array_equal(token_masks[1:], run.masks)  # multimask returns tokens 1-3
+    ref_run, ref_model = dv.reference_decoder_run()
+    ref = dv.decoder_dims(ref_run, ref_model)
+    assert (ref.width, ref.heads, ref.cross_width, ref.upscaled_channels) == (256, 8, 128, 32)
