@@ -167,3 +167,70 @@ def test_sidebar_shows_model_and_device(with_model):
     captions = " ".join(c.value for c in at.sidebar.caption)
     assert "Running on" in captions
     assert at.sidebar.toggle(key="app_instructor") is not None
+
+
+@pytest.fixture
+def fake_hub(monkeypatch, random_nano_checkpoint, tmp_path):
+    """sam_core.download.fetch_checkpoint replaced by a local fake: nothing cached until downloaded."""
+    import sam_core.download as download
+    import ui.session
+
+    monkeypatch.delenv("SAM_CHECKPOINT", raising=False)
+    monkeypatch.setattr(ui.session, "NANO_WEIGHTS", tmp_path / "missing.safetensors")
+    monkeypatch.setattr(ui.session, "registry_model_type", lambda name: "nano")  # random nano weights
+    calls = []
+
+    def fake_fetch(name, *, progress=None, offline=None, **kwargs):
+        calls.append((name, offline))
+        if offline:
+            raise download.OfflineError(f"{name} is not in the cache")
+        if name == "sam_vit_h":
+            raise download.OfflineError("the hub cannot be reached")
+        for done in (0, 500, 1000):
+            progress(done, 1000)
+        return random_nano_checkpoint
+
+    monkeypatch.setattr(download, "fetch_checkpoint", fake_fetch)
+    return calls
+
+
+def test_sidebar_download_with_progress(fake_hub):
+    at = run_page("pages/segment.py")
+    at.sidebar.selectbox(key="app_model_select").set_value("mobile_sam").run()
+    assert not at.exception, [e.value for e in at.exception]
+    download = at.sidebar.button(key="app_download")
+    assert "mobile_sam" in download.label
+    download.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert ("mobile_sam", None) in fake_hub
+    # After the download the model is ready: the Segment page offers clicks, no "no weights" state.
+    assert not any("No weights yet" in w.value for w in at.warning)
+    assert "mobile_sam" in " ".join(c.value for c in at.sidebar.caption)
+
+
+def test_sidebar_download_offline_is_a_message(fake_hub):
+    at = run_page("pages/00_home.py")
+    at.sidebar.selectbox(key="app_model_select").set_value("sam_vit_h").run()
+    at.sidebar.button(key="app_download").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Offline" in e.value for e in at.sidebar.error)
+
+
+def test_local_checkpoint_path(monkeypatch, random_nano_checkpoint, tmp_path):
+    monkeypatch.delenv("SAM_CHECKPOINT", raising=False)
+    at = run_page("pages/00_home.py")
+    at.sidebar.selectbox(key="app_model_select").set_value("Local checkpoint file ...").run()
+    at.sidebar.text_input(key="app_model_path").set_value(str(tmp_path / "nope.pth")).run()
+    assert any("No file at" in e.value for e in at.sidebar.error)
+    at.sidebar.selectbox(key="app_model_path_type").set_value("nano").run()
+    at.sidebar.text_input(key="app_model_path").set_value(str(random_nano_checkpoint)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Ready" in s.value for s in at.success)
+
+
+def test_segment_scene_and_upload_sources(with_model):
+    at = run_page("pages/segment.py", {"segment_source": "Scene"})
+    assert not at.exception, [e.value for e in at.exception]
+    at.radio(key="segment_source").set_value("Upload").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Upload a photo" in i.value for i in at.info)
