@@ -62,16 +62,21 @@ def reference_trace():
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def attention_images(model_key: str, kind: str, seed: int, x: int, y: int, _run, prompt_index: int):
-    """Heat overlays on the scene: stage -> (head-average image, [one smaller image per head])."""
+def mean_attention_images(model_key: str, kind: str, seed: int, x: int, y: int, _run, prompt_index: int):
+    """Head-averaged heat overlays on the scene: stage -> image."""
     image = targets.load_scene(kind, seed).image
-    out = {}
-    for stage, maps in dv.prompt_attention(_run, prompt_index).items():
-        mean = dv.heat_overlay(image, dv.grid_to_image(maps.mean(0), _run))
-        heads = [widgets.downscale_for_display(dv.heat_overlay(image, dv.grid_to_image(m, _run)), 256)[0]
-                 for m in maps]
-        out[stage] = (mean, heads)
-    return out
+    return {stage: dv.heat_overlay(image, dv.grid_to_image(maps.mean(0), _run))
+            for stage, maps in dv.prompt_attention(_run, prompt_index).items()}
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def head_attention_images(model_key: str, kind: str, seed: int, x: int, y: int, stage: str, _run, prompt_index: int):
+    """One smaller heat overlay per head for one stage."""
+    image, _ = widgets.downscale_for_display(targets.load_scene(kind, seed).image, 256)
+    maps = dv.prompt_attention(_run, prompt_index)[stage]
+    return [dv.heat_overlay(image, np.asarray(dv.grid_to_image(m, _run))[:: _run.original_size[0] // image.shape[0],
+                                                                     :: _run.original_size[1] // image.shape[1]])
+            for m in maps]
 
 
 if model is None:
@@ -82,7 +87,6 @@ if model is None:
 
 with st.spinner("Tracing the decoder on your click ..."):
     run = decoder_trace(model_key, cfg["kind"], cfg["seed"], x, y, lambda: session.predictor_for(scene.image))
-    ref_run, ref_dims = reference_trace()
 dims = dv.decoder_dims(run, model)
 layout = dv.token_layout(run)
 depth = int(model.mask_decoder.transformer.depth)
@@ -100,10 +104,10 @@ with left:
     st.caption(f"Click ({x}, {y}) on **{clicked.phrase if clicked else 'the background'}**. "
                f"Best mask shown (candidate {best + 1}, predicted IoU {run.scores[best]:.2f}). Click to trace another point.")
 with right:
-    images = attention_images(model_key, cfg["kind"], cfg["seed"], x, y, run, layout.prompt_index)
+    images = mean_attention_images(model_key, cfg["kind"], cfg["seed"], x, y, run, layout.prompt_index)
     st.markdown("**Where the prompt token looks**, head-averaged, at each token → image attention:")
     cols = st.columns(len(images))
-    for col, (stage, (mean, _)) in zip(cols, images.items(), strict=True):
+    for col, (stage, mean) in zip(cols, images.items(), strict=True):
         col.image(mean, caption=stage, width="stretch")
     st.caption(render("decoder.attention_caption", grid=dims.grid, uniform_pct=100.0 / dims.positions))
     if clicked is not None:
@@ -119,7 +123,8 @@ with right:
 
 stage = st.radio("Per head:", list(images), horizontal=True, key=k("stage"))
 head_cols = st.columns(min(dims.heads, 8))
-for h, picture in enumerate(images[stage][1]):
+for h, picture in enumerate(head_attention_images(model_key, cfg["kind"], cfg["seed"], x, y, stage, run,
+                                                  layout.prompt_index)):
     head_cols[h % len(head_cols)].image(picture, caption=f"head {h + 1}", width="stretch")
 
 # ---- tokens -----------------------------------------------------------------------------------------------
@@ -161,6 +166,8 @@ st.markdown(render("decoder.half_width", cross_width=dims.cross_width, width=dim
 
 # ---- dimension trace --------------------------------------------------------------------------------------
 st.header("The dimension trace")
+with st.spinner("Tracing SAM's own decoder configuration ..."):
+    ref_run, ref_dims = reference_trace()
 st.markdown(render("decoder.dims_intro", ref_grid=ref_dims.grid, ref_width=ref_dims.width))
 ref_shapes = {row["record"]: row["shape"] for row in dv.dimension_rows(ref_run)}
 rows = dv.dimension_rows(run)
