@@ -294,17 +294,19 @@ def reference_decoder_run(seed: int = 0) -> tuple[TracedPrediction, object]:
 # ---- formulas and code ----------------------------------------------------------------------------------
 
 def cross_attention_latex(d: DecoderDims) -> list[str]:
-    """The token -> image cross-attention with the traced sizes filled in, one LaTeX line per step
-    (short lines, so they fit a narrow column)."""
+    """The token -> image cross-attention with the traced sizes filled in, one short LaTeX line per step
+    (each fits a ~400 px column, so nothing is clipped on a narrow screen)."""
     T, HW, C, ci, h, dh = d.tokens, d.positions, d.width, d.cross_width, d.heads, d.head_dim
     return [
         r"\mathrm{Attn}(Q, K, V) = \operatorname{softmax}\!\left(\frac{Q K^{\top}}{\sqrt{d_h}}\right) V",
-        rf"Q = (\text{{tokens}} + \text{{PE}})\,W_Q:\ [{T} \times {C}]\,[{C} \times {ci}] \to [{T} \times {ci}]",
-        rf"K = (\text{{image}} + \text{{PE}})\,W_K,\ V = \text{{image}}\,W_V:\ [{HW} \times {C}] \to [{HW} \times {ci}]",
-        rf"\text{{per head}}\ (\times {h}):\ Q_h K_h^{{\top}} = [{T} \times {dh}]\,[{dh} \times {HW}] = [{T} \times {HW}],"
-        rf"\quad d_h = {ci} / {h} = {dh}",
-        rf"A_h V_h = [{T} \times {HW}]\,[{HW} \times {dh}] = [{T} \times {dh}]",
-        rf"\text{{concat}}_{{{h}\ \text{{heads}}}} \to [{T} \times {ci}],\quad W_O:\ [{ci} \times {C}] \to [{T} \times {C}]",
+        r"Q = (\text{tokens} + \text{PE})\,W_Q",
+        r"K = (\text{image} + \text{PE})\,W_K,\quad V = \text{image}\,W_V",
+        rf"Q:\ [{T} \times {C}]\,[{C} \times {ci}] \to [{T} \times {ci}]",
+        rf"K, V:\ [{HW} \times {C}]\,[{C} \times {ci}] \to [{HW} \times {ci}]",
+        rf"{h}\ \text{{heads}},\quad d_h = {ci} / {h} = {dh}",
+        rf"Q_h K_h^{{\top}}:\ [{T} \times {dh}]\,[{dh} \times {HW}] = [{T} \times {HW}]",
+        rf"A_h V_h:\ [{T} \times {HW}]\,[{HW} \times {dh}] = [{T} \times {dh}]",
+        rf"\text{{concat}}:\ [{T} \times {ci}],\quad W_O:\ [{ci} \times {C}] \to [{T} \times {C}]",
     ]
 
 

@@ -28,7 +28,7 @@ def _figure(width: float, height: float, dark: bool):
     ax.set_facecolor("none")
     for spine in ax.spines.values():
         spine.set_color(DARK_GRID if dark else LIGHT_GRID)
-    ax.tick_params(colors=text, labelsize=8)
+    ax.tick_params(colors=text, labelsize=9)
     ax.xaxis.label.set_color(text)
     ax.yaxis.label.set_color(text)
     ax.title.set_color(text)
@@ -37,7 +37,7 @@ def _figure(width: float, height: float, dark: bool):
 
 def line_plot(x: np.ndarray, series: Mapping[str, np.ndarray], *, xlabel: str, ylabel: str, title: str = "",
               dark: bool = False, ylim: tuple[float, float] | None = None, logy: bool = False,
-              markers: Sequence[tuple[float, float, str]] = (), width: float = 6.0, height: float = 3.2,
+              markers: Sequence[tuple[float, float, str]] = (), width: float = 5.2, height: float = 3.0,
               styles: Mapping[str, str] | None = None):
     """Several curves over one x axis; markers: (x, y, label) points drawn on top."""
     fig, ax, text = _figure(width, height, dark)
@@ -46,17 +46,17 @@ def line_plot(x: np.ndarray, series: Mapping[str, np.ndarray], *, xlabel: str, y
                 linestyle=(styles or {}).get(name, "-"))
     for mx, my, label in markers:
         ax.plot([mx], [my], "o", color=text, markersize=5)
-        ax.annotate(label, (mx, my), textcoords="offset points", xytext=(6, 6), color=text, fontsize=8)
+        ax.annotate(label, (mx, my), textcoords="offset points", xytext=(6, 6), color=text, fontsize=9)
     if logy:
         ax.set_yscale("log")
     if ylim is not None:
         ax.set_ylim(*ylim)
-    ax.set_xlabel(xlabel, fontsize=9)
-    ax.set_ylabel(ylabel, fontsize=9)
+    ax.set_xlabel(xlabel, fontsize=10)
+    ax.set_ylabel(ylabel, fontsize=10)
     if title:
         ax.set_title(title, fontsize=10)
     ax.grid(True, color=DARK_GRID if dark else LIGHT_GRID, linewidth=0.6)
-    legend = ax.legend(fontsize=8, frameon=False)
+    legend = ax.legend(fontsize=8.5, frameon=False)
     for label in legend.get_texts():
         label.set_color(text)
     fig.tight_layout()

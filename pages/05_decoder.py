@@ -171,8 +171,9 @@ with st.spinner("Tracing SAM's own decoder configuration ..."):
 st.markdown(render("decoder.dims_intro", ref_grid=ref_dims.grid, ref_width=ref_dims.width))
 ref_shapes = {row["record"]: row["shape"] for row in dv.dimension_rows(ref_run)}
 rows = dv.dimension_rows(run)
-st.table({"record": [r["record"] for r in rows], info.name: [r["shape"] for r in rows],
-          "SAM (ViT-B/L/H)": [ref_shapes.get(r["record"], "") for r in rows], "what": [r["what"] for r in rows]})
+st.dataframe({"record": [r["record"].removeprefix("decoder.") for r in rows], info.name: [r["shape"] for r in rows],
+              "SAM (ViT-B/L/H)": [ref_shapes.get(r["record"], "") for r in rows], "what": [r["what"] for r in rows]},
+             hide_index=True, width="stretch")
 with st.expander("The same formula with SAM's sizes"):
     for line in dv.cross_attention_latex(ref_dims):
         st.latex(line)

@@ -81,7 +81,7 @@ def test_decoder_page_shows_the_traced_shapes(with_model):
     at = run_page("pages/05_decoder.py")
     text = "\n".join(m.value for m in at.markdown)
     assert "7 tokens of width 128" in text  # nano: 5 output tokens + click + padding point, width 128
-    tables = [t.value for t in at.table]
+    tables = [t.value for t in at.table] + [d.value for d in at.dataframe]
     assert any("1 x 4 x 7 x 4096" in t.to_string() for t in tables)  # layer token->image weights, read from the trace
     assert any("1 x 8 x 7 x 4096" in t.to_string() for t in tables)  # SAM's own decoder configuration
 
