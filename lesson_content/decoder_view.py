@@ -310,10 +310,12 @@ def cross_attention_latex(d: DecoderDims) -> list[str]:
     ]
 
 
-def mask_latex(d: DecoderDims) -> str:
+def mask_latex(d: DecoderDims) -> list[str]:
+    """The hypernetwork dot product with the traced sizes, as two short LaTeX lines."""
     c8, s = d.upscaled_channels, d.upscaled_side
-    return (rf"\text{{mask}}_k(u, v) = \sum_{{c=1}}^{{{c8}}} \underbrace{{w_{{k,c}}}}_{{\mathrm{{MLP}}_k(\text{{token}}_k)}}"
-            rf"\; F_c(u, v), \qquad F:\ [{c8} \times {s} \times {s}]")
+    return [rf"\text{{mask}}_k(u, v) = \sum_{{c=1}}^{{{c8}}} \underbrace{{w_{{k,c}}}}_{{\mathrm{{MLP}}_k(\text{{token}}_k)}}"
+            rf"\; F_c(u, v)",
+            rf"w_k:\ [{c8}],\qquad F:\ [{c8} \times {s} \times {s}]"]
 
 
 def real_source() -> dict[str, str]:

@@ -185,7 +185,8 @@ stride = int(up_convs[0].stride[0])
 st.markdown(render("decoder.upscaling", grid=dims.grid, up_convs=len(up_convs), stride=stride,
                    mid_side=dims.grid * stride, up_side=dims.upscaled_side, width=dims.width,
                    mid_channels=int(up_convs[0].out_channels), up_channels=dims.upscaled_channels))
-st.latex(dv.mask_latex(dims))
+for line in dv.mask_latex(dims):
+    st.latex(line)
 TOP_TERMS = 3  # how many of the strongest w_c * F_c terms to draw per mask (a display choice)
 forming = dv.masks_forming(run, top=TOP_TERMS)
 st.markdown(render("decoder.upscaling_after", up_channels=dims.upscaled_channels,
