@@ -219,9 +219,9 @@ st.markdown(render("decoder.code_intro"))
 code_left, code_right = st.columns(2)
 with code_left:
     st.markdown("**The lesson plan's pseudocode**")
-    st.code(MASK_DECODER_PSEUDOCODE, language="python", wrap_lines=True)
+    st.code(MASK_DECODER_PSEUDOCODE, language="python")
 with code_right:
     st.markdown("**sam_core (what ran above)**")
     for name, source in dv.real_source().items():
         with st.expander(name, expanded=name.startswith("MaskDecoder")):
-            st.code(source, language="python", wrap_lines=True)
+            st.code(source, language="python")
