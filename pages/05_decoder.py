@@ -49,7 +49,7 @@ if click is not None:
 x, y = st.session_state[k("click")]
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, max_entries=16)
 def decoder_trace(model_key: str, kind: str, seed: int, x: int, y: int, _get_predictor):
     """One traced click (cached across sessions by model and click; the encoder runs only on a miss)."""
     return traced_predict(_get_predictor(), points=[(x, y)], labels=[1])
@@ -61,7 +61,7 @@ def reference_trace():
     return run, dv.decoder_dims(run, ref_model)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, max_entries=16)
 def mean_attention_images(model_key: str, kind: str, seed: int, x: int, y: int, _run, prompt_index: int):
     """Head-averaged heat overlays on the scene: stage -> image."""
     image = targets.load_scene(kind, seed).image
@@ -69,7 +69,7 @@ def mean_attention_images(model_key: str, kind: str, seed: int, x: int, y: int, 
             for stage, maps in dv.prompt_attention(_run, prompt_index).items()}
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, max_entries=16)
 def head_attention_images(model_key: str, kind: str, seed: int, x: int, y: int, stage: str, _run, prompt_index: int):
     """One smaller heat overlay per head for one stage."""
     image, _ = widgets.downscale_for_display(targets.load_scene(kind, seed).image, 256)

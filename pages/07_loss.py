@@ -114,7 +114,7 @@ st.markdown(render("loss.minloss_intro", multimask=n_candidates))
 st.latex(formulas["min"])
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, max_entries=16)
 def loss_trace(model_key: str, kind: str, seed: int, x: int, y: int, _get_predictor):
     return traced_predict(_get_predictor(), points=[(x, y)], labels=[1])
 
