@@ -296,6 +296,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget (schedule follows it)")
     p.add_argument("--steps", type=int, default=None, help="total steps (default: 4000, or unbounded with --minutes)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--stop-at", type=int, default=None,
+                   help="checkpoint and exit at this step without finishing (same schedule; for --resume)")
     p.add_argument("--batch", type=int, default=8, help="images per step")
     p.add_argument("--prompts", type=int, default=4, help="target masks per image")
     p.add_argument("--rounds", type=int, default=3, help="decoder rounds: first prompt + corrections")
@@ -392,6 +394,11 @@ def main(argv=None) -> int:
         return p
 
     while step < args.steps and progress(step) < 1.0:
+        if args.stop_at is not None and step >= args.stop_at:
+            log_file.close()
+            save_checkpoint(ckpt_path, model, optimizer, step, elapsed(), args)
+            print(f"stopped at step {step}; continue with --resume", flush=True)
+            return 0
         rng = np.random.default_rng([args.seed, step, 1])
         gen = torch.Generator().manual_seed(int(np.random.default_rng([args.seed, step, 2]).integers(2**62)))
         batch = sample_batch(rng, args.batch, args.prompts, args.size)

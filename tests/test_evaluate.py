@@ -1,0 +1,54 @@
+"""sam_core.evaluate: the CLI prints one valid JSON object with every key, on a few held-out scenes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sam_core.build import NANO_WEIGHTS, sam_model_registry
+from sam_core.evaluate import centre_point, tight_box
+from sam_core.train import export_safetensors
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYS = {"miou_1click_oracle", "miou_1click_selected", "miou_box", "miou_3click", "iou_head_pearson",
+        "granularity_hit_rate", "sky", "scenes", "scenes_excluding_sky", "targets", "set_image_ms_median",
+        "predict_ms_median", "wall_s", "first_seed"}
+
+
+def test_centre_point_and_box_are_deterministic():
+    mask = np.zeros((20, 30), bool)
+    mask[4:15, 5:16] = True  # an 11 x 11 square: the centre is (10, 9)
+    assert centre_point(mask) == (10, 9)
+    assert tight_box(mask).tolist() == [5, 4, 15, 14]
+    edge = np.zeros((10, 10), bool)
+    edge[:, :4] = True  # touching the image border: the border counts as boundary
+    x, y = centre_point(edge)
+    assert x in (1, 2) and edge[y, x]
+
+
+@pytest.mark.slow
+def test_cli_prints_json_with_all_keys(tmp_path):
+    cmd = [sys.executable, "-m", "sam_core.evaluate", "--scenes", "3", "--kinds", "desk,sky,street",
+           "--max-targets", "2", "--threads", "1", "--json"]
+    if not NANO_WEIGHTS.exists():
+        ckpt = tmp_path / "random_nano.safetensors"
+        export_safetensors(sam_model_registry["nano"]().eval(), ckpt)
+        cmd += ["--checkpoint", str(ckpt)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=True)
+    lines = [line for line in out.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, out.stdout
+    result = json.loads(lines[0])
+    assert KEYS <= set(result)
+    assert set(result["granularity_hit_rate"]) == {"handle", "mug", "mug_saucer"}
+    assert result["scenes"] == 3 and result["scenes_excluding_sky"] == 2 and result["sky"]["scenes"] == 1
+    assert result["first_seed"] == 1_000_000
+    for key in ("miou_1click_oracle", "miou_1click_selected", "miou_box", "miou_3click"):
+        assert 0.0 <= result[key] <= 1.0
+    assert result["miou_1click_oracle"] >= result["miou_1click_selected"]
