@@ -24,10 +24,10 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parent / "e2e"), str(Path(__file__).resolve().parents[1])]
 
 from e2e_server import (  # noqa: E402
+    ARM_NEXT_IMAGE_JS,
     CHROMIUM_ARGS,
     COMPONENT_IFRAME,
     MOUSEDOWN_TIME_JS,
-    NEXT_IMAGE_JS,
     chromium_missing_reason,
     chromium_path,
     model_env,
@@ -68,20 +68,21 @@ def run(clicks: int, width: int, seed: int) -> dict:
         for index in range(clicks + 1):  # the first click is a warm-up (not counted)
             frame = component_frame(page)
             frame.evaluate(MOUSEDOWN_TIME_JS)
-            shown = frame.evaluate_handle(NEXT_IMAGE_JS)  # a promise: resolves when the new image shows
+            frame.evaluate(ARM_NEXT_IMAGE_JS)  # window.__shown: resolves when the new image shows
             box = page.locator(COMPONENT_IFRAME).bounding_box()
             x = box["x"] + box["width"] * rng.uniform(0.2, 0.8)
             y = box["y"] + box["height"] * rng.uniform(0.2, 0.8)
             page.mouse.click(x, y)
-            shown_at = frame.evaluate("(p) => p", shown)
+            shown_at = frame.evaluate("() => window.__shown")
             down_at = frame.evaluate("() => window.__lastDown")
             wait_idle(page)
             if index > 0:
                 latencies.append(float(shown_at - down_at))
                 caption = page.get_by_text("Measured:").first
                 server_ms.append(caption.inner_text() if caption.count() else "")
-            page.get_by_role("button", name="Undo").click()
+            page.locator(".st-key-segment_undo button").click()
             wait_idle(page)
+            page.wait_for_timeout(200)  # let the undo's new picture arrive before the next timed click
         browser.close()
     return {
         "clicks": len(latencies),

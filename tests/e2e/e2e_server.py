@@ -143,10 +143,12 @@ def open_page(page, base: str, url_path: str, theme: str | None = None, timeout_
         raise AssertionError(f"Streamlit says 'Page not found' for /{url_path}")
 
 
-# JavaScript run inside the component's iframe: resolve with the time (Date.now()) at which the image
-# next shows a NEW picture (src changed and decoded), so a click's latency can be measured end to end.
-NEXT_IMAGE_JS = """
-() => new Promise((resolve) => {
+# JavaScript run inside the component's iframe. ARM_NEXT_IMAGE_JS stores a promise in window.__shown
+# that resolves with the time (Date.now()) at which the image next shows a NEW picture (src changed and
+# decoded); `frame.evaluate("() => window.__shown")` waits for it. (A promise returned directly would
+# make evaluate wait before the click is even made.)
+ARM_NEXT_IMAGE_JS = """
+() => { window.__shown = new Promise((resolve) => {
   const img = document.getElementById("image");
   const old = img.src;
   const done = () => resolve(Date.now());
@@ -157,7 +159,7 @@ NEXT_IMAGE_JS = """
     }
   });
   observer.observe(img, {attributes: true, attributeFilter: ["src"]});
-})
+}); }
 """
 
 MOUSEDOWN_TIME_JS = """
