@@ -73,3 +73,18 @@ def test_bgr_input_is_flipped(nano_predictor):
     a = nano_predictor.get_image_embedding().clone()
     nano_predictor.set_image(np.ascontiguousarray(rgb[..., ::-1]), image_format="BGR")
     torch.testing.assert_close(nano_predictor.get_image_embedding(), a)
+
+
+def test_vit_t_has_the_full_mobile_sam_key_set():
+    """MobileSAM = TinyViT image encoder + SAM's own prompt encoder and mask decoder (same keys as vit_b)."""
+    from pathlib import Path
+
+    fixture = Path(__file__).parent / "fixtures" / "mobile_sam_image_encoder_keys.txt"
+    encoder_keys = {
+        line.split()[0] for line in fixture.read_text().splitlines() if line.strip() and not line.startswith("#")
+    }
+    mobile = sam_model_registry["vit_t"]()  # small; TinyViT builds index buffers with real data
+    with torch.device("meta"):
+        vit_b = sam_model_registry["vit_b"]()
+    decoder_side = {k for k in vit_b.state_dict() if not k.startswith("image_encoder.")}
+    assert set(mobile.state_dict()) == encoder_keys | decoder_side
