@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from ui import images, session, widgets
+from ui import images, session, sidebar, widgets
 
 KEY = "segment"  # session-state prefix of this page
 
@@ -48,6 +48,8 @@ else:
         cache = st.session_state.get(k("upload_cache"))
         if cache is None or cache[0] != upload.file_id:
             decoded, message = images.load_upload(upload.getvalue())
+            if decoded is not None:
+                decoded.flags.writeable = False  # kept for this session; read-only lets ui memoise it
             cache = (upload.file_id, decoded, message)
             st.session_state[k("upload_cache")] = cache
         _, image, note = cache
@@ -90,37 +92,6 @@ if st.session_state.get(k("image_id")) != image_id:
     st.session_state[k("points")], st.session_state[k("labels")] = [], []
     st.session_state[k("box")], st.session_state[k("corner")] = None, None
 
-# ---- apply a new click before drawing, so the image shows its result right away --------------------
-click = widgets.pending_click(k("canvas"), image.shape[:2])
-if click is not None:
-    snapshot()
-    label = MODES[st.session_state.get(k("mode"), next(iter(MODES)))]
-    if label is not None:
-        x, y = click.xy if click.kind == "point" else (click.x1, click.y1)
-        st.session_state[k("points")].append([round(x, 1), round(y, 1)])
-        st.session_state[k("labels")].append(label)
-    elif click.kind == "box":
-        st.session_state[k("box")], st.session_state[k("corner")] = list(click.box), None
-    elif st.session_state[k("corner")] is None:
-        st.session_state[k("corner")] = list(click.xy)
-    else:
-        x0, y0 = st.session_state[k("corner")]
-        x1, y1 = click.xy
-        st.session_state[k("box")] = [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)]
-        st.session_state[k("corner")] = None
-points, labels = st.session_state[k("points")], st.session_state[k("labels")]
-box = st.session_state[k("box")]
-
-controls = st.container(horizontal=True, vertical_alignment="center", gap="medium")
-mode = controls.radio("Click adds", list(MODES), key=k("mode"), horizontal=True, width="content",
-                      help="Box: drag across the object, or click two opposite corners.")
-multimask = controls.toggle("Three masks", value=True, key=k("multimask"), width="content",
-                            help="On: the decoder's three mask tokens (part, object, whole). Off: the "
-                            "single-mask token.")
-controls.button("Undo", key=k("undo"), on_click=undo, icon=":material/undo:",
-                disabled=not st.session_state[k("history")])
-controls.button("Clear", key=k("clear"), on_click=clear, icon=":material/clear_all:")
-
 # ---- the model ------------------------------------------------------------------------------------------
 model, info = session.current_model()
 if model is None:
@@ -138,55 +109,98 @@ if model is None:
 # Encode as soon as the image is shown, so the first click only runs the light decoder.
 with st.spinner("Encoding the image (once per image) ..."):
     predictor = session.predictor_for(image)
-masks, scores = None, None
-if points or box is not None:
-    masks, scores, _ = predictor.predict(
-        point_coords=np.array(points, dtype=np.float32) if points else None,
-        point_labels=np.array(labels, dtype=np.int64) if points else None,
-        box=np.array(box, dtype=np.float32) if box is not None else None,
-        multimask_output=multimask,
-    )
-best = int(np.argmax(scores)) if scores is not None else 0
-chosen = min(st.session_state.get(k("chosen"), best), len(scores) - 1) if scores is not None else 0
-if click is not None and scores is not None:
-    chosen = best  # a new prompt shows its best mask first
-    st.session_state[k("chosen")] = best
 
-# ---- draw -----------------------------------------------------------------------------------------------
-left, right = st.columns([3, 2])
-with left:
-    widgets.clickable_image(
-        image, key=k("canvas"), points=points, labels=labels, box=box,
-        mask=masks[chosen] if masks is not None else None,
-        mask_color=widgets.MASK_COLORS[chosen % len(widgets.MASK_COLORS)],
-        pending_corner=st.session_state[k("corner")], drag=MODES[mode] is None,
-    )
-    hint = {1: "Click on the object you want.", 0: "Click where the mask should NOT be.",
-            None: "Drag a box around the object (or click two opposite corners)."}[MODES[mode]]
-    st.caption(f"{hint} Points: {len(points)} · box: {'yes' if box is not None else 'no'} · "
-               f"{image.shape[1]} x {image.shape[0]} px")
 
-with right:
-    if masks is None:
-        st.info("No prompt yet: click the image to get masks.", icon=":material/touch_app:")
-    else:
-        st.markdown(f"**{len(scores)} candidate mask{'s' if len(scores) > 1 else ''}** "
-                    "(the score is the decoder's predicted IoU)")
-        small, _ = widgets.downscale_for_display(image, 320)
-        columns = st.columns(len(scores))
-        for index, column in enumerate(columns):
-            color = widgets.MASK_COLORS[index % len(widgets.MASK_COLORS)]
-            thumb = widgets.mask_overlay(small, widgets.resize_mask(masks[index], small.shape[:2]), color)
-            star = " ★ best" if index == best else ""
-            column.image(thumb, width="stretch")
-            column.markdown(f"Mask {index + 1}  \nIoU score **{scores[index]:.3f}**{star}")
-            column.button("Show", key=k(f"show_{index}"), width="stretch",
-                          type="primary" if index == chosen else "secondary",
-                          on_click=st.session_state.__setitem__, args=(k("chosen"), index))
-        buffer = io.BytesIO()
-        Image.fromarray(masks[chosen].astype(np.uint8) * 255).save(buffer, format="PNG", compress_level=1)
-        st.download_button(f"Download mask {chosen + 1} as PNG", buffer.getvalue(),
-                           file_name=f"{image_name}_mask{chosen + 1}.png", mime="image/png", key=k("download"))
-        timings = getattr(predictor, "last_timings_ms", {}) or {}
-        if timings:
-            st.caption("Measured: " + " · ".join(f"{n.replace('_', ' ')} {v:.1f} ms" for n, v in timings.items()))
+@st.fragment
+def interact(image: np.ndarray, image_name: str) -> None:
+    """The interactive part. A click reruns only this fragment: not app.py's sidebar, not the picker."""
+    # ---- apply a new click before drawing, so the image shows its result right away --------------------
+    click = widgets.pending_click(k("canvas"), image.shape[:2])
+    if click is not None:
+        snapshot()
+        label = MODES[st.session_state.get(k("mode"), next(iter(MODES)))]
+        if label is not None:
+            x, y = click.xy if click.kind == "point" else (click.x1, click.y1)
+            st.session_state[k("points")].append([round(x, 1), round(y, 1)])
+            st.session_state[k("labels")].append(label)
+        elif click.kind == "box":
+            st.session_state[k("box")], st.session_state[k("corner")] = list(click.box), None
+        elif st.session_state[k("corner")] is None:
+            st.session_state[k("corner")] = list(click.xy)
+        else:
+            x0, y0 = st.session_state[k("corner")]
+            x1, y1 = click.xy
+            st.session_state[k("box")] = [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)]
+            st.session_state[k("corner")] = None
+    points, labels = st.session_state[k("points")], st.session_state[k("labels")]
+    box = st.session_state[k("box")]
+
+    controls = st.container(horizontal=True, vertical_alignment="center", gap="medium")
+    mode = controls.radio("Click adds", list(MODES), key=k("mode"), horizontal=True, width="content",
+                          help="Box: drag across the object, or click two opposite corners.")
+    multimask = controls.toggle("Three masks", value=True, key=k("multimask"), width="content",
+                                help="On: the decoder's three mask tokens (part, object, whole). Off: the "
+                                "single-mask token.")
+    controls.button("Undo", key=k("undo"), on_click=undo, icon=":material/undo:",
+                    disabled=not st.session_state[k("history")])
+    controls.button("Clear", key=k("clear"), on_click=clear, icon=":material/clear_all:")
+
+
+    predictor = session.predictor_for(image)  # the same embedding: the image hash is memoised
+    masks, scores = None, None
+    if points or box is not None:
+        masks, scores, _ = predictor.predict(
+            point_coords=np.array(points, dtype=np.float32) if points else None,
+            point_labels=np.array(labels, dtype=np.int64) if points else None,
+            box=np.array(box, dtype=np.float32) if box is not None else None,
+            multimask_output=multimask,
+        )
+    best = int(np.argmax(scores)) if scores is not None else 0
+    chosen = min(st.session_state.get(k("chosen"), best), len(scores) - 1) if scores is not None else 0
+    if click is not None and scores is not None:
+        chosen = best  # a new prompt shows its best mask first
+        st.session_state[k("chosen")] = best
+
+    # ---- draw -----------------------------------------------------------------------------------------------
+    left, right = st.columns([3, 2])
+    with left:
+        widgets.clickable_image(
+            image, key=k("canvas"), points=points, labels=labels, box=box,
+            mask=masks[chosen] if masks is not None else None,
+            mask_color=widgets.MASK_COLORS[chosen % len(widgets.MASK_COLORS)],
+            pending_corner=st.session_state[k("corner")], drag=MODES[mode] is None,
+        )
+        hint = {1: "Click on the object you want.", 0: "Click where the mask should NOT be.",
+                None: "Drag a box around the object (or click two opposite corners)."}[MODES[mode]]
+        st.caption(f"{hint} Points: {len(points)} · box: {'yes' if box is not None else 'no'} · "
+                   f"{image.shape[1]} x {image.shape[0]} px")
+
+    with right:
+        if masks is None:
+            st.info("No prompt yet: click the image to get masks.", icon=":material/touch_app:")
+        else:
+            st.markdown(f"**{len(scores)} candidate mask{'s' if len(scores) > 1 else ''}** "
+                        "(the score is the decoder's predicted IoU)")
+            small, _ = widgets.downscale_for_display(image, 320)  # memoised per image
+            columns = st.columns(len(scores))
+            for index, column in enumerate(columns):
+                color = widgets.MASK_COLORS[index % len(widgets.MASK_COLORS)]
+                thumb = widgets.mask_overlay(small, widgets.resize_mask(masks[index], small.shape[:2]), color)
+                star = " ★ best" if index == best else ""
+                column.image(thumb, width="stretch")
+                column.markdown(f"Mask {index + 1}  \nIoU score **{scores[index]:.3f}**{star}")
+                column.button("Show", key=k(f"show_{index}"), width="stretch",
+                              type="primary" if index == chosen else "secondary",
+                              on_click=st.session_state.__setitem__, args=(k("chosen"), index))
+            buffer = io.BytesIO()
+            Image.fromarray(masks[chosen].astype(np.uint8) * 255).save(buffer, format="PNG", compress_level=1)
+            st.download_button(f"Download mask {chosen + 1} as PNG", buffer.getvalue(),
+                               file_name=f"{image_name}_mask{chosen + 1}.png", mime="image/png", key=k("download"))
+            timings = getattr(predictor, "last_timings_ms", {}) or {}
+            if timings:
+                st.caption("Measured: " + widgets.format_timings(timings))
+
+        sidebar.render_timings()  # the fragment does not rerun app.py, so refresh the sidebar's timings
+
+
+interact(image, image_name)

@@ -212,13 +212,28 @@ class NoModelError(RuntimeError):
     """Raised by predictor_for when no model can run; the message says why (for st.warning)."""
 
 
+_HASH_MEMO: dict[int, tuple[np.ndarray, str]] = {}  # id -> (the array itself, its hash); read-only arrays
+
+
 def image_hash(image: np.ndarray) -> str:
-    """Content hash of an image array (shape and dtype included)."""
+    """Content hash of an image array (shape and dtype included).
+
+    Read-only arrays (the bundled photos, scenes and uploads the pages keep) cannot change, so their
+    hash is memoised by identity; the memo holds the array, so its id cannot be reused meanwhile.
+    """
+    memo = _HASH_MEMO.get(id(image))
+    if memo is not None and memo[0] is image:
+        return memo[1]
     array = np.ascontiguousarray(image)
     digest = hashlib.blake2b(digest_size=16)
     digest.update(f"{array.shape}{array.dtype}".encode())
     digest.update(memoryview(array).cast("B"))
-    return digest.hexdigest()
+    value = digest.hexdigest()
+    if isinstance(image, np.ndarray) and not image.flags.writeable:
+        if len(_HASH_MEMO) >= 64:
+            _HASH_MEMO.clear()  # small and rarely full: start over rather than track order
+        _HASH_MEMO[id(image)] = (image, value)
+    return value
 
 
 def predictor_for(image: np.ndarray):

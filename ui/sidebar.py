@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from ui import session
+from ui import session, widgets
 
 EMBEDDED = "nano (embedded)"
 LOCAL_FILE = "Local checkpoint file ..."
@@ -163,16 +163,27 @@ def render_sidebar():
         _device_picker()
         st.toggle("Instructor mode", key=session.INSTRUCTOR_KEY,
                   help="Shows the traced-example editor and the raw numbers behind every page.")
-        return st.empty()
+        placeholder = st.empty()
+    st.session_state[_TIMINGS_SLOT] = placeholder  # pages' fragments refresh it (render_timings())
+    return placeholder
 
 
-def render_timings(placeholder) -> None:
-    """Show the encoder / decoder times of this session's last predictor call."""
+_TIMINGS_SLOT = "_ui_timings_placeholder"
+
+
+def render_timings(placeholder=None) -> None:
+    """Show the encoder / decoder times of this session's last predictor call in the sidebar.
+
+    app.py calls it after the page ran; a page's st.fragment calls it with no argument after a click
+    (a fragment rerun does not run app.py), which refills the same sidebar slot.
+    """
+    placeholder = placeholder if placeholder is not None else st.session_state.get(_TIMINGS_SLOT)
+    if placeholder is None:
+        return
     predictor = session.last_predictor()
     timings = getattr(predictor, "last_timings_ms", None) or {}
     info = session.model_info()
     with placeholder.container():
         st.caption(f"Model: **{info.name}** on {info.device}")
         if timings:
-            rows = " · ".join(f"{name.replace('_', ' ')} {ms:.1f} ms" for name, ms in timings.items())
-            st.caption(f"Last call: {rows}")
+            st.caption(f"Last call: {widgets.format_timings(timings)}")

@@ -122,16 +122,31 @@ def draw_prompts(
     return np.asarray(pil)
 
 
+_DISPLAY_MEMO: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, float]] = {}
+
+
 def downscale_for_display(image: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> tuple[np.ndarray, float]:
-    """Shrink image so its longest side is <= max_side. Returns (image, scale = new / original)."""
+    """Shrink image so its longest side is <= max_side. Returns (image, scale = new / original).
+
+    Read-only inputs (bundled photos, scenes, kept uploads) are memoised by identity: a click's rerun
+    does not resize the same photo again. The result is read-only too.
+    """
     height, width = image.shape[:2]
     longest = max(height, width)
     if longest <= max_side:
         return np.asarray(image), 1.0
+    memo = _DISPLAY_MEMO.get((id(image), max_side))
+    if memo is not None and memo[0] is image:
+        return memo[1], memo[2]
     scale = max_side / longest
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = Image.fromarray(np.asarray(image, dtype=np.uint8)).resize(size, Image.Resampling.BILINEAR)
-    return np.asarray(small), scale
+    small = np.asarray(Image.fromarray(np.asarray(image, dtype=np.uint8)).resize(size, Image.Resampling.BILINEAR))
+    small.flags.writeable = False
+    if isinstance(image, np.ndarray) and not image.flags.writeable:
+        if len(_DISPLAY_MEMO) >= 32:
+            _DISPLAY_MEMO.clear()  # small and rarely full: start over rather than track order
+        _DISPLAY_MEMO[(id(image), max_side)] = (image, small, scale)
+    return small, scale
 
 
 def resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -271,3 +286,12 @@ def pending_click(key: str, original_size: tuple[int, int]) -> Click | None:
         return None
     st.session_state[seen_key] = stamp
     return event_to_click(value, original_size)
+
+
+def format_timings(timings_ms: dict[str, float]) -> str:
+    """predictor.last_timings_ms as one line; the encoder runs once per image, the rest per click."""
+    parts = []
+    for name, ms in timings_ms.items():
+        label = name.replace("_", " ")
+        parts.append(f"{label} {ms:.1f} ms" + (" (once per image)" if name == "image_encoder" else ""))
+    return " · ".join(parts)
