@@ -16,7 +16,7 @@ PAGES = [
     ("Lesson", st.Page("pages/01_start.py", title="Start", icon=":material/flag:", url_path="start")),
     ("Lesson", st.Page("pages/02_segmentation.py", title="The segmentation problem", icon=":material/content_cut:", url_path="segmentation")),
     ("Lesson", st.Page("pages/03_architecture.py", title="SAM's architecture", icon=":material/account_tree:", url_path="architecture")),
-    ("Lesson", st.Page("pages/04_prompt_encoding.py", title="Prompt encoding", icon=":material/my_location:", url_path="prompt-encoding")),
+    ("Lesson", st.Page("pages/04_prompt_encoding.py", title="Prompt encoding", icon=":material/my_location:", url_path="prompt_encoding")),
     ("Lesson", st.Page("pages/05_decoder.py", title="The mask decoder", icon=":material/hub:", url_path="decoder")),
     ("Lesson", st.Page("pages/06_together.py", title="Putting it together", icon=":material/join_inner:", url_path="together")),
     ("Lesson", st.Page("pages/07_loss.py", title="The loss", icon=":material/functions:", url_path="loss")),
