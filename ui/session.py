@@ -236,11 +236,16 @@ def image_hash(image: np.ndarray) -> str:
     return value
 
 
+PREDICTORS_PER_SESSION = 4  # embeddings kept per student: switching between pages' images is free
+
+
 def predictor_for(image: np.ndarray):
     """This session's SamPredictor over the shared model, with `image` set.
 
-    The heavy encoder runs only when the image content (hash) or the model changes; the predictor
-    lives in st.session_state, so one student's embedding and clicks never reach another session.
+    The heavy encoder runs only for an image (content hash) this session has not encoded with this
+    model recently: the session keeps up to PREDICTORS_PER_SESSION predictors, one per image, so
+    pages with different images do not re-encode each other's. They live in st.session_state, so one
+    student's embeddings and clicks never reach another session. The shared model is never modified.
     Raises NoModelError when no model is available.
     """
     model, info = current_model()
@@ -251,20 +256,25 @@ def predictor_for(image: np.ndarray):
     state = st.session_state.get(_PREDICTOR_KEY)
     model_key = (info.model_type, info.checkpoint, info.device, id(model))
     if state is None or state["model_key"] != model_key:
-        state = {"predictor": SamPredictor(model), "model_key": model_key, "image_hash": None}
+        state = {"model_key": model_key, "by_image": {}, "last": None}  # by_image: hash -> predictor, LRU
         st.session_state[_PREDICTOR_KEY] = state
     digest = image_hash(image)
-    if state["image_hash"] != digest:
-        state["image_hash"] = None  # if set_image fails, do not claim the old embedding is this image's
-        state["predictor"].set_image(np.ascontiguousarray(image, dtype=np.uint8))
-        state["image_hash"] = digest
-    return state["predictor"]
+    by_image = state["by_image"]
+    predictor = by_image.pop(digest, None)
+    if predictor is None:
+        if len(by_image) >= PREDICTORS_PER_SESSION:
+            by_image.pop(next(iter(by_image)))  # least recently used
+        predictor = SamPredictor(model)
+        predictor.set_image(np.ascontiguousarray(image, dtype=np.uint8))
+    by_image[digest] = predictor  # (re)inserted last = most recently used
+    state["last"] = predictor
+    return predictor
 
 
 def last_predictor():
-    """The session's predictor if one exists (for the sidebar's timings), else None."""
+    """The session's most recently used predictor (for the sidebar's timings), else None."""
     state = st.session_state.get(_PREDICTOR_KEY)
-    return None if state is None else state["predictor"]
+    return None if state is None else state["last"]
 
 
 # ---- traced examples ------------------------------------------------------------------------------

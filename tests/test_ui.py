@@ -1,0 +1,124 @@
+"""ui/ helpers: click mapping, mask drawing, and the per-session predictor over the shared model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ui import widgets
+
+
+def test_click_maps_displayed_pixels_to_original():
+    # A 1000 x 500 image shown 500 px wide: displayed (100, 50) is original (200, 100).
+    click = widgets.event_to_click({"x": 100, "y": 50, "width": 500, "height": 250}, (500, 1000))
+    assert click.kind == "point" and click.xy == (200.0, 100.0)
+    # click_and_drag: a press and release at the same spot is a point, a drag is a box (any direction).
+    same = widgets.event_to_click({"x1": 10, "y1": 10, "x2": 11, "y2": 10, "width": 500, "height": 250},
+                                  (500, 1000))
+    assert same.kind == "point"
+    drag = widgets.event_to_click({"x1": 300, "y1": 200, "x2": 100, "y2": 20, "width": 500, "height": 250},
+                                  (500, 1000))
+    assert drag.kind == "box" and drag.box == (200.0, 40.0, 600.0, 400.0)
+    # A release outside the image is clamped to the last pixel.
+    outside = widgets.event_to_click({"x1": 10, "y1": 10, "x2": 900, "y2": -5, "width": 500, "height": 250},
+                                     (500, 1000))
+    assert outside.box == (20.0, 0.0, 999.0, 20.0)
+
+
+def test_mask_overlay_blends_only_the_mask_and_keeps_the_input():
+    image = np.full((40, 60, 3), 100, np.uint8)
+    mask = np.zeros((40, 60), bool)
+    mask[10:30, 20:40] = True
+    out = widgets.mask_overlay(image, mask, color=(200, 0, 0), alpha=0.5, outline=False)
+    assert np.all(image == 100)  # input untouched
+    assert tuple(out[0, 0]) == (100, 100, 100)
+    r, g, b = out[20, 30].astype(int)
+    assert abs(r - 150) <= 1 and abs(g - 50) <= 1 and abs(b - 50) <= 1
+    outlined = widgets.mask_overlay(image, mask, outline_color=(255, 255, 255))
+    assert tuple(outlined[10, 30]) == (255, 255, 255) and tuple(outlined[20, 30]) != (255, 255, 255)
+    with pytest.raises(ValueError):
+        widgets.mask_overlay(image, np.zeros((10, 10), bool))
+
+
+def test_mask_outline_is_the_boundary():
+    mask = np.zeros((10, 10), bool)
+    mask[2:8, 2:8] = True
+    edge = widgets.mask_outline(mask)
+    assert edge.sum() == 20 and edge[2, 2] and not edge[4, 4] and not edge[0, 0]
+
+
+def test_draw_prompts_and_resize_mask():
+    image = np.zeros((100, 200, 3), np.uint8)
+    drawn = widgets.draw_prompts(image, [[50, 50], [150, 50]], [1, 0], box=(10, 10, 190, 90), scale=0.5)
+    assert drawn.shape == image.shape and drawn.any() and not image.any()
+    small = widgets.resize_mask(np.eye(4, dtype=bool), (2, 2))
+    assert small.tolist() == [[True, False], [False, True]]
+
+
+def test_downscale_for_display_memoises_read_only_images():
+    image = np.zeros((1000, 2000, 3), np.uint8)
+    image.flags.writeable = False
+    first, scale = widgets.downscale_for_display(image, 800)
+    again, _ = widgets.downscale_for_display(image, 800)
+    assert first.shape == (400, 800, 3) and scale == 0.4 and again is first
+
+
+def test_format_timings():
+    text = widgets.format_timings({"image_encoder": 80.0, "mask_decoder": 5.25})
+    assert text == "image encoder 80.0 ms (once per image) · mask decoder 5.2 ms"
+
+
+PREDICTOR_SCRIPT = """
+import numpy as np
+import streamlit as st
+from ui import session
+
+first = np.zeros((64, 96, 3), np.uint8)
+second = np.full((64, 96, 3), 200, np.uint8)
+st.session_state["same_a"] = session.predictor_for(first) is session.predictor_for(first.copy())
+st.session_state["other"] = session.predictor_for(second) is not session.predictor_for(first)
+masks, scores, _ = session.predictor_for(first).predict(point_coords=np.array([[10.0, 20.0]]),
+                                                        point_labels=np.array([1]))
+st.session_state["shapes"] = (masks.shape, scores.shape)
+"""
+
+
+def test_predictor_for_encodes_once_per_image_and_never_touches_the_model(monkeypatch, tmp_path):
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+    from streamlit.testing.v1 import AppTest
+
+    from sam_core.build import sam_model_registry
+    from sam_core.predictor import SamPredictor
+
+    torch.manual_seed(0)
+    path = tmp_path / "random_nano.safetensors"
+    save_file({k: v.contiguous() for k, v in sam_model_registry["nano"]().state_dict().items()}, str(path))
+    monkeypatch.setenv("SAM_CHECKPOINT", str(path))
+    monkeypatch.setenv("SAM_MODEL_TYPE", "nano")
+    encoded = []
+    original_set_image = SamPredictor.set_image
+
+    def counting_set_image(self, image, *args, **kwargs):
+        encoded.append(image.shape)
+        return original_set_image(self, image, *args, **kwargs)
+
+    monkeypatch.setattr(SamPredictor, "set_image", counting_set_image)
+
+    at = AppTest.from_string(PREDICTOR_SCRIPT, default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["same_a"] and at.session_state["other"]
+    assert at.session_state["shapes"] == ((3, 64, 96), (3,))
+    assert len(encoded) == 2  # two different images, each encoded once
+    at.run()  # a rerun (a click) encodes nothing
+    assert len(encoded) == 2
+
+    from ui import session
+
+    model = session._load_model("nano", str(path), "cpu")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    other = AppTest.from_string(PREDICTOR_SCRIPT, default_timeout=120).run()  # another student
+    assert not other.exception
+    assert len(encoded) == 4  # a new session has its own embeddings
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert not any(p.requires_grad for p in model.parameters())
