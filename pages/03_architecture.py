@@ -25,7 +25,7 @@ def reference_summary():
 
 @st.cache_resource(show_spinner="Reading the loaded model's shapes ...", max_entries=4)
 def loaded_summary(_model, model_type: str, checkpoint: str | None, device: str):
-    return architecture.summarize(_model, name=model_type)
+    return architecture.summary_for(_model, model_type)
 
 
 st.title("SAM's architecture")
@@ -79,15 +79,19 @@ scene = segmentation_primer.scene(scene_cfg["kind"], scene_cfg["seed"], click_cf
 points = segmentation_primer.object_clicks(scene, clicks)
 if not points:
     points = [(click_cfg["x"], click_cfg["y"])] * clicks
-measure_key = (info.model_type, info.checkpoint, info.device, scene_cfg["kind"], scene_cfg["seed"],
-               click_cfg["image_size"], clicks)
-stored = st.session_state.get(f"{KEY}_timing")
-again = st.button("Measure again", key=f"{KEY}_measure")
-if stored is None or stored[0] != measure_key or again:
-    with st.spinner(f"Encoding the scene, then {clicks} clicks ..."):
-        stored = (measure_key, architecture.measure_amortization(model, scene.image, points, encoder_runs=3))
-    st.session_state[f"{KEY}_timing"] = stored
-timing = stored[1]
+
+
+@st.cache_data(show_spinner=False, max_entries=8, ttl=3600)
+def measure(_model, _image, model_key: tuple, scene_key: tuple, points: tuple) -> architecture.Amortization:
+    """Timings belong to the machine, not the student: shared by sessions until "Measure again"."""
+    return architecture.measure_amortization(_model, _image, list(points), encoder_runs=3)
+
+
+if st.button("Measure again", key=f"{KEY}_measure"):
+    measure.clear()
+with st.spinner(f"Encoding the scene, then {clicks} clicks ..."):
+    timing = measure(model, scene.image, (info.model_type, info.checkpoint, info.device),
+                     (scene_cfg["kind"], scene_cfg["seed"], click_cfg["image_size"]), tuple(points))
 
 st.markdown(render(
     "architecture.amortization" if timing.ratio > 1 else "architecture.amortization_noisy", device=timing.device, enc_ms=timing.encoder_median, enc_runs=len(timing.encoder_ms),
