@@ -10,7 +10,9 @@ from ui.sidebar import render_sidebar, render_timings
 
 st.set_page_config(page_title="SAM Lesson", page_icon="✂️", layout="wide")
 
-# (section, page) in lesson order. url_path is the page's address: http://localhost:8501/segment
+# (section, page) in lesson order. url_path is the page's address (http://localhost:8501/segment) and must
+# be the file name without its number prefix ("pages/04_prompt_encoding.py" -> "prompt_encoding"), or deep
+# links fail on a fresh server (see ui/__init__.py; tests/test_app_pages.py checks it).
 PAGES = [
     ("Lesson", st.Page("pages/00_home.py", title="Home", icon=":material/home:", url_path="home", default=True)),
     ("Lesson", st.Page("pages/01_start.py", title="Start", icon=":material/flag:", url_path="start")),

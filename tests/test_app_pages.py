@@ -104,6 +104,25 @@ def test_pages_list_shape():
         assert (REPO / page).is_file(), f"{page} is listed in PAGES but missing"
 
 
+def test_url_paths_equal_file_names_so_deep_links_work_on_a_fresh_server():
+    """On a fresh server the first request runs in Streamlit's old pages/ mode until `import ui` switches
+    it off (ui/__init__.py). A deep link then only finds pages whose url_path is what that mode derives
+    from the file name ("04_prompt_encoding.py" -> "prompt_encoding"); any other url_path shows
+    'Page not found'. So every url_path must be the file's derived name (the default page lives at /)."""
+    from streamlit.source_util import page_icon_and_name
+
+    tree = ast.parse(APP.read_text())
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and getattr(node.func, "attr", None) == "Page"]
+    assert calls
+    for call in calls:
+        path = ast.literal_eval(call.args[0])
+        keywords = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
+        derived = page_icon_and_name(Path(path))[1]
+        if "url_path" in keywords:
+            assert keywords["url_path"] == derived, f"{path}: use url_path={derived!r}"
+
+
 @pytest.mark.parametrize("page", [p for _, p, _ in PAGE_ENTRIES], ids=PAGE_IDS)
 def test_page_renders_with_model(page, with_model):
     at = run_page(page)

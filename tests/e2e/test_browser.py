@@ -43,6 +43,23 @@ def test_click_on_segment_page_shows_masks(app_server, page):
     (SCREENSHOTS / "segment_after_click.png").write_bytes(after)
 
 
+def test_deep_link_on_a_fresh_server_goes_through_the_router(browser, tmp_path):
+    """The FIRST request to a new server is a deep link: it must still get app.py's router and sidebar
+    (Streamlit would otherwise run pages/ in its old mode: no sidebar, auto-named pages)."""
+    from e2e_server import model_env, streamlit_server
+
+    with streamlit_server(model_env(tmp_path)) as base:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            open_page(page, base, "segment")
+            expect(page.get_by_role("heading", name="Segment")).to_be_visible()
+            sidebar = page.locator('[data-testid="stSidebar"]')
+            expect(sidebar.get_by_text("Instructor mode")).to_be_visible()  # app.py's shared sidebar ran
+            expect(sidebar.get_by_text("Try it")).to_be_visible()  # st.navigation's sections, not pages/
+        finally:
+            page.close()
+
+
 @pytest.mark.parametrize("theme", ["light", "dark"])
 @pytest.mark.parametrize("width", [1400, 900])
 def test_screenshot_every_page(app_server, browser, width, theme):
