@@ -38,16 +38,17 @@ st.markdown(render("start.recap_encdec"))
 
 st.header("The lesson map")
 st.markdown(render("start.map_intro"))
-rows = []
 for section in lesson_map.OUTLINE:
     page = lesson_map.page_file(section.page_prefix)
-    rows.append({"§": section.number, "Section": section.title, "What you do": section.what,
-                 "Page": page.stem if page is not None else "to come"})
-st.dataframe(rows, hide_index=True, width="stretch")
-for section in lesson_map.OUTLINE:
-    page = lesson_map.page_file(section.page_prefix)
+    label = f"§{section.number} {section.title}"
+    linked = False
     if page is not None and section.page_prefix != "01":
         try:
-            st.page_link(str(page.relative_to(lesson_map.PAGES_DIR.parent)), label=f"§{section.number} {section.title}")
-        except Exception:  # the page exists but is not in the app's navigation yet
+            st.page_link(str(page.relative_to(lesson_map.PAGES_DIR.parent)), label=label, help=section.what)
+            linked = True
+        except Exception:  # the page file exists but is not in the app's navigation (yet)
             pass
+    if not linked:
+        suffix = "this page" if section.page_prefix == "01" else "to come"
+        st.markdown(f"<span style='opacity:0.7'>{label} — {section.what} · <em>{suffix}</em></span>",
+                    unsafe_allow_html=True)
