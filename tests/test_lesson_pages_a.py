@@ -59,7 +59,6 @@ def page_text(at) -> str:
     return "\n".join(parts)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", PAGES)
 def test_page_runs_without_exception(with_model, name):
     at = run_page(name)
@@ -67,7 +66,6 @@ def test_page_runs_without_exception(with_model, name):
     assert not at.error, [e.value for e in at.error]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", PAGES)
 def test_page_runs_without_a_model(monkeypatch, tmp_path, name):
     monkeypatch.setenv("SAM_CHECKPOINT", str(tmp_path / "missing.safetensors"))
@@ -77,7 +75,6 @@ def test_page_runs_without_a_model(monkeypatch, tmp_path, name):
     assert not at.exception, [e.value for e in at.exception]
 
 
-@pytest.mark.slow
 def test_prompt_page_follows_the_examples_file(with_model, monkeypatch, tmp_path):
     override = tmp_path / "examples.toml"
     override.write_text("[prompt_click]\nx = 100\ny = 900\n")
@@ -95,7 +92,6 @@ def test_prompt_page_follows_the_examples_file(with_model, monkeypatch, tmp_path
     assert f"{math.cos(math.pi * 517 / 1024):.4f}" not in text
 
 
-@pytest.mark.slow
 def test_prompt_page_default_click_shows_the_corrected_erratum(with_model):
     at = run_page("04_prompt_encoding.py")
     text = page_text(at)
@@ -103,7 +99,6 @@ def test_prompt_page_default_click_shows_the_corrected_erratum(with_model):
     assert "-0.016" not in text
 
 
-@pytest.mark.slow
 def test_architecture_page_shows_loaded_and_vit_h_shapes(with_model):
     at = run_page("03_architecture.py")
     assert not at.exception
@@ -113,7 +108,6 @@ def test_architecture_page_shows_loaded_and_vit_h_shapes(with_model):
     assert "128" in flat  # nano width
 
 
-@pytest.mark.slow
 def test_instructor_page_applies_a_new_click(with_model):
     at = run_page("09_instructor.py")
     assert not at.exception
@@ -128,7 +122,6 @@ def test_instructor_page_applies_a_new_click(with_model):
     assert examples["prompt_click"]["x"] == 100 and examples["prompt_click"]["y"] == 900
 
 
-@pytest.mark.slow
 def test_instructor_page_reports_cross_field_errors(with_model):
     at = run_page("09_instructor.py")
     at.number_input(key="instructor_box_prompt_x1").set_value(10).run()  # x1 < x0
