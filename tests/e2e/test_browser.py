@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -18,19 +19,20 @@ SCREENSHOTS = REPO / "tests" / "_screenshots"
 pytestmark = pytest.mark.e2e
 
 
-def test_click_on_segment_page_shows_masks(app_server, page):
-    open_page(page, app_server, "segment")
-    frame = page.frame_locator(COMPONENT_IFRAME)
-    image = frame.locator("#image")
-    image.wait_for(state="visible", timeout=60_000)
+def _component_image_ready(page):
     page.wait_for_function(
         f"() => {{ const f = document.querySelector('{COMPONENT_IFRAME}');"
         " const i = f && f.contentDocument && f.contentDocument.getElementById('image');"
         " return i && i.complete && i.naturalWidth > 0 && f.getBoundingClientRect().height > 50; }",
         timeout=60_000)
+    return page.locator(COMPONENT_IFRAME).bounding_box()
+
+
+def test_click_on_segment_page_shows_masks(app_server, page):
+    open_page(page, app_server, "segment")
+    box = _component_image_ready(page)
     expect(page.get_by_text("No prompt yet")).to_be_visible(timeout=30_000)
     before = page.screenshot()
-    box = image.bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
     expect(page.get_by_text("IoU score")).to_have_count(3, timeout=60_000)  # the three masks' scores
     expect(page.get_by_text("★ best")).to_have_count(1)
@@ -41,6 +43,48 @@ def test_click_on_segment_page_shows_masks(app_server, page):
     assert after != before
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     (SCREENSHOTS / "segment_after_click.png").write_bytes(after)
+
+
+def test_box_by_drag_on_a_scene(app_server, page):
+    open_page(page, app_server, "segment")
+    page.get_by_text("Scene", exact=True).click()
+    wait_idle(page)
+    page.get_by_text("Box", exact=True).click()
+    wait_idle(page)
+    box = _component_image_ready(page)
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.7, steps=5)
+    page.mouse.up()
+    expect(page.get_by_text("box: yes")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("IoU score")).to_have_count(3, timeout=60_000)
+    wait_idle(page)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "segment_scene_box.png"))
+
+
+def test_bad_upload_is_a_message_and_a_good_one_works(app_server, page, tmp_path):
+    import io
+
+    from PIL import Image
+
+    open_page(page, app_server, "segment")
+    page.get_by_text("Upload", exact=True).click()
+    wait_idle(page)
+    uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 10)
+    uploader.set_input_files(str(tmp_path / "broken.png"))
+    expect(page.get_by_text(re.compile("truncated|could not be decoded|not an image"))).to_be_visible(
+        timeout=60_000)
+    buffer = io.BytesIO()
+    Image.new("RGBA", (300, 200), (200, 30, 30, 128)).save(buffer, format="PNG")
+    (tmp_path / "good.png").write_bytes(buffer.getvalue())
+    uploader.set_input_files(str(tmp_path / "good.png"))
+    expect(page.get_by_text("filled with white")).to_be_visible(timeout=60_000)
+    box = _component_image_ready(page)
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    expect(page.get_by_text("IoU score")).to_have_count(3, timeout=60_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
 
 
 def test_deep_link_on_a_fresh_server_goes_through_the_router(browser, tmp_path):
