@@ -187,7 +187,7 @@ def interact(image: np.ndarray, image_name: str) -> None:
                 color = widgets.MASK_COLORS[index % len(widgets.MASK_COLORS)]
                 thumb = widgets.mask_overlay(small, widgets.resize_mask(masks[index], small.shape[:2]), color)
                 star = " ★ best" if index == best else ""
-                column.image(thumb, width="stretch")
+                column.image(thumb, width="stretch", output_format="JPEG")
                 column.markdown(f"Mask {index + 1}  \nIoU score **{scores[index]:.3f}**{star}")
                 column.button("Show", key=k(f"show_{index}"), width="stretch",
                               type="primary" if index == chosen else "secondary",
