@@ -108,7 +108,7 @@ if model is None:
 
 # Encode as soon as the image is shown, so the first click only runs the light decoder.
 with st.spinner("Encoding the image (once per image) ..."):
-    predictor = session.predictor_for(image)
+    session.predictor_for(image)
 
 
 @st.fragment
@@ -144,7 +144,6 @@ def interact(image: np.ndarray, image_name: str) -> None:
     controls.button("Undo", key=k("undo"), on_click=undo, icon=":material/undo:",
                     disabled=not st.session_state[k("history")])
     controls.button("Clear", key=k("clear"), on_click=clear, icon=":material/clear_all:")
-
 
     predictor = session.predictor_for(image)  # the same embedding: the image hash is memoised
     masks, scores = None, None
@@ -195,7 +194,8 @@ def interact(image: np.ndarray, image_name: str) -> None:
             buffer = io.BytesIO()
             Image.fromarray(masks[chosen].astype(np.uint8) * 255).save(buffer, format="PNG", compress_level=1)
             st.download_button(f"Download mask {chosen + 1} as PNG", buffer.getvalue(),
-                               file_name=f"{image_name}_mask{chosen + 1}.png", mime="image/png", key=k("download"))
+                               file_name=f"{image_name}_mask{chosen + 1}.png", mime="image/png", key=k("download"),
+                               on_click="ignore")  # downloading needs no rerun
             timings = getattr(predictor, "last_timings_ms", {}) or {}
             if timings:
                 st.caption("Measured: " + widgets.format_timings(timings))
