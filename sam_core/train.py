@@ -87,9 +87,14 @@ def sample_batch(rng: np.random.Generator, batch: int, prompts: int, size: int, 
         else:
             image, flip = scene.image, False
         images.append(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float())
+        chosen: set[int] = set()
         for _ in range(prompts):
-            level = present[int(rng.integers(len(present)))]
-            obj = by_level[level][int(rng.integers(len(by_level[level])))]
+            for _attempt in range(4):  # prefer distinct targets: the same image must give different masks
+                level = present[int(rng.integers(len(present)))]
+                obj = by_level[level][int(rng.integers(len(by_level[level])))]
+                if id(obj) not in chosen:
+                    break
+            chosen.add(id(obj))
             mask = obj.mask[:, ::-1] if flip else obj.mask
             targets.append(torch.from_numpy(np.ascontiguousarray(mask)))
             index.append(b)
@@ -296,6 +301,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget (schedule follows it)")
     p.add_argument("--steps", type=int, default=None, help="total steps (default: 4000, or unbounded with --minutes)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--init", default=None, help="start from these weights (.safetensors or a last.pt), new optimizer")
     p.add_argument("--stop-at", type=int, default=None,
                    help="checkpoint and exit at this step without finishing (same schedule; for --resume)")
     p.add_argument("--batch", type=int, default=8, help="images per step")
@@ -358,8 +364,18 @@ def main(argv=None) -> int:
         torch.set_rng_state(ck["torch_rng"])
         _truncate_log(log_path, step)
         print(f"resumed from {ckpt_path} at step {step} ({elapsed0 / 60:.1f} min)", flush=True)
-    elif log_path.exists():
-        log_path.unlink()
+    else:
+        if log_path.exists():
+            log_path.unlink()
+        if args.init:
+            if args.init.endswith(".pt"):
+                init_state = torch.load(args.init, map_location="cpu", weights_only=True)["model"]
+            else:
+                from safetensors.torch import load_file
+
+                init_state = load_file(args.init)
+            model.load_state_dict(init_state)
+            print(f"initialised from {args.init}", flush=True)
 
     if args.fused == "auto":
         times = measure_fused(model, args)
