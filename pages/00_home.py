@@ -48,5 +48,5 @@ if OUTLINE:
     for section in OUTLINE:
         ready = page_file(section.page_prefix) is not None
         lines.append(f"| {section.number} | {section.title} | {section.what} | "
-                     f"{':green[ready]' if ready else ':gray[to come]'} |")
+                     f"{':green[ready]' if ready else ':gray[planned]'} |")
     st.markdown("\n".join(lines))

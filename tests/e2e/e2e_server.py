@@ -127,11 +127,22 @@ def chromium_path() -> str:
     return CHROMIUM if Path(CHROMIUM).exists() else (shutil.which("chromium") or CHROMIUM)
 
 
-def wait_idle(page, timeout_ms: float = 60_000) -> None:
-    """Wait until the Streamlit script has finished running (and the page is not showing a spinner)."""
-    page.wait_for_selector('[data-test-script-state="notRunning"]', timeout=timeout_ms)
+def wait_idle(page, timeout_ms: float = 60_000, settle_ms: int = 400) -> None:
+    """Wait until the Streamlit script has finished running and stayed finished for settle_ms.
+
+    "notRunning" alone is not enough: between a run and the rerun it requests (st.rerun, the first
+    request on a fresh server) the state is briefly "notRunning" while the page is still half drawn.
+    """
+    page.evaluate("() => { window.__idleSince = null; }")
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stSpinner\"]')", timeout=timeout_ms)
+        """(settle) => {
+            const app = document.querySelector('[data-test-script-state]');
+            const idle = app && app.getAttribute('data-test-script-state') === 'notRunning'
+                && !document.querySelector('[data-testid="stSpinner"]');
+            if (!idle) { window.__idleSince = null; return false; }
+            if (!window.__idleSince) { window.__idleSince = Date.now(); }
+            return Date.now() - window.__idleSince >= settle;
+        }""", arg=settle_ms, timeout=timeout_ms, polling=50)
 
 
 def open_page(page, base: str, url_path: str, theme: str | None = None, timeout_ms: float = 90_000) -> None:

@@ -109,7 +109,7 @@ def test_deep_link_on_a_fresh_server_goes_through_the_router(browser, tmp_path):
 def test_screenshot_every_page(app_server, browser, width, theme):
     """Writes tests/_screenshots/<page>_<width>_<theme>.png for every page in PAGES (look at them)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": width, "height": 1400},
+    context = browser.new_context(viewport={"width": width, "height": 1000},
                                   color_scheme="dark" if theme == "dark" else "light")
     page = context.new_page()
     errors: list[str] = []
@@ -119,8 +119,13 @@ def test_screenshot_every_page(app_server, browser, width, theme):
             open_page(page, app_server, url_path, theme=theme)
             exceptions = page.locator('[data-testid="stException"]')
             assert exceptions.count() == 0, f"{path}: {exceptions.first.inner_text()}"
-            page.wait_for_timeout(300)  # let images and iframes paint
+            # The page scrolls inside Streamlit's main container: grow the viewport to the whole page.
+            height = page.evaluate("() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
+                                   " return m ? m.scrollHeight : document.body.scrollHeight; }")
+            page.set_viewport_size({"width": width, "height": int(min(max(height, 900), 8000))})
+            page.wait_for_timeout(500)  # let images and iframes paint at the new size
             page.screenshot(path=str(SCREENSHOTS / f"{Path(path).stem}_{width}_{theme}.png"))
+            page.set_viewport_size({"width": width, "height": 1000})
     finally:
         context.close()
     assert not errors, errors
