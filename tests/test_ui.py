@@ -122,3 +122,15 @@ def test_predictor_for_encodes_once_per_image_and_never_touches_the_model(monkey
     assert len(encoded) == 4  # a new session has its own embeddings
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert not any(p.requires_grad for p in model.parameters())
+
+
+def test_torch_threads_policy(monkeypatch):
+    from ui import session
+
+    monkeypatch.setenv("SAM_LESSON_TORCH_THREADS", "3")
+    assert session.torch_threads() == 3
+    monkeypatch.delenv("SAM_LESSON_TORCH_THREADS")
+    monkeypatch.setattr(session.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert session.torch_threads() == 1
+    monkeypatch.setattr(session.os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    assert session.torch_threads() == 8
