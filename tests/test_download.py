@@ -250,7 +250,7 @@ def test_silent_endpoint_answers_fast(register, tmp_path, monkeypatch):
         listener.listen(8)
         monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{listener.getsockname()[1]}")
         start = time.monotonic()
-        with pytest.raises(OfflineError, match="no answer within"):
+        with pytest.raises(OfflineError, match="no answer within|timed out"):  # read vs connect time-out
             fetch_checkpoint("fake_sam", cache_dir=tmp_path)
         assert time.monotonic() - start < 2.0
 

@@ -140,8 +140,10 @@ def test_state_dict_keys_identical_to_official():
     assert mine == ref
 
 
-def test_decoder_bit_identical_to_official():
-    """Given the same embedding and prompts, the mask decoder is bit-for-bit Meta's (explicit attention)."""
+def test_decoder_matches_official_to_rounding():
+    """Given the same embedding and prompts: prompt tokens are bit-for-bit Meta's; the decoder's outputs
+    agree to float32 rounding (its attention is Meta's explicit softmax; the upscaling LayerNorm2d uses the
+    fused layer_norm kernel, whose summation order differs from Meta's mean/var code by ~1e-7)."""
     torch.manual_seed(0)
     official = segment_anything.sam_model_registry["vit_b"]().eval()
     ours = build_sam("vit_b")
@@ -156,4 +158,5 @@ def test_decoder_bit_identical_to_official():
             assert torch.equal(sa, sb) and torch.equal(da, db)
             la, ia = model_a.mask_decoder(embedding, model_a.prompt_encoder.get_dense_pe(), sa, da, True)
             lb, ib = model_b.mask_decoder(embedding, model_b.prompt_encoder.get_dense_pe(), sb, db, True)
-            assert torch.equal(la, lb) and torch.equal(ia, ib)
+            assert _max_rel_diff(la.numpy(), lb.numpy()) <= 1e-5
+            assert _max_rel_diff(ia.numpy(), ib.numpy()) <= 1e-5

