@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -60,6 +61,7 @@ def run(clicks: int, width: int, seed: int) -> dict:
     rng = random.Random(seed)
     latencies: list[float] = []
     server_ms: list[str] = []
+    model_ms: list[float] = []  # prompt encoder + mask decoder + postprocess of each click (server side)
     with tempfile.TemporaryDirectory() as folder, streamlit_server(model_env(Path(folder))) as base, \
             sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
@@ -79,7 +81,11 @@ def run(clicks: int, width: int, seed: int) -> dict:
             if index > 0:
                 latencies.append(float(shown_at - down_at))
                 caption = page.get_by_text("Measured:").first
-                server_ms.append(caption.inner_text() if caption.count() else "")
+                text = caption.inner_text() if caption.count() else ""
+                server_ms.append(text)
+                per_click = [float(m) for m in re.findall(
+                    r"(?:prompt encoder|mask decoder|postprocess) ([\d.]+) ms", text)]
+                model_ms.append(sum(per_click))
             page.locator(".st-key-segment_undo button").click()
             wait_idle(page)
             page.wait_for_timeout(200)  # let the undo's new picture arrive before the next timed click
@@ -91,7 +97,11 @@ def run(clicks: int, width: int, seed: int) -> dict:
         "mean_ms": round(statistics.fmean(latencies), 1),
         "min_ms": round(min(latencies), 1),
         "max_ms": round(max(latencies), 1),
+        "model_p50_ms": round(percentile(model_ms, 0.50), 1) if model_ms else None,
+        "other_p50_ms": round(percentile([t - m for t, m in zip(latencies, model_ms, strict=False)], 0.50), 1)
+        if model_ms else None,
         "latencies_ms": [round(v, 1) for v in latencies],
+        "model_ms": [round(v, 1) for v in model_ms],
         "last_server_timings": server_ms[-1] if server_ms else "",
         "viewport_width": width,
     }
@@ -111,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args.clicks, args.width, args.seed)
     print(f"click -> mask visible over {result['clicks']} clicks: p50 {result['p50_ms']} ms, "
           f"p95 {result['p95_ms']} ms (min {result['min_ms']}, max {result['max_ms']})")
+    print(f"of which the model (prompt encoder + decoder + postprocess), p50: {result['model_p50_ms']} ms; "
+          f"everything else (Streamlit rerun, drawing, transfer, browser), p50: {result['other_p50_ms']} ms")
     print(f"server side, last click: {result['last_server_timings']}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
