@@ -51,26 +51,8 @@ def app_router_only(monkeypatch):
     monkeypatch.setattr(PagesManager, "__init__", init)
 
 
-@pytest.fixture(scope="session")
-def random_nano_checkpoint(tmp_path_factory) -> Path:
-    """A build_sam("nano")-shaped checkpoint with random weights (test fixture, never the app default)."""
-    torch = pytest.importorskip("torch")
-    from safetensors.torch import save_file
-
-    from sam_core.build import sam_model_registry
-
-    torch.manual_seed(0)
-    model = sam_model_registry["nano"]()
-    path = tmp_path_factory.mktemp("weights") / "random_nano.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    return path
 
 
-@pytest.fixture
-def with_model(monkeypatch, random_nano_checkpoint):
-    monkeypatch.setenv("SAM_CHECKPOINT", str(random_nano_checkpoint))
-    monkeypatch.setenv("SAM_MODEL_TYPE", "nano")
-    return random_nano_checkpoint
 
 
 @pytest.fixture

@@ -11,37 +11,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import clear_streamlit_caches
+
 REPO = Path(__file__).resolve().parent.parent
 PAGES = ["01_start.py", "02_segmentation.py", "03_architecture.py", "04_prompt_encoding.py", "09_instructor.py"]
 TIMEOUT = 240  # the first run of a page builds the ViT-H reference on the meta device; CI machines are busy
 
 
-@pytest.fixture(scope="module")
-def random_nano_checkpoint(tmp_path_factory) -> Path:
-    torch = pytest.importorskip("torch")
-    from safetensors.torch import save_file
-
-    from sam_core.build import sam_model_registry
-
-    torch.manual_seed(0)
-    model = sam_model_registry["nano"]()
-    path = tmp_path_factory.mktemp("weights") / "random_nano.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    return path
 
 
-@pytest.fixture
-def with_model(monkeypatch, random_nano_checkpoint):
-    monkeypatch.setenv("SAM_CHECKPOINT", str(random_nano_checkpoint))
-    monkeypatch.setenv("SAM_MODEL_TYPE", "nano")
-    monkeypatch.delenv("SAM_LESSON_EXAMPLES", raising=False)
-    _clear_caches()
 
 
-def _clear_caches():
-    import streamlit as st
-
-    st.cache_data.clear()  # ui.session caches the default examples per process
 
 
 def run_page(name: str):
@@ -70,7 +50,7 @@ def test_page_runs_without_exception(with_model, name):
 def test_page_runs_without_a_model(monkeypatch, tmp_path, name):
     monkeypatch.setenv("SAM_CHECKPOINT", str(tmp_path / "missing.safetensors"))
     monkeypatch.delenv("SAM_LESSON_EXAMPLES", raising=False)
-    _clear_caches()
+    clear_streamlit_caches()
     at = run_page(name)
     assert not at.exception, [e.value for e in at.exception]
 
@@ -79,7 +59,7 @@ def test_prompt_page_follows_the_examples_file(with_model, monkeypatch, tmp_path
     override = tmp_path / "examples.toml"
     override.write_text("[prompt_click]\nx = 100\ny = 900\n")
     monkeypatch.setenv("SAM_LESSON_EXAMPLES", str(override))
-    _clear_caches()
+    clear_streamlit_caches()
     at = run_page("04_prompt_encoding.py")
     assert not at.exception, [e.value for e in at.exception]
     text = page_text(at)

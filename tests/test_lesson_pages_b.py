@@ -10,37 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import clear_streamlit_caches
+
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "app.py"
 PAGES_B = ["pages/05_decoder.py", "pages/06_together.py", "pages/07_loss.py", "pages/08_check1.py"]
 
 
-@pytest.fixture(scope="module")
-def random_nano_checkpoint(tmp_path_factory) -> Path:
-    torch = pytest.importorskip("torch")
-    from safetensors.torch import save_file
-
-    from sam_core.build import sam_model_registry
-
-    torch.manual_seed(0)
-    model = sam_model_registry["nano"]()
-    path = tmp_path_factory.mktemp("weights") / "random_nano.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    return path
 
 
-@pytest.fixture
-def with_model(monkeypatch, random_nano_checkpoint):
-    monkeypatch.setenv("SAM_CHECKPOINT", str(random_nano_checkpoint))
-    monkeypatch.setenv("SAM_MODEL_TYPE", "nano")
-    monkeypatch.delenv("SAM_LESSON_EXAMPLES", raising=False)
-    _clear_caches()
 
 
-def _clear_caches() -> None:
-    import streamlit as st
-
-    st.cache_data.clear()  # the traced examples are cached per process; a new env var must be re-read
 
 
 def run_page(page: str):
@@ -94,7 +74,7 @@ def test_loss_page_follows_an_override_file(monkeypatch, tmp_path, random_nano_c
     monkeypatch.setenv("SAM_CHECKPOINT", str(random_nano_checkpoint))
     monkeypatch.setenv("SAM_MODEL_TYPE", "nano")
     monkeypatch.setenv("SAM_LESSON_EXAMPLES", str(override))
-    _clear_caches()
+    clear_streamlit_caches()
     expected = focal_trace({"p_easy": 0.9, "p_hard": 0.2, "gamma": 2.0, "alpha": 0.25}).values
     default = focal_trace({"p_easy": 0.95, "p_hard": 0.1, "gamma": 2.0, "alpha": 0.25}).values
     at = run_page("pages/07_loss.py")
@@ -107,7 +87,7 @@ def test_loss_page_follows_an_override_file(monkeypatch, tmp_path, random_nano_c
     # The plan's own figures (plan_focal) stay beside, unchanged.
     info = "\n".join(i.value for i in at.info)
     assert "**14,545×**" in info and "14,600" in info
-    _clear_caches()
+    clear_streamlit_caches()
 
 
 def test_check1_waits_for_the_answers(with_model):

@@ -1,0 +1,38 @@
+"""Fixtures shared by the AppTest page tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def random_nano_checkpoint(tmp_path_factory) -> Path:
+    """A build_sam("nano")-shaped checkpoint with random weights (test fixture, never the app default)."""
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+
+    from sam_core.build import sam_model_registry
+
+    torch.manual_seed(0)
+    model = sam_model_registry["nano"]()
+    path = tmp_path_factory.mktemp("weights") / "random_nano.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return path
+
+
+def clear_streamlit_caches() -> None:
+    import streamlit as st
+
+    st.cache_data.clear()  # the traced examples are cached per process; a new env var must be re-read
+
+
+@pytest.fixture
+def with_model(monkeypatch, random_nano_checkpoint) -> Path:
+    """Run the app on the random nano fixture, with the default traced examples."""
+    monkeypatch.setenv("SAM_CHECKPOINT", str(random_nano_checkpoint))
+    monkeypatch.setenv("SAM_MODEL_TYPE", "nano")
+    monkeypatch.delenv("SAM_LESSON_EXAMPLES", raising=False)
+    clear_streamlit_caches()
+    return random_nano_checkpoint
