@@ -32,7 +32,10 @@ def test_click_on_decoder_page_shows_attention_and_masks(app_server, page):
         timeout=60_000)
 
     # Before the click: the config's click, its three head-averaged attention maps and the masks forming.
+    # The page paints the click first and the maps after it, so wait for them (and the run) to finish.
+    wait_idle(page, 120_000)
     for stage in ("layer 0", "layer 1", "final"):
+        page.get_by_text(stage, exact=True).first.wait_for(timeout=120_000)
         assert page.get_by_text(stage, exact=True).count() >= 1
     assert page.get_by_text("mask token 1: logits > 0").count() == 1
     before_caption = page.get_by_text("Click (").first.inner_text()
