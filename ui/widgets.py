@@ -245,7 +245,6 @@ def clickable_image(
     Returns:
       Click (kind "point" or "box") the first time a click is seen, None on other reruns.
     """
-    import streamlit as st
 
     shown, scale = downscale_for_display(image, max_display_side)
     if mask is not None:
@@ -261,12 +260,7 @@ def clickable_image(
     value = component(Image.fromarray(shown), **kwargs)
     if not value:
         return None
-    stamp = (value.get("unix_time"), value.get("x", value.get("x1")), value.get("y", value.get("y1")))
-    seen_key = f"{key}__last_event"
-    if st.session_state.get(seen_key) == stamp:
-        return None
-    st.session_state[seen_key] = stamp
-    return event_to_click(value, image.shape[:2])
+    return _unseen_click(key, value, image.shape[:2])
 
 
 def pending_click(key: str, original_size: tuple[int, int]) -> Click | None:
@@ -280,12 +274,7 @@ def pending_click(key: str, original_size: tuple[int, int]) -> Click | None:
     value = st.session_state.get(key)
     if not value:
         return None
-    stamp = (value.get("unix_time"), value.get("x", value.get("x1")), value.get("y", value.get("y1")))
-    seen_key = f"{key}__last_event"
-    if st.session_state.get(seen_key) == stamp:
-        return None
-    st.session_state[seen_key] = stamp
-    return event_to_click(value, original_size)
+    return _unseen_click(key, value, original_size)
 
 
 def format_timings(timings_ms: dict[str, float]) -> str:
@@ -295,3 +284,15 @@ def format_timings(timings_ms: dict[str, float]) -> str:
         label = name.replace("_", " ")
         parts.append(f"{label} {ms:.1f} ms" + (" (once per image)" if name == "image_encoder" else ""))
     return " · ".join(parts)
+
+
+def _unseen_click(key: str, value: dict, original_size: tuple[int, int]) -> Click | None:
+    """The component's event as a Click, or None if this exact event was already handled this session."""
+    import streamlit as st
+
+    stamp = (value.get("unix_time"), value.get("x", value.get("x1")), value.get("y", value.get("y1")))
+    seen_key = f"{key}__last_event"
+    if st.session_state.get(seen_key) == stamp:
+        return None
+    st.session_state[seen_key] = stamp
+    return event_to_click(value, original_size)
