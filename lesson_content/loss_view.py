@@ -4,7 +4,7 @@ Everything goes through `sam_core.losses` (the functions `sam_core.train` optimi
 low-res logits, in the frame training uses: the ground truth is resized with the image, padded like
 the input and brought to the low-res side.
 
-    gt = gt_low_res(target.mask, run)                     # float [256, 256]
+    gt = gt_low_res(target.mask, run)                     # float [S, S], S = low-res side
     scores, best = score_masks(run, gt, examples)         # per candidate: focal, dice, total, IoU ...
     log = training_log()                                  # the embedded model's curves, or None
 
@@ -125,6 +125,34 @@ def training_log(paths: Sequence[Path] = TRAINING_LOGS) -> dict[str, np.ndarray]
         if isinstance(data, dict):
             return {name: np.asarray(values, dtype=float) for name, values in data.items()}
     return None
+
+
+@dataclass(frozen=True)
+class FocalRamp:
+    start: float  # focal weight of the first logged row
+    end: float  # focal weight of the last logged row
+    ramp_from: float  # last step still at `start`
+    ramp_to: float  # first step at `end`
+
+
+def focal_ramp(log: dict[str, np.ndarray]) -> FocalRamp | None:
+    """The focal-weight warm-up read from a training log with a `focal_weight` column; None when the
+    weight never changed (or the log predates the column)."""
+    weight, steps = log.get("focal_weight"), log.get("step")
+    if weight is None or steps is None or not np.isfinite(weight).all() or len(weight) < 2:
+        return None
+    if np.isclose(weight[0], weight[-1]) and np.allclose(weight, weight[0]):
+        return None
+    at_start = np.flatnonzero(np.isclose(weight, weight[0]))
+    at_end = np.flatnonzero(np.isclose(weight, weight[-1]))
+    return FocalRamp(float(weight[0]), float(weight[-1]), float(steps[at_start[-1]]), float(steps[at_end[0]]))
+
+
+def weighted_focal(log: dict[str, np.ndarray], constant_weight: float) -> tuple[str, np.ndarray]:
+    """(label, focal term as it entered the loss): per-row weight when the log has one, else the constant."""
+    if "focal_weight" in log and np.isfinite(log["focal_weight"]).all():
+        return "weight × focal", log["focal"] * log["focal_weight"]
+    return f"{constant_weight:g} × focal", log["focal"] * constant_weight
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:

@@ -71,7 +71,7 @@ class PromptCase:
     mask: np.ndarray  # bool [H, W]: the best (or only) mask
     score: float  # its predicted IoU
     iou: float  # its IoU with the target
-    low_res: np.ndarray = field(repr=False, default=None)  # [256, 256] logits of that mask
+    low_res: np.ndarray = field(repr=False, default=None)  # [S, S] low-res logits of that mask
 
 
 def background_point(scene, target) -> tuple[int, int] | None:

@@ -185,10 +185,14 @@ else:
     path = next(p for p in lv.TRAINING_LOGS if p.is_file())
     st.markdown(render("loss.training", log_name=path.name, rows=len(log["step"]), last_step=float(log["step"][-1])))
     window = max(1, len(log["step"]) // 50)
-    loss_series = {name: lv.smooth(log[name], window) for name in ("focal", "dice", "iou_mse", "total") if name in log}
-    if "focal" in loss_series:
-        loss_series["focal"] = loss_series["focal"] * weights["focal"]
-        loss_series[f"{weights['focal']:g} × focal"] = loss_series.pop("focal")
+    ramp = lv.focal_ramp(log)
+    if ramp is not None:
+        st.markdown(render("loss.training_ramp", start=ramp.start, end=ramp.end, dice=weights["dice"],
+                           ramp_from=ramp.ramp_from, ramp_to=ramp.ramp_to))
+    loss_series = {name: lv.smooth(log[name], window) for name in ("dice", "iou_mse", "total") if name in log}
+    if "focal" in log:
+        label, focal_term = lv.weighted_focal(log, weights["focal"])
+        loss_series = {label: lv.smooth(focal_term, window), **loss_series}
     cols = st.columns(2)
     cols[0].pyplot(plots.line_plot(log["step"], loss_series, xlabel="step", ylabel="loss (smoothed)", dark=dark,
                                    logy=True), width="stretch")

@@ -52,9 +52,10 @@ class DecoderSize:
 
 
 SAM_DECODER = DecoderSize()
-# The nano decoder: same structure at half width; its 64x64 grid comes from a 256 px input.
+# The nano decoder: same structure at half width on a 32x32 grid (256 px input, stride 8): a quarter of
+# SAM's 64x64 positions, so a click decodes in a few ms on a CPU; its low-res masks are 128x128.
 NANO_DECODER = DecoderSize(
-    prompt_embed_dim=128, image_size=256, embedding_grid=64, mlp_dim=512, num_heads=4, iou_head_hidden_dim=128
+    prompt_embed_dim=128, image_size=256, embedding_grid=32, mlp_dim=512, num_heads=4, iou_head_hidden_dim=128
 )
 
 
@@ -106,7 +107,9 @@ def _vit_t() -> Sam:
 
 
 def _nano() -> Sam:
-    return _assemble(NanoImageEncoder(NanoEncoderConfig(out_chans=NANO_DECODER.prompt_embed_dim)), NANO_DECODER)
+    stride = NANO_DECODER.image_size // NANO_DECODER.embedding_grid
+    config = NanoEncoderConfig(out_chans=NANO_DECODER.prompt_embed_dim, out_stride=stride)
+    return _assemble(NanoImageEncoder(config), NANO_DECODER)
 
 
 sam_model_registry: dict[str, Callable[[], Sam]] = {

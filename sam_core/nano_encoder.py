@@ -1,14 +1,16 @@
 """The embedded default's image encoder: a small conv + attention pyramid that CPUs run in ~tens of ms.
 
-It keeps SAM's contract — an RGB image resized and padded to `img_size` in, a 64 x 64 embedding grid
-with `out_chans` channels out — but from a 256 px input (stride 4) instead of 1024 px (stride 16).
+It keeps SAM's contract — an RGB image resized and padded to `img_size` in, a square embedding grid
+with `out_chans` channels out — but from a 256 px input at stride 8 (a 32 x 32 grid, the nano model) or
+stride 4 (64 x 64) instead of SAM's 1024 px at stride 16 (64 x 64).
 
     image [B, 3, 256, 256]
       -> stem: two stride-2 3x3 convs                          [B, w0, 64, 64]
       -> stage 1 @ 64x64, stage 2 @ 32x32, stage 3 @ 16x16     (ConvNeXt-style residual blocks)
       -> one global self-attention block @ 16x16                (whole-image context, 256 tokens)
-      -> top-down merge (FPN): 16 -> 32 -> 64                   [B, w_fpn, 64, 64]
-      -> SAM's neck: 1x1 conv -> LayerNorm2d -> 3x3 conv -> LayerNorm2d   [B, out_chans, 64, 64]
+      -> top-down merge (FPN): 16 -> 32 (+ the 64x64 map, 2x2-averaged)   [B, w_fpn, 32, 32]
+         (out_stride 4: 16 -> 32 -> 64                                    [B, w_fpn, 64, 64])
+      -> SAM's neck: 1x1 conv -> LayerNorm2d -> 3x3 conv -> LayerNorm2d   [B, out_chans, grid, grid]
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ class NanoEncoderConfig:
     img_size: int = 256  # 4x smaller than SAM's 1024: the scenes are simple and CPUs are slow
     widths: tuple[int, int, int] = (64, 128, 192)  # channels at 64x64, 32x32, 16x16
     depths: tuple[int, int, int] = (2, 2, 2)  # residual blocks per stage
-    fpn_width: int = 96  # channels of the merged 64x64 map
+    fpn_width: int = 96  # channels of the merged map
     out_chans: int = 128  # embedding width = decoder width of the nano model
     attn_heads: int = 4  # global attention at 16x16
+    out_stride: int = 4  # 4: embedding at img_size/4 (64x64); 8: at img_size/8 (32x32)
 
 
 class ConvBlock(nn.Module):
@@ -73,7 +76,8 @@ def _conv_bn_act(cin: int, cout: int, stride: int) -> nn.Sequential:
 
 
 class NanoImageEncoder(nn.Module):
-    """See the module docstring. Input [B, 3, img_size, img_size] -> [B, out_chans, img_size/4, img_size/4]."""
+    """See the module docstring. Input [B, 3, img_size, img_size] -> [B, out_chans, grid, grid],
+    grid = img_size / out_stride."""
 
     def __init__(self, config: NanoEncoderConfig = NanoEncoderConfig()) -> None:
         super().__init__()
@@ -104,5 +108,7 @@ class NanoImageEncoder(nn.Module):
         f16 = self.global_attn(self.stage3(self.down2(f32)), self.pos_embed)  # B x w2 x 16 x 16
         merged = self.lateral[2](f16)
         merged = self.lateral[1](f32) + F.interpolate(merged, scale_factor=2.0, mode="nearest")
+        if self.config.out_stride == 8:  # the 64x64 detail joins the 32x32 map, averaged 2x2
+            return self.neck(merged + F.avg_pool2d(self.lateral[0](f64), 2))  # B x out_chans x 32 x 32
         merged = self.lateral[0](f64) + F.interpolate(merged, scale_factor=2.0, mode="nearest")
         return self.neck(merged)  # B x out_chans x 64 x 64

@@ -133,12 +133,13 @@ def test_decoder_trace_shapes_and_token_layout(random_nano):
     layout = dv.token_layout(run)
     assert [t.kind for t in layout.tokens] == ["iou"] + ["mask"] * 4 + ["prompt"] * 2
     maps = dv.prompt_attention(run, layout.prompt_index)
+    grid = random_nano.prompt_encoder.image_embedding_size[0]
     for weights in maps.values():
-        assert weights.shape == (4, 64, 64)
+        assert weights.shape == (4, grid, grid)
         assert weights.sum(axis=(1, 2)) == pytest.approx(np.ones(4), abs=1e-4)  # softmax rows
     assert dv.grid_to_image(maps["layer 0"].mean(0), run).shape == scene.image.shape[:2]
     dims = dv.decoder_dims(run, random_nano)
-    assert (dims.width, dims.heads, dims.cross_width, dims.tokens, dims.positions) == (128, 4, 64, 7, 4096)
+    assert (dims.width, dims.heads, dims.cross_width, dims.tokens, dims.positions) == (128, 4, 64, 7, grid * grid)
     forming = dv.masks_forming(run)
     full = run.records["decoder.low_res_logits_all"][0]
     assert forming[1].logits == pytest.approx(dv.low_res_valid(run, full[1]), abs=1e-4)  # w . F is the mask

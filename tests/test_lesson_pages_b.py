@@ -58,11 +58,14 @@ def test_pages_render_without_a_model(monkeypatch, tmp_path):
 
 
 def test_decoder_page_shows_the_traced_shapes(with_model):
+    from sam_core.build import NANO_DECODER
+
     at = run_page("pages/05_decoder.py")
     text = "\n".join(m.value for m in at.markdown)
     assert "7 tokens of width 128" in text  # nano: 5 output tokens + click + padding point, width 128
     tables = [t.value for t in at.table] + [d.value for d in at.dataframe]
-    assert any("1 x 4 x 7 x 4096" in t.to_string() for t in tables)  # layer token->image weights, read from the trace
+    grid = NANO_DECODER.embedding_grid  # nano: 32 x 32 = 1024 image positions
+    assert any(f"1 x 4 x 7 x {grid * grid}" in t.to_string() for t in tables)  # token->image weights, from the trace
     assert any("1 x 8 x 7 x 4096" in t.to_string() for t in tables)  # SAM's own decoder configuration
 
 

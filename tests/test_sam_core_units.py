@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sam_core import SamPredictor, build_sam
-from sam_core.build import VIT_SIZES, sam_model_registry
+from sam_core.build import NANO_DECODER, VIT_SIZES, sam_model_registry
 from sam_core.transforms import ResizeLongestSide
 
 
@@ -52,9 +52,10 @@ def test_predict_shapes_and_types(nano_predictor):
     masks, scores, logits = nano_predictor.predict(point_coords=np.array([[45, 60]]), point_labels=np.array([1]))
     assert masks.shape == (3, 120, 90) and masks.dtype == bool
     assert scores.shape == (3,) and scores.dtype == np.float32
-    assert logits.shape == (3, 256, 256)
+    low = 4 * NANO_DECODER.embedding_grid  # low-res logits are 4x the embedding grid (SAM: 4 x 64 = 256)
+    assert logits.shape == (3, low, low)
     masks, scores, logits = nano_predictor.predict(box=np.array([10, 10, 80, 100]), multimask_output=False)
-    assert masks.shape == (1, 120, 90) and logits.shape == (1, 256, 256)
+    assert masks.shape == (1, 120, 90) and logits.shape == (1, low, low)
     raw, _, _ = nano_predictor.predict(point_coords=[[1, 1]], point_labels=[1], return_logits=True)
     assert raw.dtype == np.float32
 

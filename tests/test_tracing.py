@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sam_core import SamPredictor
-from sam_core.build import sam_model_registry
+from sam_core.build import NANO_DECODER, sam_model_registry
 from sam_core.tracing import trace
 from sam_core.transformer import Attention
 
@@ -45,7 +45,8 @@ def test_trace_does_not_change_result(predictor):
 def test_trace_records_every_promised_intermediate(predictor):
     with trace() as t:
         predictor.predict(point_coords=np.array([[120, 80]]), point_labels=np.array([1]))
-    c, hw = 128, 64 * 64
+    grid = NANO_DECODER.embedding_grid  # 32: the nano image embedding is 32 x 32
+    c, hw, low = 128, grid * grid, 4 * grid  # low-res masks: 4x the grid, as in SAM (64 -> 256)
     tokens = 5 + 2  # IoU + 4 mask tokens + the point + the padding point
     expected = {
         "prompt.coords_input": (1, 2, 2),
@@ -57,13 +58,13 @@ def test_trace_records_every_promised_intermediate(predictor):
         "prompt.point_labels": (1, 2),
         "prompt.type_embedding": (1, 2, c),
         "prompt.sparse_embeddings": (1, 2, c),
-        "prompt.dense_embeddings": (1, c, 64, 64),
+        "prompt.dense_embeddings": (1, c, grid, grid),
         "decoder.tokens_in": (1, tokens, c),
         "decoder.final_token_to_image": (1, 4, tokens, hw),
         "decoder.tokens_out": (1, tokens, c),
-        "decoder.upscaled_features": (1, c // 8, 256, 256),
+        "decoder.upscaled_features": (1, c // 8, low, low),
         "decoder.hypernetwork_out": (1, 4, c // 8),
-        "decoder.low_res_logits_all": (1, 4, 256, 256),
+        "decoder.low_res_logits_all": (1, 4, low, low),
         "decoder.iou_pred_all": (1, 4),
     }
     for layer in (0, 1):
