@@ -141,7 +141,7 @@ def focal_ramp(log: dict[str, np.ndarray]) -> FocalRamp | None:
     weight, steps = log.get("focal_weight"), log.get("step")
     if weight is None or steps is None or not np.isfinite(weight).all() or len(weight) < 2:
         return None
-    if np.isclose(weight[0], weight[-1]) and np.allclose(weight, weight[0]):
+    if np.allclose(weight, weight[0]):
         return None
     at_start = np.flatnonzero(np.isclose(weight, weight[0]))
     at_end = np.flatnonzero(np.isclose(weight, weight[-1]))

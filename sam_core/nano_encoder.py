@@ -81,6 +81,8 @@ class NanoImageEncoder(nn.Module):
 
     def __init__(self, config: NanoEncoderConfig = NanoEncoderConfig()) -> None:
         super().__init__()
+        if config.out_stride not in (4, 8):
+            raise ValueError(f"NanoEncoderConfig.out_stride must be 4 or 8, not {config.out_stride}.")
         self.config = config
         self.img_size = config.img_size
         w0, w1, w2 = config.widths

@@ -46,8 +46,7 @@ def _point_token_attention(model, click_xy):
         emb = model.image_encoder(model.preprocess(image[0])[None])
         points = (torch.tensor([[click_xy]], dtype=torch.float32), torch.ones(1, 1))
         with trace() as t:
-            sparse, dense = model.prompt_encoder(points=points, boxes=None, masks=None)
-            model.mask_decoder.predict_masks(emb, model.prompt_encoder.get_dense_pe(), sparse, dense)
+            train.decode(model, emb, points, None, None)
     grid = model.prompt_encoder.image_embedding_size[0]
     token = 5  # [IoU, 4 mask tokens, the click, the padding point]
     to_token = torch.as_tensor(np.asarray(t.records["decoder.layer0.image_to_token"]))[0, :, :, token]
