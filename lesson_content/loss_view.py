@@ -127,6 +127,17 @@ def training_log(paths: Sequence[Path] = TRAINING_LOGS) -> dict[str, np.ndarray]
     return None
 
 
+def aux_summary(log: dict[str, np.ndarray], window: int) -> dict[str, float] | None:
+    """First and last smoothed values of the dense auxiliary loss and its soft IoU (keys aux_first,
+    aux_last, aux_iou_first, aux_iou_last); None when the log has no such loss (older logs, or a run
+    with --aux-weight 0)."""
+    if "aux" not in log or "aux_iou" not in log or not np.nanmax(np.abs(log["aux"]), initial=0.0) > 0:
+        return None
+    aux, iou = smooth(log["aux"], window), smooth(log["aux_iou"], window)
+    return {"aux_first": float(aux[0]), "aux_last": float(aux[-1]),
+            "aux_iou_first": float(iou[0]), "aux_iou_last": float(iou[-1])}
+
+
 @dataclass(frozen=True)
 class FocalRamp:
     start: float  # focal weight of the first logged row

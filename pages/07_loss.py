@@ -189,7 +189,11 @@ else:
     if ramp is not None:
         st.markdown(render("loss.training_ramp", start=ramp.start, end=ramp.end, dice=weights["dice"],
                            ramp_from=ramp.ramp_from, ramp_to=ramp.ramp_to))
-    loss_series = {name: lv.smooth(log[name], window) for name in ("dice", "iou_mse", "total") if name in log}
+    aux = lv.aux_summary(log, window)
+    if aux is not None:
+        st.markdown(render("loss.training_aux", **aux))
+    loss_series = {name: lv.smooth(log[name], window) for name in ("dice", "iou_mse", "aux", "total")
+                   if name in log and (name != "aux" or aux is not None)}
     if "focal" in log:
         label, focal_term = lv.weighted_focal(log, weights["focal"])
         loss_series = {label: lv.smooth(focal_term, window), **loss_series}

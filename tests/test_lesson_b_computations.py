@@ -110,6 +110,17 @@ def test_training_log_reader(tmp_path):
     assert lv.training_log([tmp_path / "missing.csv"]) is None
 
 
+def test_aux_summary_reads_the_dense_loss_or_says_there_is_none():
+    from lesson_content import loss_view as lv
+
+    log = {"step": np.arange(1.0, 7.0), "aux": np.array([4.0, 2.0, 1.0, 0.8, 0.6, 0.4]),
+           "aux_iou": np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])}
+    summary = lv.aux_summary(log, window=2)
+    assert summary == pytest.approx({"aux_first": 4.0, "aux_last": 0.5, "aux_iou_first": 0.1, "aux_iou_last": 0.55})
+    assert lv.aux_summary({**log, "aux": np.zeros(6)}, 2) is None  # a run with --aux-weight 0
+    assert lv.aux_summary({"step": log["step"]}, 2) is None  # a log from before the column existed
+
+
 def test_min_loss_keeps_the_specialised_masks_and_average_collapses_them():
     pytest.importorskip("sam_core.losses")
     from lesson_content import minloss_demo as demo
