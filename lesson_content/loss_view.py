@@ -138,6 +138,22 @@ def aux_summary(log: dict[str, np.ndarray], window: int) -> dict[str, float] | N
             "aux_iou_first": float(iou[0]), "aux_iou_last": float(iou[-1])}
 
 
+def dense_phase(log: dict[str, np.ndarray]) -> dict[str, float] | None:
+    """The encoder-only phase at the start of a run (`sam_core.train --dense-frac`): the rows before the
+    first one with a finite focal loss. Keys dense_steps (last step of the phase), dense_minutes (its wall
+    time) and dense_aux_iou (the dense loss's soft IoU in its last row); None when the run had no such phase."""
+    focal, steps = log.get("focal"), log.get("step")
+    if focal is None or steps is None or "aux_iou" not in log or "wall_s" not in log:
+        return None
+    finite = np.flatnonzero(np.isfinite(focal))
+    first = int(finite[0]) if finite.size else len(focal)
+    if first == 0:
+        return None
+    last = first - 1
+    return {"dense_steps": float(steps[last]), "dense_minutes": float(log["wall_s"][last]) / 60.0,
+            "dense_aux_iou": float(log["aux_iou"][last])}
+
+
 @dataclass(frozen=True)
 class FocalRamp:
     start: float  # focal weight of the first logged row

@@ -192,6 +192,9 @@ else:
     aux = lv.aux_summary(log, window)
     if aux is not None:
         st.markdown(render("loss.training_aux", **aux))
+    dense = lv.dense_phase(log)
+    if dense is not None:
+        st.markdown(render("loss.training_dense", **dense))
     loss_series = {name: lv.smooth(log[name], window) for name in ("dice", "iou_mse", "aux", "total")
                    if name in log and (name != "aux" or aux is not None)}
     if "focal" in log:

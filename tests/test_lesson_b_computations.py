@@ -121,6 +121,17 @@ def test_aux_summary_reads_the_dense_loss_or_says_there_is_none():
     assert lv.aux_summary({"step": log["step"]}, 2) is None  # a log from before the column existed
 
 
+def test_dense_phase_is_the_rows_before_the_first_decoder_loss():
+    from lesson_content import loss_view as lv
+
+    nan = float("nan")
+    log = {"step": np.array([10.0, 20.0, 30.0, 40.0]), "wall_s": np.array([3.0, 6.0, 90.0, 120.0]),
+           "focal": np.array([nan, nan, 0.05, 0.04]), "aux_iou": np.array([0.2, 0.3, 0.31, 0.35])}
+    assert lv.dense_phase(log) == pytest.approx({"dense_steps": 20.0, "dense_minutes": 0.1, "dense_aux_iou": 0.3})
+    assert lv.dense_phase({**log, "focal": np.array([0.1, 0.09, 0.05, 0.04])}) is None  # no such phase
+    assert lv.dense_phase({"step": log["step"]}) is None  # a log without the columns
+
+
 def test_min_loss_keeps_the_specialised_masks_and_average_collapses_them():
     pytest.importorskip("sam_core.losses")
     from lesson_content import minloss_demo as demo
