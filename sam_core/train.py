@@ -364,7 +364,7 @@ def phase_progress(progress: float, dense_frac: float) -> tuple[bool, float]:
     encoder-only phase, the rest the interactive phase, each with its own warm-up and cosine decay."""
     if progress < dense_frac:
         return True, progress / dense_frac
-    return False, (progress - dense_frac) / (1.0 - dense_frac) if dense_frac < 1 else 1.0
+    return False, (progress - dense_frac) / (1.0 - dense_frac)  # parse_args keeps dense_frac < 1
 
 
 # ------------------------------------------------------------------------------------------- schedule
@@ -557,6 +557,19 @@ def main(argv=None) -> int:
         torch.set_flush_denormal(False)
 
 
+def initial_model(args: argparse.Namespace) -> Sam:
+    """The nano model at step 0 of a run from scratch: seeded init plus the from-scratch init options."""
+    torch.manual_seed(args.seed)
+    model = sam_model_registry["nano"]()
+    with torch.no_grad():  # stored in the weights, so it only matters for a run from scratch
+        model.prompt_encoder.pe_layer.positional_encoding_gaussian_matrix.mul_(args.pe_scale)
+    if args.tie_qk > 0:
+        tie_cross_attention_init(model, args.tie_qk)
+    if args.content_scale != 1.0:
+        shrink_content_init(model, args.content_scale)
+    return model
+
+
 def _train(args: argparse.Namespace, rank: int = 0) -> int:
     """The training loop of one worker (rank 0 of 1 without --workers; see train_workers)."""
     torch.set_num_threads(args.threads)
@@ -566,14 +579,7 @@ def _train(args: argparse.Namespace, rank: int = 0) -> int:
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path, log_path = out / "last.pt", out / "train_log.csv"
 
-    torch.manual_seed(args.seed)
-    model = sam_model_registry["nano"]()
-    with torch.no_grad():  # stored in the weights, so it only matters for a run from scratch
-        model.prompt_encoder.pe_layer.positional_encoding_gaussian_matrix.mul_(args.pe_scale)
-    if args.tie_qk > 0:
-        tie_cross_attention_init(model, args.tie_qk)
-    if args.content_scale != 1.0:
-        shrink_content_init(model, args.content_scale)
+    model = initial_model(args)
     aux_head = InstanceEmbeddingHead(NANO_OUT_CHANS, args.aux_dim) if args.aux_weight > 0 else None
     model.train()
     named = list(model.named_parameters())
@@ -647,6 +653,8 @@ def _train(args: argparse.Namespace, rank: int = 0) -> int:
             p = max(p, from_rank0(elapsed()) / budget)
         return p
 
+    all_params = [q for _, q in named]
+    encoder_side_params = [q for name, q in named if not name.startswith(("prompt_encoder.", "mask_decoder."))]
     data_key = [] if args.workers == 1 else [rank]  # one worker: the same scenes as before workers existed
     while step < args.steps and (prog := progress(step)) < 1.0:
         if args.stop_at is not None and step >= args.stop_at:
@@ -676,7 +684,7 @@ def _train(args: argparse.Namespace, rank: int = 0) -> int:
         loss.backward()
         # The dense phase leaves the prompt encoder and decoder without gradients: AdamW then skips them
         # (no update, no weight decay), so the decoder keeps its init for the interactive phase.
-        params = [q for name, q in named if not (dense and name.startswith(("prompt_encoder.", "mask_decoder.")))]
+        params = encoder_side_params if dense else all_params
         average_gradients(params)
         torch.nn.utils.clip_grad_norm_(params, args.clip)
         optimizer.step()
