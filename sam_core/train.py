@@ -58,6 +58,12 @@ interactive step it learned faster (first-round train IoU 0.264 against 0.181, 4
 in), but by wall time the two runs were level; that run's steps were also slower (0.76-1.2 s against
 0.56-0.61 s; the same code on another day of this shared machine), so it is not a clean comparison.
 
+An optional negative example, `--sky-frac P`: with probability P a worker's step renders a sky scene
+(no objects) instead, prompts it with uniform random points and boxes, and trains the IoU head to predict
+0 for every mask there (no mask loss: there is no mask to learn). SAM's IoU head only ever sees prompts on
+objects, so on the sky example it cannot say "nothing here"; this teaches it to. Off by default (SAM's
+recipe); the MODEL_CARD says whether the committed model used it.
+
 Deterministic by seed: all data and prompt randomness of step s comes from generators seeded with
 (seed, s) (and the worker's rank with --workers > 1), so a resumed run sees the same data as an
 uninterrupted one. With `--minutes` the schedule
@@ -66,8 +72,9 @@ time on a shared machine, at the price of bit-exact reproducibility (use `--step
 
 Outputs in --out: train_log.csv (every --log-every steps: step, wall time, lr, focal weight, focal, dice,
 iou_mse, total,
-train IoU per granularity, the dense loss and its soft IoU; the decoder's columns are NaN in the
-encoder-only phase), last.pt (resumable checkpoint: model, optimizer, step, RNG), and at the end
+train IoU per granularity, the dense loss and its soft IoU, sky_pred_iou (the mean predicted IoU on sky
+prompts); the decoder's columns are NaN in the encoder-only phase, and a column is empty in a row whose
+steps had none of it), last.pt (resumable checkpoint: model, optimizer, step, RNG), and at the end
 sam_nano.safetensors; unless --no-export (or --smoke), the weights and the log are also copied to
 assets/models/nano/ (sam_nano.safetensors, training_log.csv).
 """
@@ -102,17 +109,19 @@ TRAIN_KINDS = tuple(k for k in SCENE_KINDS if k != "sky")
 LEVELS = ("part", "object", "group")
 HELD_OUT_SEED = 1_000_000  # training scene seeds are < this; evaluation uses seeds >= this
 FOCAL_WEIGHT, DICE_WEIGHT = 20.0, 1.0
+NO_OBJECT = "none"  # the level of a no-object target (a prompt on a sky scene: nothing to segment)
 LOG_FIELDS = ["step", "wall_s", "lr", "focal_weight", "focal", "dice", "iou_mse", "total",
-              "iou_part", "iou_object", "iou_group", "iou_first", "iou_last", "aux", "aux_iou", "s_per_step"]
+              "iou_part", "iou_object", "iou_group", "iou_first", "iou_last", "aux", "aux_iou",
+              "sky_pred_iou", "s_per_step"]
 
 
 # ----------------------------------------------------------------------------------------------- data
 @dataclass
 class Batch:
     images: torch.Tensor  # [B, 3, S, S] float 0-255
-    targets: torch.Tensor  # [N, 1, S, S] float 0/1, N = B * prompts
+    targets: torch.Tensor  # [N, 1, S, S] float 0/1, N = B * prompts (all 0 for a no-object target)
     image_index: torch.Tensor  # [N] which image each target belongs to
-    levels: list[str]  # [N] granularity of each target
+    levels: list[str]  # [N] granularity of each target (NO_OBJECT: a prompt on a scene without objects)
     object_masks: list[torch.Tensor]  # [B] x [K_b, S, S] bool: every object of image b (for the dense loss)
     object_levels: list[list[str]]  # [B] x [K_b] their granularities
 
@@ -159,6 +168,37 @@ def sample_batch(rng: np.random.Generator, batch: int, prompts: int, size: int, 
         object_masks=object_masks,
         object_levels=object_levels,
     )
+
+
+def sample_no_object_batch(rng: np.random.Generator, batch: int, prompts: int, size: int) -> Batch:
+    """`batch` sky scenes (seeds < HELD_OUT_SEED) with `prompts` no-object targets each (empty masks).
+
+    The negative examples of `--sky-frac`: a click or box on a sky scene has no object to find, so the IoU
+    head is trained to predict 0 there and the masks get no loss (see interactive_loss)."""
+    images = []
+    for _ in range(batch):
+        scene = render_scene("sky", int(rng.integers(HELD_OUT_SEED)), size)
+        image = scene.image[:, ::-1] if rng.random() < 0.5 else scene.image
+        images.append(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float())
+    n = batch * prompts
+    return Batch(
+        images=torch.stack(images),
+        targets=torch.zeros(n, 1, size, size),
+        image_index=torch.arange(batch).repeat_interleave(prompts),
+        levels=[NO_OBJECT] * n,
+        object_masks=[torch.zeros(0, size, size, dtype=torch.bool) for _ in range(batch)],
+        object_levels=[[] for _ in range(batch)],
+    )
+
+
+def random_prompts(n: int, size: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Prompts with no target to come from: points uniform over the image [n, 2] and boxes [n, 4]
+    (x0, y0, x1, y1) with a uniform centre and sides uniform in [size/16, size/2]."""
+    points = torch.rand(n, 2, generator=gen) * (size - 1)
+    centre = torch.rand(n, 2, generator=gen) * (size - 1)
+    half = (size / 32 + torch.rand(n, 2, generator=gen) * (size / 4 - size / 32))
+    boxes = torch.cat([centre - half, centre + half], 1).clamp(0, size - 1)
+    return points, boxes
 
 
 def sample_points_in(masks: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -271,7 +311,12 @@ def interactive_loss(
     """SAM's interactive training episode for one batch; returns (loss, stats).
 
     loss = focal_weight * focal + dice + IoU MSE (SAM: focal_weight 20), plus aux_weight x the dense
-    instance-embedding loss of `train_aux` on the image embedding when aux_head is given."""
+    instance-embedding loss of `train_aux` on the image embedding when aux_head is given.
+
+    No-object targets (level NO_OBJECT, an empty mask: prompts on a sky scene) start from a uniform random
+    point or box, get no mask loss, and their IoU target is 0 for every mask: the IoU head learns to say
+    that there is nothing here. Their stats are kept apart (sky_pred_iou); the mask stats are over objects
+    (None when a batch has none)."""
     images = torch.stack([model.preprocess(im) for im in batch.images])
     emb_all = model.image_encoder(images)  # [B, C, grid, grid], computed once for every round
     aux_loss, aux_iou = emb_all.new_zeros(()), 0.0
@@ -283,20 +328,27 @@ def interactive_loss(
     use_box = torch.zeros(n, dtype=torch.bool)
     use_box[torch.randperm(n, generator=gen)[: n // 2]] = True
     gt_masks = batch.targets[:, 0] > 0.5
+    has_object = torch.tensor([lv != NO_OBJECT for lv in batch.levels], dtype=torch.bool)
     first_points = sample_points_in(gt_masks, gen)
     first_boxes = noisy_boxes(gt_masks, gen)
+    if not has_object.all():
+        free_points, free_boxes = random_prompts(n, gt_masks.shape[-1], gen)
+        first_points = torch.where(has_object.unsqueeze(1), first_points, free_points)
+        first_boxes = torch.where(has_object.unsqueeze(1), first_boxes, free_boxes)
 
     totals = {"focal": 0.0, "dice": 0.0, "iou_mse": 0.0}
     loss = emb_all.new_zeros(())
     level_iou = {lv: [] for lv in LEVELS}
     first_iou = last_iou = 0.0
-    terms = 0
+    sky_pred = []
+    terms = object_terms = 0
     for group_is_box in (False, True):
         sel = torch.nonzero(use_box == group_is_box).squeeze(1)
         if sel.numel() == 0:
             continue
         emb = emb_all[batch.image_index[sel]]
         tgt = batch.targets[sel]
+        real = has_object[sel]  # [n] False for no-object targets
         coords = first_points[sel].unsqueeze(1)  # [n, 1, 2]
         labels = torch.ones(sel.numel(), 1)
         boxes = first_boxes[sel] if group_is_box else None
@@ -314,35 +366,41 @@ def interactive_loss(
             logits = to_target_size(low_res, tgt)
             focal = focal_loss(logits, tgt.expand_as(logits))  # [n, M]
             dice = dice_loss(logits, tgt.expand_as(logits))
-            per_mask = focal_weight * focal + DICE_WEIGHT * dice
+            per_mask = (focal_weight * focal + DICE_WEIGHT * dice) * real.unsqueeze(1)  # no object: no mask loss
             best_loss, best = min_loss_assignment(per_mask)
-            true_iou = actual_iou(logits, tgt)  # [n, M], detached
+            true_iou = actual_iou(logits, tgt) * real.unsqueeze(1)  # [n, M], detached; no object: 0
             iou_term = ((iou_p - true_iou) ** 2).mean(1)  # MSE on every returned mask
             loss = loss + (best_loss + iou_term).sum()
             terms += sel.numel()
             rows = torch.arange(sel.numel())
-            totals["focal"] += float(focal[rows, best].detach().sum())
-            totals["dice"] += float(dice[rows, best].detach().sum())
-            totals["iou_mse"] += float(iou_term.detach().sum())
+            totals["focal"] += float(focal[rows, best].detach()[real].sum())
+            totals["dice"] += float(dice[rows, best].detach()[real].sum())
+            totals["iou_mse"] += float(iou_term.detach()[real].sum())
+            object_terms += int(real.sum())
             chosen = logits[rows, best].unsqueeze(1).detach()  # [n, 1, S, S] at the target's size
             chosen_iou = true_iou[rows, best]
             if r == 0:
-                first_iou += float(chosen_iou.sum())
+                first_iou += float(chosen_iou[real].sum())
+                sky_pred += iou_p.detach()[~real].mean(1).tolist()
                 for i, k in enumerate(sel.tolist()):
-                    level_iou[batch.levels[k]].append(float(chosen_iou[i]))
+                    if batch.levels[k] != NO_OBJECT:
+                        level_iou[batch.levels[k]].append(float(chosen_iou[i]))
             if r == rounds - 1:
-                last_iou += float(chosen_iou.sum())
+                last_iou += float(chosen_iou[real].sum())
                 break
             xy, lab = correction_points(chosen, tgt, gen)
             coords = torch.cat([coords, xy.unsqueeze(1)], 1)
             labels = torch.cat([labels, lab.unsqueeze(1)], 1)
             mask_input = low_res[rows, best].unsqueeze(1).detach()  # [n, 1, 4*grid, 4*grid], as SAM feeds it back
     loss = loss / terms + aux_weight * aux_loss
-    stats = {k: v / terms for k, v in totals.items()}
-    stats["aux"], stats["aux_iou"] = float(aux_loss.detach()), aux_iou
+    objects = int(has_object.sum())
+    stats = {k: v / object_terms if object_terms else None for k, v in totals.items()}
+    no_dense_target = aux_head is not None and aux_weight > 0 and not any(m.shape[0] for m in batch.object_masks)
+    stats["aux"], stats["aux_iou"] = (None, None) if no_dense_target else (float(aux_loss.detach()), aux_iou)
     stats["total"] = float(loss.detach())
-    stats["iou_first"] = first_iou / n
-    stats["iou_last"] = last_iou / n
+    stats["iou_first"] = first_iou / objects if objects else None
+    stats["iou_last"] = last_iou / objects if objects else None
+    stats["sky_pred_iou"] = float(np.mean(sky_pred)) if sky_pred else None
     stats["level_iou"] = level_iou
     return loss, stats
 
@@ -355,7 +413,8 @@ def dense_only_loss(model: Sam, batch: Batch, aux_head: InstanceEmbeddingHead) -
     loss, aux_iou = instance_embedding_loss(aux_head, emb, batch.object_masks, batch.object_levels)
     nan = float("nan")
     stats = {k: nan for k in ("focal", "dice", "iou_mse", "iou_first", "iou_last")}
-    stats.update(aux=float(loss.detach()), aux_iou=aux_iou, total=float(loss.detach()), level_iou={})
+    stats.update(aux=float(loss.detach()), aux_iou=aux_iou, total=float(loss.detach()), level_iou={},
+                 sky_pred_iou=None)
     return loss, stats
 
 
@@ -438,7 +497,7 @@ def measure_fused(model: Sam, args, gen_seed: int = 123) -> dict:
     return out
 
 
-STAT_KEYS = ("focal", "dice", "iou_mse", "total", "iou_first", "iou_last", "aux", "aux_iou")
+STAT_KEYS = ("focal", "dice", "iou_mse", "total", "iou_first", "iou_last", "aux", "aux_iou", "sky_pred_iou")
 
 
 class TrainLog:
@@ -453,12 +512,13 @@ class TrainLog:
 
     def write(self, step: int, wall_s: float, lr: float, fw: float, s_per_step: float,
               every: list[tuple[dict, int]]) -> None:
-        """One row from the workers' (sums since the last row, steps) pairs: means over all of them."""
-        n = sum(steps for _, steps in every)
+        """One row from the workers' (sums since the last row, steps) pairs: means over the steps that
+        have each stat (a sky step has no mask stats, an object step no sky_pred_iou); "" when none do."""
         row = {"step": step, "wall_s": round(wall_s, 1), "lr": f"{lr:.3e}", "focal_weight": round(fw, 3),
                "s_per_step": round(s_per_step, 3)}
         for k in STAT_KEYS:
-            row[k] = round(sum(acc[k] for acc, _ in every) / n, 5)
+            n = sum(acc.get("n_" + k, 0) for acc, _ in every)
+            row[k] = round(sum(acc.get(k, 0.0) for acc, _ in every) / n, 5) if n else ""
         for lv in LEVELS:
             vals = [v for acc, _ in every for v in acc.get("lv_" + lv, [])]
             row["iou_" + lv] = round(float(np.mean(vals)), 4) if vals else ""
@@ -506,6 +566,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dense-frac", type=float, default=0.0,
                    help="first fraction of the run (steps or minutes) that trains the image encoder alone with the "
                         "dense loss (needs --aux-weight > 0); then the interactive recipe, with its own warm-up")
+    p.add_argument("--sky-frac", type=float, default=0.0,
+                   help="probability that a worker's step trains on a sky scene instead: no-object prompts, IoU "
+                        "target 0, no mask loss (0: off, SAM's recipe)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=None,
                    help="data-parallel worker processes, each with its own image per step (default 2; 1 with --smoke)")
@@ -536,6 +599,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.threads = max(1, (os.cpu_count() or 1) // max(1, args.workers))
     if args.workers < 1 or args.threads < 1:
         p.error("--workers and --threads must be at least 1")
+    if not 0.0 <= args.sky_frac < 1.0:
+        p.error("--sky-frac must be in [0, 1)")
     if not 0.0 <= args.dense_frac < 1.0 or (args.dense_frac > 0 and args.aux_weight <= 0):
         p.error("--dense-frac must be in [0, 1) and needs --aux-weight > 0")
     if args.steps is None:
@@ -669,7 +734,12 @@ def _train(args: argparse.Namespace, rank: int = 0) -> int:
         if not dense and interactive_from is None:
             interactive_from = step
         phase_step = step if dense else step - interactive_from
-        batch = sample_batch(rng, args.batch, 0 if dense else args.prompts, args.size)
+        sky = (not dense and args.sky_frac > 0
+               and np.random.default_rng([args.seed, step, 3, *data_key]).random() < args.sky_frac)
+        if sky:
+            batch = sample_no_object_batch(rng, args.batch, args.prompts, args.size)
+        else:
+            batch = sample_batch(rng, args.batch, 0 if dense else args.prompts, args.size)
         lr = lr_at(phase_step, phase_prog, args.lr, args.warmup)
         for g in optimizer.param_groups:
             g["lr"] = lr * g["lr_mult"]
@@ -691,7 +761,9 @@ def _train(args: argparse.Namespace, rank: int = 0) -> int:
         step += 1
 
         for k in STAT_KEYS:
-            acc[k] = acc.get(k, 0.0) + stats[k]
+            if stats[k] is not None:
+                acc[k] = acc.get(k, 0.0) + stats[k]
+                acc["n_" + k] = acc.get("n_" + k, 0) + 1
         for lv, vals in stats["level_iou"].items():
             acc.setdefault("lv_" + lv, []).extend(vals)
         acc_steps += 1
