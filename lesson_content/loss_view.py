@@ -138,6 +138,19 @@ def aux_summary(log: dict[str, np.ndarray], window: int) -> dict[str, float] | N
             "aux_iou_first": float(iou[0]), "aux_iou_last": float(iou[-1])}
 
 
+def sky_negatives(log: dict[str, np.ndarray], window: int = 20) -> dict[str, float] | None:
+    """The sky scenes shown in training as negative examples (`sam_core.train --sky-frac`): the mean
+    predicted IoU on those no-object prompts, smoothed, in the first and last rows that have it (keys
+    sky_pred_first, sky_pred_last, sky_rows); None when the run had none (SAM's recipe, older logs)."""
+    values = log.get("sky_pred_iou")
+    if values is None or not np.isfinite(values).any():
+        return None
+    finite = np.asarray(values, dtype=np.float64)[np.isfinite(values)]
+    smoothed = smooth(finite, window)
+    return {"sky_pred_first": float(smoothed[min(window, len(finite)) - 1]), "sky_pred_last": float(smoothed[-1]),
+            "sky_rows": float(len(finite))}
+
+
 def dense_phase(log: dict[str, np.ndarray]) -> dict[str, float] | None:
     """The encoder-only phase at the start of a run (`sam_core.train --dense-frac`): the rows before the
     first one with a finite focal loss. Keys dense_steps (last step of the phase), dense_minutes (its wall

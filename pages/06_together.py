@@ -8,6 +8,7 @@ Computation: lesson_content/pipeline_view.py; text: lesson_content/prose/togethe
 import numpy as np
 import streamlit as st
 
+from lesson_content import loss_view as lv
 from lesson_content import pipeline_view as pv
 from lesson_content import plots
 from lesson_content import scene_targets as targets
@@ -16,6 +17,7 @@ from sam_core.train import TRAIN_KINDS  # the scene kinds the embedded model was
 from ui import images, session, widgets
 
 KEY = "together"
+SKY_WINDOW = 20  # logged values averaged for the sky-negative figures
 dark = getattr(getattr(st.context, "theme", None), "type", "light") == "dark"
 examples = session.get_examples()
 click_cfg, multi_cfg, sky_cfg, zero_cfg, timing_cfg = (examples["decoder_click"], examples["multimask_example"],
@@ -169,5 +171,9 @@ for i in range(len(srun.scores)):
     cols[i + 1].image(widgets.mask_overlay(small, widgets.resize_mask(srun.masks[i], small.shape[:2]),
                                            widgets.MASK_COLORS[i % len(widgets.MASK_COLORS)]),
                       width="stretch", caption=f"mask {i + 1}: predicted IoU {srun.scores[i]:.3f}")
+sky_training = lv.sky_negatives(lv.training_log() or {}, SKY_WINDOW) if info.source == "embedded" else None
+if sky_training is not None:
+    st.markdown(render("together.sky_trained", first=sky_training["sky_pred_first"],
+                       last=sky_training["sky_pred_last"], window=SKY_WINDOW))
 st.markdown(render("together.sky_compare", target=target.name, pred_obj=float(run.scores[best]),
                    actual_obj=targets.mask_iou(run.masks[best], target.mask)))

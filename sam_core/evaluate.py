@@ -23,7 +23,9 @@ Metrics (means over targets of every non-sky scene):
 - granularity_hit_rate: over desk scenes, click the mug handle's centre point; for each of "handle",
   "mug", "mug_saucer" the fraction of scenes where some one of the 3 masks has IoU >= 0.7 with it;
 - sky (reported separately, excluded from the means): for a click at the image centre, the mean predicted
-  IoU of the 3 returned masks (low = the model knows there is no object) and their mean area fraction.
+  IoU of the 3 returned masks (low = the model knows there is no object), the mean of the highest of the
+  3 (the score of the mask the IoU head would pick) and their mean area fraction; for contrast the same two
+  predicted-IoU means over the 1-click prompts on objects.
 """
 
 from __future__ import annotations
@@ -97,7 +99,8 @@ def evaluate(
     pred_ious, true_ious = [], []
     per_level: dict[str, list[float]] = {}
     hits = {"handle": [], "mug": [], "mug_saucer": []}
-    sky_pred, sky_area = [], []
+    sky_pred, sky_max, sky_area = [], [], []
+    object_pred, object_max = [], []  # the same statistics for the 1-click prompts on objects
     t_set, t_pred = [], []
     n_scenes = {"total": 0, "sky": 0}
     t0 = time.perf_counter()
@@ -120,6 +123,7 @@ def evaluate(
             n_scenes["sky"] += 1
             masks, scores, _ = predict(point_coords=np.array([[w // 2, h // 2]]), point_labels=np.array([1]))
             sky_pred.append(float(np.mean(scores)))
+            sky_max.append(float(np.max(scores)))
             sky_area.append(float(masks.mean()))
             continue
         for obj in pick_targets(scene, min_area, max_targets):
@@ -131,6 +135,8 @@ def evaluate(
             oracle.append(max(ious))
             best = int(np.argmax(scores))
             selected.append(ious[best])
+            object_pred.append(float(np.mean(scores)))
+            object_max.append(float(scores[best]))
             per_level.setdefault(obj.level, []).append(max(ious))
             pred_ious += [float(s) for s in scores]
             true_ious += ious
@@ -180,7 +186,8 @@ def evaluate(
         "granularity_hit_rate": {k: mean([float(h) for h in v]) for k, v in hits.items()},
         "miou_1click_oracle_by_level": {k: mean(v) for k, v in sorted(per_level.items())},
         "sky": {"scenes": n_scenes["sky"], "mean_pred_iou_centre_click": mean(sky_pred),
-                "mean_mask_area_fraction": mean(sky_area)},
+                "mean_max_pred_iou_centre_click": mean(sky_max), "mean_mask_area_fraction": mean(sky_area),
+                "object_clicks_mean_pred_iou": mean(object_pred), "object_clicks_mean_max_pred_iou": mean(object_max)},
         "scenes": n_scenes["total"],
         "scenes_excluding_sky": n_scenes["total"] - n_scenes["sky"],
         "targets": len(oracle),

@@ -48,6 +48,9 @@ def test_cli_prints_json_with_all_keys(tmp_path):
     assert KEYS <= set(result)
     assert set(result["granularity_hit_rate"]) == {"handle", "mug", "mug_saucer"}
     assert result["scenes"] == 3 and result["scenes_excluding_sky"] == 2 and result["sky"]["scenes"] == 1
+    sky = result["sky"]
+    assert sky["mean_max_pred_iou_centre_click"] >= sky["mean_pred_iou_centre_click"]
+    assert sky["object_clicks_mean_max_pred_iou"] >= sky["object_clicks_mean_pred_iou"]
     assert result["first_seed"] == 1_000_000
     for key in ("miou_1click_oracle", "miou_1click_selected", "miou_box", "miou_3click"):
         assert 0.0 <= result[key] <= 1.0

@@ -95,3 +95,16 @@ def test_a_run_with_sky_steps_logs_the_sky_prediction(tmp_path):
     assert 0 < len(sky_rows) < len(rows)  # some steps were sky, some were objects
     assert all(r["iou_first"] == "" for r in sky_rows)
     assert all(np.isfinite(float(r["total"])) for r in rows)
+
+
+def test_loss_view_reads_the_sky_negatives_from_a_log():
+    from lesson_content.loss_view import sky_negatives
+
+    nan = float("nan")
+    assert sky_negatives({"step": np.arange(3.0)}) is None  # an older log: no such column
+    assert sky_negatives({"sky_pred_iou": np.array([nan, nan])}) is None  # a run without sky steps
+    log = {"sky_pred_iou": np.array([0.4, nan, 0.6, 0.2, nan, 0.0, 0.1])}
+    got = sky_negatives(log, window=2)
+    assert got["sky_rows"] == 5
+    assert got["sky_pred_first"] == 0.5  # mean of the first 2 logged values (0.4, 0.6)
+    assert abs(got["sky_pred_last"] - 0.05) < 1e-12  # mean of the last 2 (0.0, 0.1)
