@@ -140,15 +140,13 @@ def aux_summary(log: dict[str, np.ndarray], window: int) -> dict[str, float] | N
 
 def sky_negatives(log: dict[str, np.ndarray], window: int = 20) -> dict[str, float] | None:
     """The sky scenes shown in training as negative examples (`sam_core.train --sky-frac`): the mean
-    predicted IoU on those no-object prompts, smoothed, in the first and last rows that have it (keys
-    sky_pred_first, sky_pred_last, sky_rows); None when the run had none (SAM's recipe, older logs)."""
+    predicted IoU on those no-object prompts over the last `window` rows that have it (sky_pred_last) and
+    how many rows have it (sky_rows); None when the run had none (SAM's recipe, older logs)."""
     values = log.get("sky_pred_iou")
     if values is None or not np.isfinite(values).any():
         return None
     finite = np.asarray(values, dtype=np.float64)[np.isfinite(values)]
-    smoothed = smooth(finite, window)
-    return {"sky_pred_first": float(smoothed[min(window, len(finite)) - 1]), "sky_pred_last": float(smoothed[-1]),
-            "sky_rows": float(len(finite))}
+    return {"sky_pred_last": float(finite[-window:].mean()), "sky_rows": float(len(finite))}
 
 
 def dense_phase(log: dict[str, np.ndarray]) -> dict[str, float] | None:

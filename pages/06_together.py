@@ -173,7 +173,6 @@ for i in range(len(srun.scores)):
                       width="stretch", caption=f"mask {i + 1}: predicted IoU {srun.scores[i]:.3f}")
 sky_training = lv.sky_negatives(lv.training_log() or {}, SKY_WINDOW) if info.source == "embedded" else None
 if sky_training is not None:
-    st.markdown(render("together.sky_trained", first=sky_training["sky_pred_first"],
-                       last=sky_training["sky_pred_last"], window=SKY_WINDOW))
+    st.markdown(render("together.sky_trained", last=sky_training["sky_pred_last"], window=SKY_WINDOW))
 st.markdown(render("together.sky_compare", target=target.name, pred_obj=float(run.scores[best]),
                    actual_obj=targets.mask_iou(run.masks[best], target.mask)))
