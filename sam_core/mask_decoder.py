@@ -119,7 +119,8 @@ class MaskDecoder(nn.Module):
         b, c8, uh, uw = upscaled.shape
         # mask_k(pixel) = hyper_in[k] . upscaled(pixel), as a product over pixel-major features: the
         # upscaling's convolutions return channels-last memory, so this reads it without a copy (and its
-        # backward keeps GELU's gradient in the same layout as its input: ~25% faster here on a CPU).
+        # backward keeps GELU's gradient in the same layout as its input). Upscaling + product, forward and
+        # backward for 4 prompt sets on 1 CPU thread: 43-50 ms with the channels-first product, 32-34 ms so.
         pixels = upscaled.permute(0, 2, 3, 1).reshape(b, uh * uw, c8)  # B x 4H*4W x C/8
         masks = (pixels @ hyper_in.transpose(1, 2)).transpose(1, 2).reshape(b, -1, uh, uw)  # B x 4 x 4H x 4W
         iou_pred = self.iou_prediction_head(iou_token_out)  # B x 4

@@ -196,7 +196,7 @@ def random_prompts(n: int, size: int, gen: torch.Generator) -> tuple[torch.Tenso
     (x0, y0, x1, y1) with a uniform centre and sides uniform in [size/16, size/2]."""
     points = torch.rand(n, 2, generator=gen) * (size - 1)
     centre = torch.rand(n, 2, generator=gen) * (size - 1)
-    half = (size / 32 + torch.rand(n, 2, generator=gen) * (size / 4 - size / 32))
+    half = size / 32 + torch.rand(n, 2, generator=gen) * (size / 4 - size / 32)
     boxes = torch.cat([centre - half, centre + half], 1).clamp(0, size - 1)
     return points, boxes
 
@@ -366,7 +366,9 @@ def interactive_loss(
             logits = to_target_size(low_res, tgt)
             focal = focal_loss(logits, tgt.expand_as(logits))  # [n, M]
             dice = dice_loss(logits, tgt.expand_as(logits))
-            per_mask = (focal_weight * focal + DICE_WEIGHT * dice) * real.unsqueeze(1)  # no object: no mask loss
+            # No object: no mask loss. The losses are still computed for those rows (and zeroed), so a sky
+            # step has the same tensor shapes as any other.
+            per_mask = (focal_weight * focal + DICE_WEIGHT * dice) * real.unsqueeze(1)
             best_loss, best = min_loss_assignment(per_mask)
             true_iou = actual_iou(logits, tgt) * real.unsqueeze(1)  # [n, M], detached; no object: 0
             iou_term = ((iou_p - true_iou) ** 2).mean(1)  # MSE on every returned mask
@@ -383,7 +385,7 @@ def interactive_loss(
                 first_iou += float(chosen_iou[real].sum())
                 sky_pred += iou_p.detach()[~real].mean(1).tolist()
                 for i, k in enumerate(sel.tolist()):
-                    if batch.levels[k] != NO_OBJECT:
+                    if real[i]:
                         level_iou[batch.levels[k]].append(float(chosen_iou[i]))
             if r == rounds - 1:
                 last_iou += float(chosen_iou[real].sum())
