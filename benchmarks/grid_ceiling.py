@@ -3,7 +3,7 @@
     python -m benchmarks.grid_ceiling [--checkpoint PATH] [--scenes 120] [--json]
 
 For every target of `--scenes` held-out scenes (sky skipped; up to 4 targets per scene, as
-sam_core.evaluate picks them): the model's IoU for the tight-box prompt, and two *grid ceilings*. A
+sam_core.training.evaluate picks them): the model's IoU for the tight-box prompt, and two *grid ceilings*. A
 ceiling is the ground-truth mask averaged over cells of a grid (32 x 32: the nano embedding; 128 x 128:
 its low-res masks), bilinearly upsampled back and thresholded at 0.5. Roughly, it is the best IoU a mask
 painted at that grid's resolution reaches. A model under the 32 x 32 ceiling is not drawing detail finer
@@ -19,9 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sam_core.evaluate import HELD_OUT_SEED, iou, load_model, pick_targets, tight_box
-from sam_core.predictor import SamPredictor
+from sam_core.sam1.predictor import SamPredictor
 from sam_core.scenes import SCENE_KINDS, render_scene
+from sam_core.training.evaluate import HELD_OUT_SEED, iou, load_model, pick_targets, tight_box
 
 
 def grid_ceiling(mask: np.ndarray, grid: int) -> float:

@@ -133,7 +133,7 @@ def summarize(model, name: str = "") -> ModelSummary:
 @lru_cache(maxsize=4)
 def reference_summary(model_type: str = REFERENCE_MODEL) -> ModelSummary:
     """Real SAM's shapes and parameter counts, from its builder on the 'meta' device (no weights)."""
-    from sam_core.build import sam_model_registry
+    from sam_core.sam1.build import sam_model_registry
 
     with torch.device("meta"):
         model = sam_model_registry[model_type]()
@@ -202,7 +202,7 @@ def measure_amortization(model, image: np.ndarray, clicks: list[tuple[float, flo
     Encoding stops repeating once it has used `encoder_budget_ms` (a big model on a CPU is measured once).
     Uses a private SamPredictor over the shared model: only the predictor holds state.
     """
-    from sam_core.predictor import SamPredictor
+    from sam_core.sam1.predictor import SamPredictor
 
     predictor = SamPredictor(model)
     encoder_ms = []
@@ -308,7 +308,7 @@ def dot_diagram(model: ModelSummary, reference: ModelSummary | None = None, dark
 
 def reference_config(model_type: str = REFERENCE_MODEL) -> dict[str, int]:
     """Real SAM's headline numbers from sam_core's builder config (instant: nothing is built)."""
-    from sam_core.build import SAM_DECODER, VIT_SIZES
+    from sam_core.sam1.build import SAM_DECODER, VIT_SIZES
 
     vit = VIT_SIZES[model_type]
     patch = SAM_DECODER.image_size // SAM_DECODER.embedding_grid

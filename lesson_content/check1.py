@@ -59,7 +59,7 @@ def click_points(scene, clicks: int, photo_size: tuple[int, int]) -> list[tuple[
 
 def count_encoder_runs(model, photo: np.ndarray, points: list[tuple[int, int]]) -> EncoderCount:
     """Set the photo once and click every point, all inside one trace; count the image-encoder runs."""
-    from sam_core.predictor import SamPredictor
+    from sam_core.sam1.predictor import SamPredictor
     from sam_core.tracing import trace
 
     predictor = SamPredictor(model)
@@ -108,7 +108,7 @@ def common_parent(scene, a, b):
 def boundary_click(model, scene, name_a: str, name_b: str) -> BoundaryResult | None:
     """Click the pixel of `name_a` in the middle of where it touches `name_b`; IoU of each mask with
     a, b and the two together. None when the scene lacks either object or they do not touch."""
-    from sam_core.predictor import SamPredictor
+    from sam_core.sam1.predictor import SamPredictor
 
     a, b = targets.first(scene, name_a), targets.first(scene, name_b)
     if a is None or b is None:

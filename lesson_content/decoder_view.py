@@ -268,7 +268,7 @@ def reference_decoder_run(seed: int = 0) -> tuple[TracedPrediction, object]:
     import torch
     from torch import nn
 
-    from sam_core.build import SAM_DECODER, _assemble
+    from sam_core.sam1.build import SAM_DECODER, _assemble
     from sam_core.tracing import trace
 
     class NoEncoder(nn.Module):
@@ -320,8 +320,8 @@ def mask_latex(d: DecoderDims) -> list[str]:
 
 def real_source() -> dict[str, str]:
     """The sam_core code the lesson's pseudocode simplifies, read from the module itself."""
-    from sam_core.mask_decoder import MaskDecoder
-    from sam_core.transformer import TwoWayAttentionBlock, TwoWayTransformer
+    from sam_core.sam1.mask_decoder import MaskDecoder
+    from sam_core.sam1.transformer import TwoWayAttentionBlock, TwoWayTransformer
 
     return {
         "MaskDecoder.predict_masks": inspect.getsource(MaskDecoder.predict_masks),

@@ -16,7 +16,7 @@ from .live_trace import TracedPrediction, traced_predict
 
 
 def _predictor(model):
-    from sam_core.predictor import SamPredictor
+    from sam_core.sam1.predictor import SamPredictor
 
     return SamPredictor(model)
 

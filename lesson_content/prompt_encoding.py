@@ -6,7 +6,7 @@ The plan's version (deterministic bands, as in NeRF / the transformer's sinusoid
 evaluated EXACTLY with sympy (p is a fraction, so sin(2^k pi p) is a closed form) and, as its
 pseudocode does, in float32 -- where the high bands become noise.
 
-SAM's real version (sam_core/prompt_encoder.py, identical to Meta's):
+SAM's real version (sam_core/sam1/prompt_encoder.py, identical to Meta's):
     q = resize(x, y) + 0.5                        # pixel centre, in the encoder's input frame
     p = q / input_size ;  u = 2 p - 1             # in [-1, 1]
     angles = 2 pi * (u @ G)                       # G: [2, C/2] Gaussian, stored in the checkpoint
@@ -35,7 +35,7 @@ PLAN_ROUND_DIGITS = 4  # the lesson plan writes p_x = 0.3340, p_y = 0.5049 and e
 EXACT_DIGITS = 30  # significant digits sympy evaluates exact values to
 PIXEL_CENTRE = sp.Rational(1, 2)  # SAM adds half a pixel before normalising
 
-# SAM's point labels (sam_core/prompt_encoder.py): which learned type embedding is added to a token.
+# SAM's point labels (sam_core/sam1/prompt_encoder.py): which learned type embedding is added to a token.
 LABEL_BACKGROUND, LABEL_FOREGROUND, LABEL_PADDING = 0, 1, -1
 LABEL_BOX_TOP_LEFT, LABEL_BOX_BOTTOM_RIGHT = 2, 3
 
@@ -334,8 +334,8 @@ def point_tokens_shape(model) -> tuple[int, ...]:
 @lru_cache(maxsize=2)
 def reference_prompt_encoder():
     """Real SAM's prompt encoder (ViT-B/L/H share it) on the 'meta' device: shapes, no weights."""
-    from sam_core.build import SAM_DECODER
-    from sam_core.prompt_encoder import PromptEncoder
+    from sam_core.sam1.build import SAM_DECODER
+    from sam_core.sam1.prompt_encoder import PromptEncoder
 
     grid = (SAM_DECODER.embedding_grid, SAM_DECODER.embedding_grid)
     with torch.device("meta"):

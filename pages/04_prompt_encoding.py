@@ -232,12 +232,12 @@ st.markdown(render("prompt_encoding.code", plan_bands=plan_bands))
 code_plan, code_real = st.columns(2, gap="large")
 code_plan.code(pe.plan_pseudocode(plan_bands, ref["decoder_width"]), language="python")
 try:
-    from sam_core.prompt_encoder import PositionEmbeddingRandom, PromptEncoder
+    from sam_core.sam1.prompt_encoder import PositionEmbeddingRandom, PromptEncoder
 
     source = "\n".join([inspect.getsource(PositionEmbeddingRandom._pe_encoding),
                         inspect.getsource(PositionEmbeddingRandom.forward_with_coords),
                         inspect.getsource(PromptEncoder._embed_points)])
-    code_real.code("# sam_core/prompt_encoder.py (what the model runs)\n\n" + source,
+    code_real.code("# sam_core/sam1/prompt_encoder.py (what the model runs)\n\n" + source,
                    language="python")
 except Exception as error:
     code_real.warning(f"The source could not be read: {error}")

@@ -13,7 +13,7 @@ from lesson_content import pipeline_view as pv
 from lesson_content import plots
 from lesson_content import scene_targets as targets
 from lesson_content.prose import render
-from sam_core.train import TRAIN_KINDS  # the scene kinds the embedded model was trained on
+from sam_core.training.train import TRAIN_KINDS  # the scene kinds the embedded model was trained on
 from ui import images, session, widgets
 
 KEY = "together"

@@ -14,8 +14,8 @@ from lesson_content import check1, plots
 from lesson_content import minloss_demo as demo
 from lesson_content import scene_targets as targets
 from lesson_content.prose import render
-from sam_core.build import SAM_DECODER
-from sam_core.mask_decoder import MaskDecoder
+from sam_core.sam1.build import SAM_DECODER
+from sam_core.sam1.mask_decoder import MaskDecoder
 from ui import session, widgets
 
 KEY = "check1"

@@ -6,8 +6,8 @@
     masks, scores, logits = predictor.predict(point_coords=[[x, y]], point_labels=[1])   # light
 """
 
-from .build import build_sam, sam_model_registry
-from .predictor import SamPredictor
-from .sam import Sam
+from sam_core.sam1.build import build_sam, sam_model_registry
+from sam_core.sam1.predictor import SamPredictor
+from sam_core.sam1.sam import Sam
 
 __all__ = ["Sam", "SamPredictor", "build_sam", "sam_model_registry"]

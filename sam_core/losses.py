@@ -1,6 +1,6 @@
 """SAM's training losses: focal + dice per mask (20 : 1), IoU-prediction MSE, minimum-loss assignment.
 
-The same functions the lesson's Loss page calls and `sam_core.train` optimises.
+The same functions the lesson's Loss page calls and `sam_core.training.train` optimises.
 
 Shapes: ``logits`` and ``targets`` are [..., H, W] (any leading dims, typically [B, M, H, W] with
 M = masks per prompt set); targets are 0/1 (float or bool). Per-mask results drop the last two dims:

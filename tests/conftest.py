@@ -13,7 +13,7 @@ def random_nano_checkpoint(tmp_path_factory) -> Path:
     torch = pytest.importorskip("torch")
     from safetensors.torch import save_file
 
-    from sam_core.build import sam_model_registry
+    from sam_core.sam1.build import sam_model_registry
 
     torch.manual_seed(0)
     model = sam_model_registry["nano"]()

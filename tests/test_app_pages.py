@@ -172,8 +172,8 @@ def test_sidebar_shows_model_and_device(with_model):
 
 @pytest.fixture
 def fake_hub(monkeypatch, random_nano_checkpoint, tmp_path):
-    """sam_core.download.fetch_checkpoint replaced by a local fake: nothing cached until downloaded."""
-    import sam_core.download as download
+    """sam_core.weights.download.fetch_checkpoint replaced by a local fake: nothing cached until downloaded."""
+    import sam_core.weights.download as download
     import ui.session
 
     monkeypatch.delenv("SAM_CHECKPOINT", raising=False)

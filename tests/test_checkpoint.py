@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import save_file
 from torchvision_stub import install_torchvision_stub
 
-from sam_core.checkpoint import CheckpointError, check_compatible, detect_model_type, load_state_dict
-from sam_core.hf_keys import GAUSSIAN_HF_PROMPT, GAUSSIAN_HF_TOP, hf_to_original_state_dict
+from sam_core.weights.checkpoint import CheckpointError, check_compatible, detect_model_type, load_state_dict
+from sam_core.weights.hf_keys import GAUSSIAN_HF_PROMPT, GAUSSIAN_HF_TOP, hf_to_original_state_dict
 
 SMALL = {
     "image_encoder.pos_embed": torch.arange(6.0).reshape(1, 2, 3),

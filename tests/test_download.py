@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from sam_core import download as dl
-from sam_core.checkpoint import CheckpointError
-from sam_core.download import OfflineError, fetch_checkpoint
-from sam_core.registry import ModelSpec
+from sam_core.weights import download as dl
+from sam_core.weights.checkpoint import CheckpointError
+from sam_core.weights.download import OfflineError, fetch_checkpoint
+from sam_core.weights.registry import ModelSpec
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 REPO = "lesson/fake-sam"

@@ -1,4 +1,4 @@
-"""sam_core.evaluate: the CLI prints one valid JSON object with every key, on a few held-out scenes."""
+"""sam_core.training.evaluate: the CLI prints one valid JSON object with every key, on a few held-out scenes."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sam_core.build import NANO_WEIGHTS, sam_model_registry
-from sam_core.evaluate import centre_point, tight_box
-from sam_core.train import export_safetensors
+from sam_core.sam1.build import NANO_WEIGHTS, sam_model_registry
+from sam_core.training.evaluate import centre_point, tight_box
+from sam_core.training.train import export_safetensors
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = {"miou_1click_oracle", "miou_1click_selected", "miou_box", "miou_3click", "iou_head_pearson",
@@ -34,7 +34,7 @@ def test_centre_point_and_box_are_deterministic():
 
 @pytest.mark.slow
 def test_cli_prints_json_with_all_keys(tmp_path):
-    cmd = [sys.executable, "-m", "sam_core.evaluate", "--scenes", "3", "--kinds", "desk,sky,street",
+    cmd = [sys.executable, "-m", "sam_core.training.evaluate", "--scenes", "3", "--kinds", "desk,sky,street",
            "--max-targets", "2", "--threads", "1", "--json"]
     if not NANO_WEIGHTS.exists():
         ckpt = tmp_path / "random_nano.safetensors"

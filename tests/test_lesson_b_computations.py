@@ -13,7 +13,7 @@ from lesson_content.examples import default_examples
 @pytest.fixture(scope="module")
 def random_nano():
     torch = pytest.importorskip("torch")
-    from sam_core.build import sam_model_registry
+    from sam_core.sam1.build import sam_model_registry
 
     torch.manual_seed(0)
     return sam_model_registry["nano"]().eval()
@@ -80,7 +80,7 @@ def test_loss_on_real_masks_uses_sam_core_losses(random_nano):
     from lesson_content import loss_view as lv
     from lesson_content.live_trace import traced_predict
     from sam_core import losses
-    from sam_core.predictor import SamPredictor
+    from sam_core.sam1.predictor import SamPredictor
 
     ex = default_examples()
     scene = targets.load_scene("desk", 0)
@@ -148,7 +148,7 @@ def test_min_loss_keeps_the_specialised_masks_and_average_collapses_them():
 def test_decoder_trace_shapes_and_token_layout(random_nano):
     from lesson_content import decoder_view as dv
     from lesson_content.live_trace import traced_predict
-    from sam_core.predictor import SamPredictor
+    from sam_core.sam1.predictor import SamPredictor
 
     scene = targets.load_scene("desk", 0)
     run = traced_predict(SamPredictor(random_nano), points=[(100, 300)], labels=[1], image=scene.image)

@@ -58,7 +58,7 @@ def test_pages_render_without_a_model(monkeypatch, tmp_path):
 
 
 def test_decoder_page_shows_the_traced_shapes(with_model):
-    from sam_core.build import NANO_DECODER
+    from sam_core.sam1.build import NANO_DECODER
 
     at = run_page("pages/05_decoder.py")
     text = "\n".join(m.value for m in at.markdown)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from sam_core.build import NANO_DECODER, NANO_WEIGHTS, build_sam, sam_model_registry
-from sam_core.predictor import SamPredictor
+from sam_core.sam1.build import NANO_DECODER, NANO_WEIGHTS, build_sam, sam_model_registry
+from sam_core.sam1.predictor import SamPredictor
 from sam_core.scenes import render_scene
 
 pytestmark = pytest.mark.skipif(not NANO_WEIGHTS.exists(), reason="embedded nano weights not committed yet")

@@ -83,7 +83,7 @@ def test_exact_plan_bands_are_constant_beyond_the_pixel_grid():
 
 
 def test_real_path_matches_sams_formula_and_the_models_code():
-    from sam_core.build import sam_model_registry
+    from sam_core.sam1.build import sam_model_registry
 
     torch.manual_seed(0)
     model = sam_model_registry["nano"]().eval()
@@ -108,7 +108,7 @@ def test_real_path_for_sam_vit_h_on_a_1024_image_has_no_resize():
 
 
 def test_box_is_two_corner_tokens_and_mask_is_downscaled():
-    from sam_core.build import sam_model_registry
+    from sam_core.sam1.build import sam_model_registry
 
     model = sam_model_registry["nano"]().eval()
     box = pe.box_tokens(model, (450, 380, 930, 815), 1024)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sam_core import SamPredictor, build_sam
-from sam_core.build import NANO_DECODER, VIT_SIZES, sam_model_registry
+from sam_core.sam1.build import NANO_DECODER, VIT_SIZES, sam_model_registry
 from sam_core.transforms import ResizeLongestSide
 
 

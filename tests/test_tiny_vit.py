@@ -18,8 +18,8 @@ import pytest
 import torch
 from torch import nn
 
-from sam_core.tiny_vit import TinyViT, build_tiny_vit_encoder
-from sam_core.tiny_vit_blocks import WindowAttention, grid_from_windows, windows_from_grid
+from sam_core.sam1.tiny_vit import TinyViT, build_tiny_vit_encoder
+from sam_core.sam1.tiny_vit_blocks import WindowAttention, grid_from_windows, windows_from_grid
 
 FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "mobile_sam_image_encoder_keys.txt"
 PREFIX = "image_encoder."

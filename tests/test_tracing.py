@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from sam_core import SamPredictor
-from sam_core.build import NANO_DECODER, sam_model_registry
+from sam_core.sam1.build import NANO_DECODER, sam_model_registry
+from sam_core.sam1.transformer import Attention
 from sam_core.tracing import trace
-from sam_core.transformer import Attention
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The training-only dense loss of sam_core.train_aux: coverage on the grid, and that it can be learned."""
+"""The training-only dense loss of sam_core.training.dense_aux: coverage on the grid, and that it can be learned."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from sam_core.scenes import render_scene
-from sam_core.train_aux import InstanceEmbeddingHead, grid_coverage, instance_embedding_loss
+from sam_core.training.dense_aux import InstanceEmbeddingHead, grid_coverage, instance_embedding_loss
 
 
 def test_grid_coverage_is_the_covered_fraction_of_each_cell():

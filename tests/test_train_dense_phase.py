@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from sam_core import train
+from sam_core.training import train
 
 ARGS = ["--smoke", "--batch", "1", "--prompts", "2", "--rounds", "2", "--threads", "1", "--log-every", "1",
         "--fused", "off", "--seed", "4", "--steps", "8", "--dense-frac", "0.5"]

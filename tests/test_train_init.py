@@ -1,4 +1,4 @@
-"""The from-scratch training aids in sam_core.train: the focal-weight warm-up and the localising init."""
+"""The from-scratch training aids in sam_core.training.train: the focal-weight warm-up and the localising init."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from lesson_content.loss_view import focal_ramp, weighted_focal
-from sam_core import train
-from sam_core.build import sam_model_registry
+from sam_core.sam1.build import sam_model_registry
 from sam_core.tracing import trace
+from sam_core.training import train
 
 
 def test_focal_weight_warm_up_is_flat_then_geometric_then_sams():

@@ -7,8 +7,8 @@ import csv
 import numpy as np
 import torch
 
-from sam_core import train
-from sam_core.build import sam_model_registry
+from sam_core.sam1.build import sam_model_registry
+from sam_core.training import train
 
 SIZE = 256
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from sam_core import train
-from sam_core.build import sam_model_registry
+from sam_core.sam1.build import sam_model_registry
+from sam_core.training import train
 
 ARGS = ["--smoke", "--batch", "1", "--prompts", "2", "--rounds", "2", "--threads", "1", "--log-every", "1",
         "--fused", "off", "--seed", "3", "--focal-start", "20"]  # SAM's 20:1 throughout: one loss scale

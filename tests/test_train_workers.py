@@ -11,9 +11,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from sam_core import train
-from sam_core.build import sam_model_registry
-from sam_core.train_workers import average_gradients, check_same_weights, from_rank0, gather, launch
+from sam_core.sam1.build import sam_model_registry
+from sam_core.training import train
+from sam_core.training.workers import average_gradients, check_same_weights, from_rank0, gather, launch
 
 
 def _collectives_in_worker(out_dir: str, rank: int) -> int:

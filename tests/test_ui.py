@@ -88,8 +88,8 @@ def test_predictor_for_encodes_once_per_image_and_never_touches_the_model(monkey
     from safetensors.torch import save_file
     from streamlit.testing.v1 import AppTest
 
-    from sam_core.build import sam_model_registry
-    from sam_core.predictor import SamPredictor
+    from sam_core.sam1.build import sam_model_registry
+    from sam_core.sam1.predictor import SamPredictor
 
     torch.manual_seed(0)
     path = tmp_path / "random_nano.safetensors"

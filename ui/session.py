@@ -46,7 +46,7 @@ class ModelInfo:
 
     name: str  # display name: "nano (embedded)", "vit_b", "my_model.pth"
     source: str  # "embedded" | "env" | "registry" | "path"
-    model_type: str  # key of sam_core.build.sam_model_registry
+    model_type: str  # key of sam_core.sam1.build.sam_model_registry
     checkpoint: str | None  # file to load; None = the builder's own default
     device: str  # "cpu", "cuda", "mps" (resolved, not "auto")
     status: str
@@ -89,9 +89,9 @@ def device_choice() -> tuple[str, str | None]:
 
 
 def known_models() -> dict[str, Any]:
-    """sam_core.registry.KNOWN_MODELS (name -> spec), or {} while that module is missing."""
+    """sam_core.weights.registry.KNOWN_MODELS (name -> spec), or {} while that module is missing."""
     try:
-        from sam_core.registry import KNOWN_MODELS
+        from sam_core.weights.registry import KNOWN_MODELS
     except Exception:
         return {}
     return dict(KNOWN_MODELS)
@@ -117,7 +117,7 @@ def cached_checkpoint(name: str) -> str | None:
     if name in downloaded and Path(downloaded[name]).exists():
         return downloaded[name]
     try:
-        from sam_core.download import fetch_checkpoint
+        from sam_core.weights.download import fetch_checkpoint
 
         # Cache only (no network), no hash: the hash was checked when the file was downloaded.
         return str(fetch_checkpoint(name, offline=True, verify=False))
@@ -133,7 +133,7 @@ def model_info() -> ModelInfo:
     """Resolve the sidebar's choice (and env overrides) into a ModelInfo, without loading anything."""
     device = resolve_device()
     try:
-        import sam_core.build  # noqa: F401
+        import sam_core.sam1.build  # noqa: F401
     except Exception as error:
         return ModelInfo("none", "embedded", "nano", None, device, "unavailable",
                          f"The model package sam_core could not be imported ({type(error).__name__}: {error}).")
@@ -173,7 +173,7 @@ def model_info() -> ModelInfo:
 
 
 def _env_checkpoint(name: str) -> str:
-    """SAM_CHECKPOINT as sam_core.download reads it: one path, or "name=path;name=path"."""
+    """SAM_CHECKPOINT as sam_core.weights.download reads it: one path, or "name=path;name=path"."""
     value = os.environ.get("SAM_CHECKPOINT", "").strip()
     if "=" not in value:
         return value
@@ -184,7 +184,7 @@ def _env_checkpoint(name: str) -> str:
 @st.cache_resource(show_spinner="Loading the model ...", max_entries=3)
 def _load_model(model_type: str, checkpoint: str | None, device: str):
     """Build and load one model; shared by all sessions (never mutate the result)."""
-    from sam_core.build import build_sam
+    from sam_core.sam1.build import build_sam
 
     model = build_sam(model_type, checkpoint=checkpoint, device=device)
     model.eval()
@@ -281,7 +281,7 @@ def predictor_for(image: np.ndarray):
     model, info = current_model()
     if model is None:
         raise NoModelError(info.message or "No model is available.")
-    from sam_core.predictor import SamPredictor
+    from sam_core.sam1.predictor import SamPredictor
 
     state = st.session_state.get(_PREDICTOR_KEY)
     model_key = (info.model_type, info.checkpoint, info.device, id(model))

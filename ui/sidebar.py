@@ -37,12 +37,12 @@ def _spec_summary(spec: Any) -> str:
 
 
 def fetch_with_progress(name: str, progress_bar, status) -> str | None:
-    """Download a registry model through sam_core.download.fetch_checkpoint, driving a progress bar.
+    """Download a registry model through sam_core.weights.download.fetch_checkpoint, driving a progress bar.
 
     Returns the local path, or None after showing the error (offline, hash mismatch, ...).
     """
     try:
-        from sam_core import download
+        from sam_core.weights import download
     except Exception as error:
         status.error(f"Downloads are not available: {error}")
         return None
@@ -93,7 +93,7 @@ def _model_picker() -> None:
         path = st.text_input("Checkpoint path", key="app_model_path",
                              placeholder="/path/to/sam_vit_b_01ec64.pth")
         try:
-            from sam_core.build import sam_model_registry
+            from sam_core.sam1.build import sam_model_registry
 
             types = [t for t in sam_model_registry if t != "default"]
         except Exception:

@@ -56,7 +56,7 @@ def random_nano_checkpoint(folder: Path) -> Path:
     import torch
     from safetensors.torch import save_file
 
-    from sam_core.build import sam_model_registry
+    from sam_core.sam1.build import sam_model_registry
 
     torch.manual_seed(0)
     model = sam_model_registry["nano"]()

@@ -19,8 +19,8 @@ import math
 import torch
 from torch import nn
 
-from .common import LayerNorm2d
-from .tracing import record
+from sam_core.nn.blocks import LayerNorm2d
+from sam_core.tracing import record
 
 
 class PositionEmbeddingRandom(nn.Module):

@@ -10,7 +10,7 @@ Checkpoints are untrusted input (a student may pick any file), so:
 
 The result is always ``{original segment_anything key: tensor}``: common containers are unwrapped
 (``{"model": sd}``, ``{"state_dict": sd}``, ``module.`` prefixes) and ``transformers`` ``SamModel`` keys
-are renamed (see ``sam_core.hf_keys``). ``check_compatible`` compares a state_dict with a model's keys
+are renamed (see ``sam_core.weights.hf_keys``). ``check_compatible`` compares a state_dict with a model's keys
 and names the model type the checkpoint actually belongs to.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from .hf_keys import hf_to_original_state_dict, is_transformers_state_dict
+from sam_core.weights.hf_keys import hf_to_original_state_dict, is_transformers_state_dict
 
 __all__ = [
     "CheckpointError",

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .mask_decoder import MaskDecoder
-from .prompt_encoder import PromptEncoder
+from sam_core.sam1.mask_decoder import MaskDecoder
+from sam_core.sam1.prompt_encoder import PromptEncoder
 
 
 class Sam(nn.Module):

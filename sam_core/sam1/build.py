@@ -14,14 +14,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .image_encoder import ImageEncoderViT
-from .mask_decoder import MaskDecoder
-from .nano_encoder import NanoEncoderConfig, NanoImageEncoder
-from .prompt_encoder import PromptEncoder
-from .sam import Sam
-from .transformer import TwoWayTransformer
+from sam_core.sam1.image_encoder import ImageEncoderViT
+from sam_core.sam1.mask_decoder import MaskDecoder
+from sam_core.sam1.nano_encoder import NanoEncoderConfig, NanoImageEncoder
+from sam_core.sam1.prompt_encoder import PromptEncoder
+from sam_core.sam1.sam import Sam
+from sam_core.sam1.transformer import TwoWayTransformer
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 NANO_WEIGHTS = REPO_ROOT / "assets" / "models" / "nano" / "sam_nano.safetensors"
 
 
@@ -101,7 +101,7 @@ def _vit(model_type: str) -> Sam:
 
 
 def _vit_t() -> Sam:
-    from .tiny_vit import build_tiny_vit_encoder
+    from sam_core.sam1.tiny_vit import build_tiny_vit_encoder
 
     return _assemble(build_tiny_vit_encoder(), SAM_DECODER)
 
@@ -132,7 +132,7 @@ def build_sam(
       checkpoint: original .pth/.pt, transformers model.safetensors, or our .safetensors. None: random
         weights, except "nano"/"default", which load the committed embedded weights.
       device: where to put the model (default CPU); the model is returned in eval mode.
-    Raises CheckpointError (from sam_core.checkpoint) when the file is unsafe, unreadable or does not fit.
+    Raises CheckpointError (from sam_core.weights.checkpoint) when the file is unsafe, unreadable or does not fit.
     """
     if model_type not in sam_model_registry:
         raise ValueError(f"Unknown model type {model_type!r}; known: {sorted(sam_model_registry)}.")
@@ -140,11 +140,11 @@ def build_sam(
     if checkpoint is None and model_type in ("nano", "default"):
         checkpoint = NANO_WEIGHTS
         if not checkpoint.exists():
-            from .checkpoint import CheckpointError
+            from sam_core.weights.checkpoint import CheckpointError
 
             raise CheckpointError(f"The embedded nano weights are missing at {checkpoint}.")
     if checkpoint is not None:
-        from .checkpoint import check_compatible, load_state_dict
+        from sam_core.weights.checkpoint import check_compatible, load_state_dict
 
         state_dict = load_state_dict(checkpoint)
         check_compatible(state_dict, "nano" if model_type == "default" else model_type, model.state_dict().keys())

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import MLPBlock
-from .tracing import is_tracing, record
+from sam_core.nn.blocks import MLPBlock
+from sam_core.tracing import is_tracing, record
 
 
 class Attention(nn.Module):

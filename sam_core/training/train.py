@@ -1,13 +1,13 @@
 """Train the embedded "nano" SAM with SAM's interactive recipe on the lesson's procedural scenes.
 
-    python -m sam_core.train --out runs/nano --minutes 85 --seed 0        # the committed model (2 workers)
-    python -m sam_core.train --out runs/nano --resume                     # continue after a stop
-    python -m sam_core.train --out /tmp/smoke --smoke                     # ~1 minute check
+    python -m sam_core.training.train --out runs/nano --minutes 85 --seed 0        # the committed model (2 workers)
+    python -m sam_core.training.train --out runs/nano --resume                     # continue after a stop
+    python -m sam_core.training.train --out /tmp/smoke --smoke                     # ~1 minute check
 
 The recipe (Kirillov et al. 2023, section 3 and appendix A), scaled to a 2-core CPU:
 - data: scenes rendered on the fly at 256 px (every kind except "sky"), scene seeds < 1,000,000
-  (seeds >= 1,000,000 are held out for `sam_core.evaluate`).
-- `--workers 2` data-parallel processes (`sam_core.train_workers`), each with 1 thread on this 2-core
+  (seeds >= 1,000,000 are held out for `sam_core.training.evaluate`).
+- `--workers 2` data-parallel processes (`sam_core.training.workers`), each with 1 thread on this 2-core
   machine and its own scene per step; their gradients are averaged, so a step sees 2 images. Two 1-thread
   workers did 2 images per 0.58 s; one 2-thread process did 1 image per 0.37 s (the same machine, idle).
 - per worker, `--batch 1` image per step and `--prompts 8` target masks in it (in 12-minute runs, 1 x 8 beat 2 x 4 on
@@ -27,7 +27,7 @@ The recipe (Kirillov et al. 2023, section 3 and appendix A), scaled to a 2-core 
 Five changes for training from random weights in minutes (SAM starts from an MAE-pretrained encoder and
 trains for days); each is an option, and the defaults are what the committed model used:
 - `--aux-weight 1`: a dense loss on the image embedding for every object of every scene at every
-  granularity (`sam_core.train_aux`; a training-only head, not exported). It stands in for the pretrained
+  granularity (`sam_core.training.dense_aux`; a training-only head, not exported). It stands in for the pretrained
   encoder: in 12-minute runs (1 thread each, two side by side, evaluated on 48 held-out scenes / 160
   targets) the 1-click oracle mIoU was 0.312 with it (two seeds: 0.312, 0.312) and 0.265 without; weight 3
   gave 0.314. The MODEL_CARD lists every comparison.
@@ -96,13 +96,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .build import NANO_DECODER, NANO_WEIGHTS, sam_model_registry
-from .losses import actual_iou, dice_loss, focal_loss, min_loss_assignment
-from .sam import Sam
-from .scenes import SCENE_KINDS, render_scene
-from .train_aux import InstanceEmbeddingHead, instance_embedding_loss
-from .train_workers import average_gradients, check_same_weights, from_rank0, gather, launch, sync_parameters
-from .transformer import Attention
+from sam_core.losses import actual_iou, dice_loss, focal_loss, min_loss_assignment
+from sam_core.sam1.build import NANO_DECODER, NANO_WEIGHTS, sam_model_registry
+from sam_core.sam1.sam import Sam
+from sam_core.sam1.transformer import Attention
+from sam_core.scenes import SCENE_KINDS, render_scene
+from sam_core.training.dense_aux import InstanceEmbeddingHead, instance_embedding_loss
+from sam_core.training.workers import (
+    average_gradients,
+    check_same_weights,
+    from_rank0,
+    gather,
+    launch,
+    sync_parameters,
+)
 
 NANO_OUT_CHANS = NANO_DECODER.prompt_embed_dim  # the image embedding's channels
 TRAIN_KINDS = tuple(k for k in SCENE_KINDS if k != "sky")

@@ -1,7 +1,7 @@
 """Evaluate a SAM model on held-out procedural scenes through the public SamPredictor API.
 
-    python -m sam_core.evaluate --model nano --first-seed 1000000 --scenes 240 --json
-    python -m sam_core.evaluate --checkpoint runs/nano/last.pt --scenes 40 --json
+    python -m sam_core.training.evaluate --model nano --first-seed 1000000 --scenes 240 --json
+    python -m sam_core.training.evaluate --checkpoint runs/nano/last.pt --scenes 40 --json
 
 Scene i (0 <= i < N) is kind `kinds[i % len(kinds)]` with seed `first_seed + i`; training only ever uses
 seeds < 1,000,000, so the default first seed 1,000,000 gives held-out scenes. Every prompt is a
@@ -40,9 +40,9 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from .build import build_sam, sam_model_registry
-from .predictor import SamPredictor
-from .scenes import SCENE_KINDS, render_scene
+from sam_core.sam1.build import build_sam, sam_model_registry
+from sam_core.sam1.predictor import SamPredictor
+from sam_core.scenes import SCENE_KINDS, render_scene
 
 HELD_OUT_SEED = 1_000_000
 HIT_IOU = 0.7

@@ -23,8 +23,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .common import LayerNorm2d
-from .tiny_vit_blocks import AttentionStage, ConvStage, ConvStem, WindowAttention
+from sam_core.nn.blocks import LayerNorm2d
+from sam_core.sam1.tiny_vit_blocks import AttentionStage, ConvStage, ConvStem, WindowAttention
 
 
 class TinyViT(nn.Module):
@@ -147,7 +147,7 @@ def _init_weights(module: nn.Module) -> None:
 def build_tiny_vit_encoder() -> TinyViT:
     """MobileSAM's image encoder ("vit_t"), in eval mode, randomly initialised.
 
-    `sam_core.build` pairs it with SAM's prompt encoder and mask decoder at width 256 and loads the
+    `sam_core.sam1.build` pairs it with SAM's prompt encoder and mask decoder at width 256 and loads the
     checkpoint; the encoder's keys are those of `mobile_sam.pt` with the `image_encoder.` prefix.
     """
     return TinyViT(

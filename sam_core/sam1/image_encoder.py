@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import LayerNorm2d, MLPBlock
+from sam_core.nn.blocks import LayerNorm2d, MLPBlock
 
 
 class ImageEncoderViT(nn.Module):

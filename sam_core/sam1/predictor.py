@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .sam import Sam
-from .tracing import count, timed
-from .transforms import ResizeLongestSide
+from sam_core.sam1.sam import Sam
+from sam_core.tracing import count, timed
+from sam_core.transforms import ResizeLongestSide
 
 
 class SamPredictor:

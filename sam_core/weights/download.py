@@ -14,7 +14,7 @@ a miss raises ``OfflineError`` telling the student how to get the file onto this
 Note on resuming: huggingface_hub 2.x retries and resumes (HTTP Range) a download interrupted within
 one call, but deletes its process-unique partial file when the call fails, so an aborted download
 starts over next time. Progress: pass ``progress(done_bytes, total_bytes)`` (the app draws a bar);
-the CLI shows tqdm: ``python -m sam_core.download NAME``.
+the CLI shows tqdm: ``python -m sam_core.weights.download NAME``.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from pathlib import Path
 
 from tqdm import tqdm as _tqdm
 
-from .checkpoint import CheckpointError
-from .registry import KNOWN_MODELS, ModelSpec, get_spec
+from sam_core.weights.checkpoint import CheckpointError
+from sam_core.weights.registry import KNOWN_MODELS, ModelSpec, get_spec
 
 __all__ = [
     "OfflineError",
@@ -181,7 +181,7 @@ def _offline_message(spec: ModelSpec, reason: str) -> str:
         f"  1. on a computer with internet, download {sources};\n"
         "  2. copy the file to this machine and choose it as a local checkpoint file in the app,\n"
         "     or start the app with SAM_CHECKPOINT=/path/to/file.\n"
-        f"  (Or run `python -m sam_core.download {spec.name}` there and copy the Hugging Face cache folder.)\n"
+        f"  (Or run `python -m sam_core.weights.download {spec.name}` there and copy the Hugging Face cache folder.)\n"
         "The embedded 'nano' model works without network."
     )
 
@@ -201,7 +201,7 @@ def fetch_checkpoint(
     """Local path of a checkpoint file, downloading it into the hub cache if needed.
 
     Arguments:
-      name_or_path: a registry name (``sam_core.registry.KNOWN_MODELS``) or a local file / folder.
+      name_or_path: a registry name (``sam_core.weights.registry.KNOWN_MODELS``) or a local file / folder.
       progress: ``progress(done_bytes, total_bytes_or_None)``, called as bytes arrive (throttled to 10/s).
       offline: True: cache only; False: skip the probe and try the hub; None: decide from
         ``HF_HUB_OFFLINE`` and a ``probe_timeout`` connectivity probe.
@@ -311,8 +311,8 @@ def fetch_checkpoint(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: ``python -m sam_core.download NAME|PATH [--cache-dir DIR] [--offline] [--force] [--no-verify]``."""
-    parser = argparse.ArgumentParser(prog="python -m sam_core.download", description=__doc__.split("\n")[0])
+    """CLI: ``python -m sam_core.weights.download NAME|PATH [--cache-dir DIR] [--offline] [--force] [--no-verify]``."""
+    parser = argparse.ArgumentParser(prog="python -m sam_core.weights.download", description=__doc__.split("\n")[0])
     parser.add_argument("name", nargs="?", help=f"one of: {', '.join(KNOWN_MODELS)}; or a local file")
     parser.add_argument("--cache-dir", default=None, help="hub cache folder (default: HF_HUB_CACHE)")
     parser.add_argument("--offline", action="store_true", help="use the local cache only")

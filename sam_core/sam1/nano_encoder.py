@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import LayerNorm2d
+from sam_core.nn.blocks import LayerNorm2d
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def image_norm(channels: int) -> nn.GroupNorm:
     The committed weights were trained with BatchNorm2d at 1 image per step, which computes exactly this in
     training mode. In eval mode BatchNorm uses running averages over all scenes instead, and one scene's
     statistics are far from that average: the held-out 1-click oracle mIoU was 0.473 with the running
-    averages and 0.678 with per-image statistics (same weights, `sam_core.evaluate`, 240 scenes). Per-image
+    averages and 0.678 with per-image statistics (same weights, `sam_core.training.evaluate`, 240 scenes). Per-image
     statistics also make a mask independent of which other images share a batch."""
     return nn.GroupNorm(channels, channels)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .common import MLP, LayerNorm2d
-from .tracing import record
-from .transformer import TwoWayTransformer
+from sam_core.nn.blocks import MLP, LayerNorm2d
+from sam_core.sam1.transformer import TwoWayTransformer
+from sam_core.tracing import record
 
 
 class MaskDecoder(nn.Module):

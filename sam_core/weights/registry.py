@@ -15,7 +15,7 @@ file names are an MD5 prefix, not the SHA-256):
 
 The ``facebook/sam-vit-*`` repositories hold the same weights converted to ``transformers`` names
 (``model.safetensors``); their byte counts and hashes could not be confirmed offline, so they are
-``None`` and only the hub's own size check applies. ``sam_core.checkpoint.load_state_dict`` renames
+``None`` and only the hub's own size check applies. ``sam_core.weights.checkpoint.load_state_dict`` renames
 their keys.
 
 ``nano`` is the small SAM trained in this project; its weights ship with the app (no download).
@@ -29,7 +29,7 @@ from typing import Literal
 
 __all__ = ["ModelSpec", "KNOWN_MODELS", "get_spec", "PROJECT_ROOT"]
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _META_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
 
 
@@ -39,7 +39,7 @@ class ModelSpec:
 
     Attributes:
       name: registry key shown in the app ("sam_vit_b").
-      model_type: builder in ``sam_core.build.sam_model_registry`` ("vit_b", "vit_t", "nano", ...).
+      model_type: builder in ``sam_core.sam1.build.sam_model_registry`` ("vit_b", "vit_t", "nano", ...).
       repo_id: Hugging Face hub repository, or None for files shipped with the app.
       filename: path inside the repository (or, without a repo, relative to the project root).
       size_bytes: exact file size, or None when not known.

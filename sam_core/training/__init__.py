@@ -1,0 +1,1 @@
+"""Training and evaluation of the embedded models on the procedural scenes."""
