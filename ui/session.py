@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from sam_core.weights.download import checkpoint_from_env
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NANO_WEIGHTS = REPO_ROOT / "assets" / "models" / "nano" / "sam_nano.safetensors"
 
@@ -157,7 +159,8 @@ def model_info() -> ModelInfo:
             return ModelInfo(Path(path).name, "path", model_type, path, device, "error",
                              f"No file at {path}.")
         return ModelInfo(Path(path).name, "path", model_type, path, device, "ready")
-    env_checkpoint = _env_checkpoint("nano")
+    env_path = checkpoint_from_env("nano")
+    env_checkpoint = str(env_path) if env_path else ""
     if env_checkpoint:
         model_type = os.environ.get("SAM_MODEL_TYPE", "nano").strip() or "nano"
         if not Path(env_checkpoint).is_file():
@@ -171,14 +174,6 @@ def model_info() -> ModelInfo:
                          "Pick a known model in the sidebar and download it, or give a local checkpoint.")
     return ModelInfo("nano (embedded)", "embedded", "nano", str(NANO_WEIGHTS), device, "ready")
 
-
-def _env_checkpoint(name: str) -> str:
-    """SAM_CHECKPOINT as sam_core.weights.download reads it: one path, or "name=path;name=path"."""
-    value = os.environ.get("SAM_CHECKPOINT", "").strip()
-    if "=" not in value:
-        return value
-    pairs = dict(item.split("=", 1) for item in value.split(";") if "=" in item)
-    return pairs.get(name, "").strip()
 
 
 @st.cache_resource(show_spinner="Loading the model ...", max_entries=3)

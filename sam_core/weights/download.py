@@ -160,8 +160,12 @@ def _tqdm_class(progress: ProgressFn | None, show_bar: bool, min_interval_s: flo
     return ProgressTqdm
 
 
-def _env_override(name: str) -> Path | None:
-    """The ``SAM_CHECKPOINT`` path for ``name`` (one path for all, or ``name=path;name=path``)."""
+def checkpoint_from_env(name: str) -> Path | None:
+    """The ``SAM_CHECKPOINT`` path for registry model ``name``, or None when the variable is unset.
+
+    The variable is one path for every model, or ``name=path;name=path`` (recognised when its first key is
+    a registry name, so a path that contains "=" still works). The one parser of SAM_CHECKPOINT.
+    """
     value = os.environ.get("SAM_CHECKPOINT", "").strip()
     if not value:
         return None
@@ -228,7 +232,7 @@ def fetch_checkpoint(
         )
     spec = get_spec(name)
 
-    override = _env_override(name)
+    override = checkpoint_from_env(name)
     if override is not None:
         if not override.exists():
             raise CheckpointError(f"SAM_CHECKPOINT points to {override}, which does not exist")
