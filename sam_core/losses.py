@@ -1,6 +1,6 @@
 """SAM's training losses: focal + dice per mask (20 : 1), IoU-prediction MSE, minimum-loss assignment.
 
-The same functions the lesson's Loss page calls and `sam_core.training.train` optimises.
+The same functions the lesson's Loss page calls and `sam_core.training` optimises.
 
 Shapes: ``logits`` and ``targets`` are [..., H, W] (any leading dims, typically [B, M, H, W] with
 M = masks per prompt set); targets are 0/1 (float or bool). Per-mask results drop the last two dims:
@@ -9,7 +9,7 @@ M = masks per prompt set); targets are 0/1 (float or bool). Per-mask results dro
 - focal:  FL = -alpha_t (1 - p_t)^gamma log(p_t), p_t = p (target 1) or 1 - p (target 0),
           alpha_t = alpha (target 1) or 1 - alpha (target 0); averaged over the pixels of each mask.
 - dice:   1 - (2 sum(p g) + s) / (sum p + sum g + s), p = sigmoid(logits), s = smooth (1).
-- mask:   20 focal + 1 dice (SAM's weights).
+- mask:   20 focal + 1 dice (SAM's weights: FOCAL_WEIGHT, DICE_WEIGHT, the one home of that default).
 - IoU:    MSE between the IoU head's prediction and the actual IoU of the thresholded mask (logit > 0),
           the actual IoU detached (it is a target, not a path for gradients).
 """
@@ -19,7 +19,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["actual_iou", "dice_loss", "focal_loss", "iou_mse", "mask_loss", "min_loss_assignment"]
+__all__ = ["DICE_WEIGHT", "FOCAL_WEIGHT", "actual_iou", "dice_loss", "focal_loss", "iou_mse", "mask_loss",
+           "min_loss_assignment"]
+
+# SAM's mask loss weights (Kirillov et al. 2023, appendix A: "a linear combination of focal loss and dice
+# loss in a 20:1 ratio"). Training, the lesson pages and the demos read them from here.
+FOCAL_WEIGHT = 20.0
+DICE_WEIGHT = 1.0
 
 
 def focal_loss(
@@ -59,7 +65,10 @@ def dice_loss(logits: torch.Tensor, targets: torch.Tensor, smooth: float = 1.0) 
 
 
 def mask_loss(
-    logits: torch.Tensor, targets: torch.Tensor, focal_weight: float = 20.0, dice_weight: float = 1.0
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    focal_weight: float = FOCAL_WEIGHT,
+    dice_weight: float = DICE_WEIGHT,
 ) -> torch.Tensor:
     """SAM's per-mask loss 20 focal + 1 dice: [B, M, H, W] (targets broadcastable) -> [B, M]."""
     targets = targets.to(logits.dtype).expand_as(logits)

@@ -36,6 +36,9 @@ How it is drawn (see ``canvas.py``): materials painted back to front into a 2x l
 reduced by majority vote; masks come from the label map and the image is shaded from it (colour,
 gradients, value-noise textures from a cached bank, anti-aliased edges, sensor noise), so image and
 masks agree exactly. ``python -m sam_core.scenes.preview --out DIR`` writes a contact sheet.
+
+Splits (``splits.py``, re-exported here): ``HELD_OUT_SEED`` (training seeds are below it, evaluation
+seeds from it up), ``TRAIN_KINDS`` (every kind but sky) and ``LEVELS`` ("part", "object", "group").
 """
 
 from __future__ import annotations
@@ -75,4 +78,6 @@ def render_scene(kind: str, seed: int, size: int = 256) -> Scene:
     return Scene(kind=kind, seed=int(seed), image=image, objects=objects)
 
 
-__all__ = ["SCENE_KINDS", "Scene", "SceneObject", "render_scene"]
+from .splits import HELD_OUT_SEED, LEVELS, TRAIN_KINDS  # noqa: E402 - splits reads SCENE_KINDS above
+
+__all__ = ["HELD_OUT_SEED", "LEVELS", "SCENE_KINDS", "TRAIN_KINDS", "Scene", "SceneObject", "render_scene"]
