@@ -19,9 +19,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sam_core.masks import mask_iou, tight_box
 from sam_core.sam1.predictor import SamPredictor
 from sam_core.scenes import SCENE_KINDS, render_scene
-from sam_core.training.evaluate import HELD_OUT_SEED, iou, load_model, pick_targets, tight_box
+from sam_core.scenes.splits import HELD_OUT_SEED
+from sam_core.training.evaluate import load_model, pick_targets
 
 
 def grid_ceiling(mask: np.ndarray, grid: int) -> float:
@@ -29,7 +31,7 @@ def grid_ceiling(mask: np.ndarray, grid: int) -> float:
     gt = torch.from_numpy(mask.astype(np.float32))[None, None]
     coarse = F.adaptive_avg_pool2d(gt, grid)
     back = F.interpolate(coarse, size=mask.shape, mode="bilinear", align_corners=False)
-    return iou(back[0, 0].numpy() > 0.5, mask)
+    return mask_iou(back[0, 0].numpy() > 0.5, mask)
 
 
 def measure(model, scenes: int, first_seed: int = HELD_OUT_SEED, size: int = 256) -> list[dict]:
@@ -43,9 +45,10 @@ def measure(model, scenes: int, first_seed: int = HELD_OUT_SEED, size: int = 256
         scene = render_scene(kind, first_seed + i, size)
         predictor.set_image(scene.image)
         for obj in pick_targets(scene, min_area=20, max_targets=4):
-            masks, _, _ = predictor.predict(box=tight_box(obj.mask), multimask_output=False)
+            box = np.array(tight_box(obj.mask), dtype=float)
+            masks, _, _ = predictor.predict(box=box, multimask_output=False)
             by_key.setdefault((kind, obj.level), []).append(
-                (iou(masks[0], obj.mask), grid_ceiling(obj.mask, 32), grid_ceiling(obj.mask, 128), int(obj.area)))
+                (mask_iou(masks[0], obj.mask), grid_ceiling(obj.mask, 32), grid_ceiling(obj.mask, 128), int(obj.area)))
     rows = []
     for (kind, level), vals in sorted(by_key.items()):
         v = np.array(vals, dtype=float)

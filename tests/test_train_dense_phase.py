@@ -10,41 +10,45 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from sam_core.training import train
+from sam_core.training.config import parse_args
+from sam_core.training.data import sample_batch
+from sam_core.training.loop import main
+from sam_core.training.model_setup import initial_model
+from sam_core.training.schedule import phase_progress
 
 ARGS = ["--smoke", "--batch", "1", "--prompts", "2", "--rounds", "2", "--threads", "1", "--log-every", "1",
         "--fused", "off", "--seed", "4", "--steps", "8", "--dense-frac", "0.5"]
 
 
 def test_phase_progress_splits_the_run():
-    assert train.phase_progress(0.0, 0.2) == (True, 0.0)
-    assert train.phase_progress(0.1, 0.2) == (True, pytest.approx(0.5))
-    assert train.phase_progress(0.2, 0.2) == (False, 0.0)
-    assert train.phase_progress(0.6, 0.2) == (False, pytest.approx(0.5))
-    assert train.phase_progress(0.6, 0.0) == (False, pytest.approx(0.6))  # no dense phase: the old schedule
+    assert phase_progress(0.0, 0.2) == (True, 0.0)
+    assert phase_progress(0.1, 0.2) == (True, pytest.approx(0.5))
+    assert phase_progress(0.2, 0.2) == (False, 0.0)
+    assert phase_progress(0.6, 0.2) == (False, pytest.approx(0.5))
+    assert phase_progress(0.6, 0.0) == (False, pytest.approx(0.6))  # no dense phase: the old schedule
 
 
 def test_dense_frac_is_checked():
     with pytest.raises(SystemExit):
-        train.parse_args(["--dense-frac", "1.0"])
+        parse_args(["--dense-frac", "1.0"])
     with pytest.raises(SystemExit):
-        train.parse_args(["--dense-frac", "0.3", "--aux-weight", "0"])
+        parse_args(["--dense-frac", "0.3", "--aux-weight", "0"])
 
 
 def test_dense_batch_has_no_prompts():
     import numpy as np
 
-    batch = train.sample_batch(np.random.default_rng(0), 1, 0, 64)
+    batch = sample_batch(np.random.default_rng(0), 1, 0, 64)
     assert batch.targets.shape == (0, 1, 64, 64) and batch.object_masks[0].shape[0] > 0
 
 
 @pytest.mark.slow
 def test_dense_phase_trains_only_the_encoder_then_the_interactive_phase_runs(tmp_path):
     out = tmp_path / "run"
-    assert train.main(["--out", str(out), "--stop-at", "4", *ARGS]) == 0  # 4 of 8 steps: the dense phase
+    assert main(["--out", str(out), "--stop-at", "4", *ARGS]) == 0  # 4 of 8 steps: the dense phase
     ck = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
     assert ck["interactive_from"] is None
-    init = train.initial_model(train.parse_args(["--out", str(out), *ARGS])).state_dict()
+    init = initial_model(parse_args(["--out", str(out), *ARGS])).state_dict()
     for name, value in ck["model"].items():
         if name.startswith(("mask_decoder.", "prompt_encoder.")):
             assert torch.equal(value, init[name]), f"{name} changed in the dense phase"
@@ -52,7 +56,7 @@ def test_dense_phase_trains_only_the_encoder_then_the_interactive_phase_runs(tmp
              and not torch.equal(v, init[n])]
     assert moved, "the dense phase did not train the image encoder"
 
-    assert train.main(["--out", str(out), "--resume", *ARGS]) == 0
+    assert main(["--out", str(out), "--resume", *ARGS]) == 0
     with open(out / "train_log.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == list(range(1, 9))

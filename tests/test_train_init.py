@@ -1,4 +1,5 @@
-"""The from-scratch training aids in sam_core.training.train: the focal-weight warm-up and the localising init."""
+"""The from-scratch training aids in sam_core.training: the focal-weight warm-up (schedule) and the
+localising init (model_setup)."""
 
 from __future__ import annotations
 
@@ -11,18 +12,20 @@ import torch
 from lesson_content.loss_view import focal_ramp, weighted_focal
 from sam_core.sam1.build import sam_model_registry
 from sam_core.tracing import trace
-from sam_core.training import train
+from sam_core.training.episode import decode
+from sam_core.training.model_setup import shrink_content_init, tie_cross_attention_init
+from sam_core.training.schedule import focal_weight_at
 
 
 def test_focal_weight_warm_up_is_flat_then_geometric_then_sams():
     ramp = (0.35, 0.75)
-    assert train.focal_weight_at(0.0, 2.0, 20.0, ramp) == 2.0
-    assert train.focal_weight_at(0.35, 2.0, 20.0, ramp) == 2.0
-    assert train.focal_weight_at(0.55, 2.0, 20.0, ramp) == pytest.approx(math.sqrt(2.0 * 20.0))  # halfway
-    assert train.focal_weight_at(0.75, 2.0, 20.0, ramp) == pytest.approx(20.0)
-    assert train.focal_weight_at(1.0, 2.0, 20.0, ramp) == 20.0
-    assert train.focal_weight_at(0.5, 2.0, 20.0, (1.0, 1.0)) == 2.0  # ramp never starts
-    assert train.focal_weight_at(0.5, 20.0, 20.0, ramp) == pytest.approx(20.0)  # SAM's 20 throughout
+    assert focal_weight_at(0.0, 2.0, 20.0, ramp) == 2.0
+    assert focal_weight_at(0.35, 2.0, 20.0, ramp) == 2.0
+    assert focal_weight_at(0.55, 2.0, 20.0, ramp) == pytest.approx(math.sqrt(2.0 * 20.0))  # halfway
+    assert focal_weight_at(0.75, 2.0, 20.0, ramp) == pytest.approx(20.0)
+    assert focal_weight_at(1.0, 2.0, 20.0, ramp) == 20.0
+    assert focal_weight_at(0.5, 2.0, 20.0, (1.0, 1.0)) == 2.0  # ramp never starts
+    assert focal_weight_at(0.5, 20.0, 20.0, ramp) == pytest.approx(20.0)  # SAM's 20 throughout
 
 
 def test_loss_page_reads_the_ramp_from_a_log():
@@ -46,7 +49,7 @@ def _point_token_attention(model, click_xy):
         emb = model.image_encoder(model.preprocess(image[0])[None])
         points = (torch.tensor([[click_xy]], dtype=torch.float32), torch.ones(1, 1))
         with trace() as t:
-            train.decode(model, emb, points, None, None)
+            decode(model, emb, points, None, None)
     grid = model.prompt_encoder.image_embedding_size[0]
     token = 5  # [IoU, 4 mask tokens, the click, the padding point]
     to_token = torch.as_tensor(np.asarray(t.records["decoder.layer0.image_to_token"]))[0, :, :, token]
@@ -59,8 +62,8 @@ def test_localising_init_makes_attention_peak_at_the_click():
     model = sam_model_registry["nano"]()
     with torch.no_grad():
         model.prompt_encoder.pe_layer.positional_encoding_gaussian_matrix.mul_(3.0)
-    train.tie_cross_attention_init(model, 4.0)
-    train.shrink_content_init(model, 0.1)
+    tie_cross_attention_init(model, 4.0)
+    shrink_content_init(model, 0.1)
     click = (100, 140)
     to_token, from_token, grid = _point_token_attention(model, click)
     cell = (click[1] * grid // 256, click[0] * grid // 256)

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from sam_core.sam1.build import sam_model_registry
-from sam_core.training import train
+from sam_core.training.loop import main
 
 ARGS = ["--smoke", "--batch", "1", "--prompts", "2", "--rounds", "2", "--threads", "1", "--log-every", "1",
         "--fused", "off", "--seed", "3", "--focal-start", "20"]  # SAM's 20:1 throughout: one loss scale
@@ -23,7 +23,7 @@ def _totals(path):
 @pytest.mark.slow
 def test_smoke_loss_goes_down_and_resume_matches(tmp_path):
     full, part = tmp_path / "full", tmp_path / "part"
-    assert train.main(["--out", str(full), "--steps", "12", *ARGS]) == 0
+    assert main(["--out", str(full), "--steps", "12", *ARGS]) == 0
     totals = _totals(full / "train_log.csv")
     assert len(totals) == 12
     # A random decoder starts near p = 0.5 everywhere (20 x focal ~ 2.4); within a few steps it learns
@@ -34,10 +34,10 @@ def test_smoke_loss_goes_down_and_resume_matches(tmp_path):
     weights = load_file(str(full / "sam_nano.safetensors"))
     assert set(weights) == set(sam_model_registry["nano"]().state_dict())
 
-    assert train.main(["--out", str(part), "--steps", "12", "--stop-at", "6", *ARGS]) == 0
+    assert main(["--out", str(part), "--steps", "12", "--stop-at", "6", *ARGS]) == 0
     assert not (part / "sam_nano.safetensors").exists()
     assert len(_totals(part / "train_log.csv")) == 6
-    assert train.main(["--out", str(part), "--steps", "12", "--resume", *ARGS]) == 0
+    assert main(["--out", str(part), "--steps", "12", "--resume", *ARGS]) == 0
     resumed = load_file(str(part / "sam_nano.safetensors"))
     assert len(_totals(part / "train_log.csv")) == 12
     ck = torch.load(part / "last.pt", map_location="cpu", weights_only=True)

@@ -12,7 +12,8 @@ import torch
 from safetensors.torch import load_file
 
 from sam_core.sam1.build import sam_model_registry
-from sam_core.training import train
+from sam_core.training.config import parse_args
+from sam_core.training.loop import main
 from sam_core.training.workers import average_gradients, check_same_weights, from_rank0, gather, launch
 
 
@@ -57,11 +58,11 @@ def test_one_worker_helpers_are_no_ops():
 
 
 def test_defaults_give_each_worker_a_share_of_the_cpus():
-    args = train.parse_args(["--workers", "2"])
+    args = parse_args(["--workers", "2"])
     assert args.threads >= 1 and args.workers == 2
-    assert train.parse_args(["--smoke"]).workers == 1
+    assert parse_args(["--smoke"]).workers == 1
     with pytest.raises(SystemExit):
-        train.parse_args(["--workers", "0"])
+        parse_args(["--workers", "0"])
 
 
 @pytest.mark.slow
@@ -69,7 +70,7 @@ def test_two_worker_run_trains_logs_and_exports_one_model(tmp_path):
     common = ["--smoke", "--steps", "6", "--threads", "1", "--batch", "1", "--prompts", "2", "--log-every", "1",
               "--fused", "off", "--seed", "5"]
     two, one = tmp_path / "two", tmp_path / "one"
-    assert train.main(["--out", str(two), "--workers", "2", *common]) == 0
+    assert main(["--out", str(two), "--workers", "2", *common]) == 0
     with open(two / "train_log.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6]
@@ -78,7 +79,7 @@ def test_two_worker_run_trains_logs_and_exports_one_model(tmp_path):
     assert set(weights) == set(sam_model_registry["nano"]().state_dict())
 
     # Worker 1 trains on other scenes than worker 0, so the averaged run is not the 1-worker run.
-    assert train.main(["--out", str(one), "--workers", "1", *common]) == 0
+    assert main(["--out", str(one), "--workers", "1", *common]) == 0
     alone = load_file(str(one / "sam_nano.safetensors"))
     key = "mask_decoder.iou_prediction_head.layers.0.weight"
     assert not torch.allclose(weights[key], alone[key])

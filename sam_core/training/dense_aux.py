@@ -24,7 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-LEVEL_INDEX = {"part": 0, "object": 1, "group": 2}
+from sam_core.scenes.splits import LEVELS
+
+LEVEL_INDEX = {level: i for i, level in enumerate(LEVELS)}  # {"part": 0, "object": 1, "group": 2}
 
 
 class InstanceEmbeddingHead(nn.Module):

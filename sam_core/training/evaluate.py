@@ -4,11 +4,12 @@
     python -m sam_core.training.evaluate --checkpoint runs/nano/last.pt --scenes 40 --json
 
 Scene i (0 <= i < N) is kind `kinds[i % len(kinds)]` with seed `first_seed + i`; training only ever uses
-seeds < 1,000,000, so the default first seed 1,000,000 gives held-out scenes. Every prompt is a
+seeds < HELD_OUT_SEED (1,000,000, `sam_core.scenes.splits`), the default first seed here. Every prompt is a
 deterministic function of the scene, so every model is measured the same way:
-- centre point of a mask = its interior pixel farthest from the mask boundary (Euclidean distance
-  transform, the image border counts as boundary; first such pixel in row-major order on ties);
-- box = the tight bounding box (x0, y0, x1, y1) of the mask, inclusive pixel coordinates;
+- centre point of a mask = `sam_core.masks.interior_point`: its pixel farthest from the mask boundary
+  (Euclidean distance transform, the image border counts as boundary; first in row-major order on ties),
+  the same click the lesson pages make;
+- box = `sam_core.masks.tight_box`: (x0, y0, x1, y1) of the mask, inclusive pixel coordinates;
 - targets per scene: every object with at least --min-area visible pixels, at most --max-targets of them
   (a fixed random subset seeded by the scene seed).
 
@@ -19,6 +20,8 @@ Metrics (means over targets of every non-sky scene):
 - miou_3click: the centre click, then 2 correction clicks, each at the point of the current error region
   farthest from that region's boundary (label = the target at that pixel), all clicks so far plus the
   previous low-res logits as mask_input, single-mask output; IoU after the 3rd click;
+- by_size: the four mIoUs above per object size, by visible area: small < 16^2 px, medium 16^2 to
+  32^2 px, large >= 32^2 px on a 256 px scene (`SIZE_BOUNDS_256`; the bounds used are in the output);
 - iou_head_pearson: Pearson correlation of predicted vs actual IoU over every mask returned above;
 - granularity_hit_rate: over desk scenes, click the mug handle's centre point; for each of "handle",
   "mug", "mug_saucer" the fraction of scenes where some one of the 3 masks has IoU >= 0.7 with it;
@@ -38,31 +41,31 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import ndimage
 
+from sam_core.masks import interior_point, mask_iou, tight_box
 from sam_core.sam1.build import build_sam, sam_model_registry
 from sam_core.sam1.predictor import SamPredictor
 from sam_core.scenes import SCENE_KINDS, render_scene
+from sam_core.scenes.splits import HELD_OUT_SEED
 
-HELD_OUT_SEED = 1_000_000
 HIT_IOU = 0.7
+# Object-size groups by visible area, in px of a 256 px scene (scaled by (size / 256)^2 for other sizes).
+# COCO's bounds, 32^2 and 96^2 px, are for ~640 px images (x 256/640: 12.8^2 and 38.4^2); these are
+# rounder and tied to the model: "small" is under 2 x 2 cells of the nano model's 32 x 32 embedding grid
+# (8 px cells), "large" is issue 22's "at least 32 x 32 px".
+SIZE_BOUNDS_256 = {"small": (0, 16**2), "medium": (16**2, 32**2), "large": (32**2, None)}
 
 
-def centre_point(mask: np.ndarray) -> tuple[int, int]:
-    """(x, y) of the mask pixel farthest from its boundary (the image border counts as boundary)."""
-    dist = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
-    y, x = np.unravel_index(int(np.argmax(dist)), mask.shape)
-    return int(x), int(y)
+def size_bounds(size: int) -> dict[str, tuple[int, int | None]]:
+    """SIZE_BOUNDS_256 for a size x size scene: {group: (min area, max area exclusive or None)} in px."""
+    scale = (size / 256) ** 2
+    return {k: (round(lo * scale), None if hi is None else round(hi * scale))
+            for k, (lo, hi) in SIZE_BOUNDS_256.items()}
 
 
-def tight_box(mask: np.ndarray) -> np.ndarray:
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    return np.array([cols[0], rows[0], cols[-1], rows[-1]], dtype=float)
-
-
-def iou(pred: np.ndarray, gt: np.ndarray) -> float:
-    union = np.logical_or(pred, gt).sum()
-    return float(np.logical_and(pred, gt).sum() / union) if union else 1.0
+def size_group(area: int, bounds: dict[str, tuple[int, int | None]]) -> str:
+    """The group whose [min, max) holds `area`."""
+    return next(k for k, (lo, hi) in bounds.items() if area >= lo and (hi is None or area < hi))
 
 
 def load_model(model_type: str, checkpoint: str | None):
@@ -98,6 +101,8 @@ def evaluate(
     oracle, selected, box_iou, click3 = [], [], [], []
     pred_ious, true_ious = [], []
     per_level: dict[str, list[float]] = {}
+    bounds = size_bounds(size)
+    by_size = {k: {"oracle": [], "selected": [], "box": [], "click3": []} for k in bounds}
     hits = {"handle": [], "mug": [], "mug_saucer": []}
     sky_pred, sky_max, sky_area = [], [], []
     object_pred, object_max = [], []  # the same statistics for the 1-click prompts on objects
@@ -128,10 +133,10 @@ def evaluate(
             continue
         for obj in pick_targets(scene, min_area, max_targets):
             gt = obj.mask
-            x, y = centre_point(gt)
+            x, y = interior_point(gt)
             pts, labels = [[x, y]], [1]
             masks, scores, low = predict(point_coords=np.array(pts), point_labels=np.array(labels))
-            ious = [iou(m, gt) for m in masks]
+            ious = [mask_iou(m, gt) for m in masks]
             oracle.append(max(ious))
             best = int(np.argmax(scores))
             selected.append(ious[best])
@@ -141,8 +146,8 @@ def evaluate(
             pred_ious += [float(s) for s in scores]
             true_ious += ious
 
-            bm, bs, _ = predict(box=tight_box(gt), multimask_output=False)
-            box_iou.append(iou(bm[0], gt))
+            bm, bs, _ = predict(box=np.array(tight_box(gt), dtype=float), multimask_output=False)
+            box_iou.append(mask_iou(bm[0], gt))
             pred_ious.append(float(bs[0]))
             true_ious.append(box_iou[-1])
 
@@ -151,25 +156,28 @@ def evaluate(
                 err = current != gt
                 if not err.any():
                     break
-                ex, ey = centre_point(err)
+                ex, ey = interior_point(err)
                 pts.append([ex, ey])
                 labels.append(int(gt[ey, ex]))
                 m2, s2, low2 = predict(point_coords=np.array(pts), point_labels=np.array(labels),
                                        mask_input=logits, multimask_output=False)
                 current, logits = m2[0], low2[:1]
                 pred_ious.append(float(s2[0]))
-                true_ious.append(iou(current, gt))
-            click3.append(iou(current, gt))
+                true_ious.append(mask_iou(current, gt))
+            click3.append(mask_iou(current, gt))
+            group = by_size[size_group(int(obj.area), bounds)]
+            for name, values in (("oracle", oracle), ("selected", selected), ("box", box_iou), ("click3", click3)):
+                group[name].append(values[-1])
 
         if kind == "desk" and scene.find("handle"):
             handle = scene.find("handle")[0]
             mug = scene.objects[handle.parent]
             group = scene.objects[mug.parent] if mug.parent is not None else None
-            x, y = centre_point(handle.mask)
+            x, y = interior_point(handle.mask)
             masks, _, _ = predict(point_coords=np.array([[x, y]]), point_labels=np.array([1]))
             for name, obj in (("handle", handle), ("mug", mug), ("mug_saucer", group)):
                 if obj is not None:
-                    hits[name].append(max(iou(m, obj.mask) for m in masks) >= HIT_IOU)
+                    hits[name].append(max(mask_iou(m, obj.mask) for m in masks) >= HIT_IOU)
 
     def mean(v):
         return round(float(np.mean(v)), 4) if v else None
@@ -185,6 +193,10 @@ def evaluate(
         "iou_head_pearson": pearson,
         "granularity_hit_rate": {k: mean([float(h) for h in v]) for k, v in hits.items()},
         "miou_1click_oracle_by_level": {k: mean(v) for k, v in sorted(per_level.items())},
+        "by_size": {"area_bounds_px": {k: list(b) for k, b in bounds.items()},
+                    **{k: {"targets": len(g["oracle"]), "miou_1click_oracle": mean(g["oracle"]),
+                           "miou_1click_selected": mean(g["selected"]), "miou_box": mean(g["box"]),
+                           "miou_3click": mean(g["click3"])} for k, g in by_size.items()}},
         "sky": {"scenes": n_scenes["sky"], "mean_pred_iou_centre_click": mean(sky_pred),
                 "mean_max_pred_iou_centre_click": mean(sky_max), "mean_mask_area_fraction": mean(sky_area),
                 "object_clicks_mean_pred_iou": mean(object_pred), "object_clicks_mean_max_pred_iou": mean(object_max)},
