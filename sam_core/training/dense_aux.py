@@ -69,7 +69,7 @@ def instance_embedding_loss(
         if object_masks[i].shape[0] == 0:
             continue
         cover = grid_coverage(object_masks[i], g)  # [K, g*g]
-        level_of = torch.tensor([LEVEL_INDEX[lv] for lv in object_levels[i]])
+        level_of = torch.tensor([LEVEL_INDEX[lv] for lv in object_levels[i]], device=cover.device)
         for lv in range(head.levels):
             sel = (level_of == lv) & (cover.sum(1) >= min_cells)
             if not sel.any():

@@ -15,6 +15,7 @@ w_f ramped up from a dice-heavy start by the loop (`schedule.focal_weight_at`).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -54,10 +55,17 @@ def to_target_size(low_res: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
     return torch.nn.functional.interpolate(low_res, size=size, mode="bilinear", align_corners=False)
 
 
-def decode(model: Sam, emb: torch.Tensor, points, boxes, mask_input) -> tuple[torch.Tensor, torch.Tensor]:
-    """All 4 low-res masks [n, 4, 4*grid, 4*grid] and IoU predictions [n, 4] for n prompt sets."""
+def decode(model: Sam, emb: torch.Tensor, points, boxes, mask_input,
+           bf16: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """All 4 low-res masks [n, 4, 4*grid, 4*grid] and IoU predictions [n, 4] for n prompt sets (float32).
+
+    The prompt encoder always runs in float32: the phases 2 pi (x G) of its Fourier features need more
+    than bfloat16's 8-bit mantissa. The decoder runs in bf16 autocast if asked (CUDA only)."""
     sparse, dense = model.prompt_encoder(points=points, boxes=boxes, masks=mask_input)
-    return model.mask_decoder.predict_masks(emb, model.prompt_encoder.get_dense_pe(), sparse, dense)
+    image_pe = model.prompt_encoder.get_dense_pe()
+    with autocast_context(emb.device, bf16):
+        masks, iou_pred = model.mask_decoder.predict_masks(emb, image_pe, sparse, dense)
+    return masks.float(), iou_pred.float()  # the losses in float32 (a no-op without autocast)
 
 
 def embed_images(model: Sam, batch: Batch, bf16: bool = False) -> torch.Tensor:
@@ -65,6 +73,70 @@ def embed_images(model: Sam, batch: Batch, bf16: bool = False) -> torch.Tensor:
     images = torch.stack([model.preprocess(im) for im in batch.images])
     with autocast_context(images.device, bf16):
         return model.image_encoder(images).float()  # a no-op for float32
+
+
+@dataclass
+class FirstPrompts:
+    use_box: torch.Tensor  # [N] bool: this prompt set starts from a box (else from a point)
+    has_object: torch.Tensor  # [N] bool: False for a no-object target (a prompt on a sky scene)
+    points: torch.Tensor  # [N, 2] (x, y): a pixel uniform in the target (no object: uniform in the image)
+    boxes: torch.Tensor  # [N, 4] (x0, y0, x1, y1): the target's noisy box (no object: a random box)
+
+
+def first_prompts(batch: Batch, gen: torch.Generator, device: torch.device) -> FirstPrompts:
+    """The first prompt of every target. Half the prompt sets start from a point, half from a box (random
+    which): fixed group sizes keep tensor shapes constant from step to step (oneDNN re-plans convolutions
+    for every new shape)."""
+    n = batch.targets.shape[0]
+    use_box = torch.zeros(n, dtype=torch.bool)
+    use_box[torch.randperm(n, generator=gen)[: n // 2]] = True
+    gt_masks = batch.targets[:, 0] > 0.5
+    has_object = torch.tensor([lv != NO_OBJECT for lv in batch.levels], dtype=torch.bool, device=device)
+    points, boxes = sample_points_in(gt_masks, gen), noisy_boxes(gt_masks, gen)
+    if not has_object.all():
+        free_points, free_boxes = random_prompts(n, gt_masks.shape[-1], gen, device)
+        points = torch.where(has_object.unsqueeze(1), points, free_points)
+        boxes = torch.where(has_object.unsqueeze(1), boxes, free_boxes)
+    return FirstPrompts(use_box.to(device), has_object, points, boxes)
+
+
+class EpisodeStats:
+    """The log's view of an episode: loss terms and train IoU of the masks the loss chose, over targets
+    with an object; the predicted IoU on no-object targets apart (sky_pred_iou)."""
+
+    def __init__(self) -> None:
+        self.totals = {"focal": 0.0, "dice": 0.0, "iou_mse": 0.0}
+        self.object_terms = 0
+        self.first_iou = self.last_iou = 0.0
+        self.level_iou: dict[str, list[float]] = {lv: [] for lv in LEVELS}
+        self.sky_pred: list[float] = []
+
+    @torch.no_grad()
+    def add_round(self, chosen: torch.Tensor, tgt: torch.Tensor, iou_term: torch.Tensor, iou_p: torch.Tensor,
+                  on_object: torch.Tensor, levels: list[str], first: bool, last: bool) -> None:
+        """One round of one prompt group: chosen logits, targets [n, 1, S, S], iou_term [n], iou_p [n, M],
+        on_object [n] bool, levels [n]."""
+        self.totals["focal"] += float(focal_loss(chosen, tgt)[on_object].sum())
+        self.totals["dice"] += float(dice_loss(chosen, tgt)[on_object].sum())
+        self.totals["iou_mse"] += float(iou_term[on_object].sum())
+        self.object_terms += int(on_object.sum())
+        chosen_iou = actual_iou(chosen, tgt)[:, 0]  # [n]
+        if first:
+            self.first_iou += float(chosen_iou[on_object].sum())
+            self.sky_pred += iou_p[~on_object].mean(1).tolist()
+            for i, level in enumerate(levels):
+                if on_object[i]:
+                    self.level_iou[level].append(float(chosen_iou[i]))
+        if last:
+            self.last_iou += float(chosen_iou[on_object].sum())
+
+    def result(self, objects: int) -> dict:
+        stats = {k: v / self.object_terms if self.object_terms else None for k, v in self.totals.items()}
+        stats["iou_first"] = self.first_iou / objects if objects else None
+        stats["iou_last"] = self.last_iou / objects if objects else None
+        stats["sky_pred_iou"] = float(np.mean(self.sky_pred)) if self.sky_pred else None
+        stats["level_iou"] = self.level_iou
+        return stats
 
 
 def interactive_loss(
@@ -82,37 +154,20 @@ def interactive_loss(
     aux_loss, aux_iou = emb_all.new_zeros(()), 0.0
     if aux_head is not None and aux_weight > 0:
         aux_loss, aux_iou = instance_embedding_loss(aux_head, emb_all, batch.object_masks, batch.object_levels)
-    n = batch.targets.shape[0]
-    # Half the prompt sets start from a point, half from a box (random which): fixed group sizes keep
-    # tensor shapes constant from step to step (oneDNN re-plans convolutions for every new shape).
-    use_box = torch.zeros(n, dtype=torch.bool)
-    use_box[torch.randperm(n, generator=gen)[: n // 2]] = True
-    use_box = use_box.to(device)
-    gt_masks = batch.targets[:, 0] > 0.5
-    has_object = torch.tensor([lv != NO_OBJECT for lv in batch.levels], dtype=torch.bool, device=device)
-    first_points = sample_points_in(gt_masks, gen)
-    first_boxes = noisy_boxes(gt_masks, gen)
-    if not has_object.all():
-        free_points, free_boxes = random_prompts(n, gt_masks.shape[-1], gen, device)
-        first_points = torch.where(has_object.unsqueeze(1), first_points, free_points)
-        first_boxes = torch.where(has_object.unsqueeze(1), first_boxes, free_boxes)
-
-    totals = {"focal": 0.0, "dice": 0.0, "iou_mse": 0.0}
+    first = first_prompts(batch, gen, device)
+    log = EpisodeStats()
     loss = emb_all.new_zeros(())
-    level_iou = {lv: [] for lv in LEVELS}
-    first_iou = last_iou = 0.0
-    sky_pred = []
-    terms = object_terms = 0
+    terms = 0
     for group_is_box in (False, True):
-        sel = torch.nonzero(use_box == group_is_box).squeeze(1)
+        sel = torch.nonzero(first.use_box == group_is_box).squeeze(1)
         if sel.numel() == 0:
             continue
         emb = emb_all[batch.image_index[sel]]
         tgt = batch.targets[sel]
-        real = has_object[sel].unsqueeze(1)  # [n, 1] False for no-object targets
-        coords = first_points[sel].unsqueeze(1)  # [n, 1, 2]
+        real = first.has_object[sel].unsqueeze(1)  # [n, 1] False for no-object targets
+        coords = first.points[sel].unsqueeze(1)  # [n, 1, 2]
         labels = torch.full((sel.numel(), 1), float(FOREGROUND), device=device)
-        boxes = first_boxes[sel] if group_is_box else None
+        boxes = first.boxes[sel] if group_is_box else None
         rows = torch.arange(sel.numel(), device=device)
         mask_input = None
         for r in range(rounds):
@@ -122,9 +177,7 @@ def interactive_loss(
                 points = (coords[:, 1:], labels[:, 1:])
             else:
                 points = (coords, labels)
-            with autocast_context(device, bf16):
-                masks, iou_pred = decode(model, emb, points, boxes, mask_input)
-            masks, iou_pred = masks.float(), iou_pred.float()  # losses in float32 (a no-op without autocast)
+            masks, iou_pred = decode(model, emb, points, boxes, mask_input, bf16)
             multimask = r == 0 and not group_is_box
             low_res, iou_p = (masks[:, 1:], iou_pred[:, 1:]) if multimask else (masks[:, :1], iou_pred[:, :1])
             logits = to_target_size(low_res, tgt)  # [n, M, S, S]
@@ -135,38 +188,20 @@ def interactive_loss(
             iou_term = torch.where(real, iou_mse(iou_p, logits, tgt), iou_p**2).mean(1)  # every returned mask
             loss = loss + (best_loss + iou_term).sum()
             terms += sel.numel()
-
             chosen = logits[rows, best].unsqueeze(1).detach()  # [n, 1, S, S] at the target's size
-            on_object = real[:, 0]
-            with torch.no_grad():  # the log's terms, of the mask the loss chose
-                totals["focal"] += float(focal_loss(chosen, tgt)[on_object].sum())
-                totals["dice"] += float(dice_loss(chosen, tgt)[on_object].sum())
-                chosen_iou = actual_iou(chosen, tgt)[:, 0]  # [n]
-            totals["iou_mse"] += float(iou_term.detach()[on_object].sum())
-            object_terms += int(on_object.sum())
-            if r == 0:
-                first_iou += float(chosen_iou[on_object].sum())
-                sky_pred += iou_p.detach()[~on_object].mean(1).tolist()
-                for i, k in enumerate(sel.tolist()):
-                    if on_object[i]:
-                        level_iou[batch.levels[k]].append(float(chosen_iou[i]))
+            log.add_round(chosen, tgt, iou_term.detach(), iou_p.detach(), real[:, 0],
+                          [batch.levels[k] for k in sel.tolist()], first=r == 0, last=r == rounds - 1)
             if r == rounds - 1:
-                last_iou += float(chosen_iou[on_object].sum())
                 break
             xy, lab = correction_points(chosen, tgt, gen)
             coords = torch.cat([coords, xy.unsqueeze(1)], 1)
             labels = torch.cat([labels, lab.unsqueeze(1)], 1)
             mask_input = low_res[rows, best].unsqueeze(1).detach()  # [n, 1, 4*grid, 4*grid], as SAM feeds it back
     loss = loss / terms + aux_weight * aux_loss
-    objects = int(has_object.sum())
-    stats = {k: v / object_terms if object_terms else None for k, v in totals.items()}
+    stats = log.result(objects=int(first.has_object.sum()))
     no_dense_target = aux_head is not None and aux_weight > 0 and not any(m.shape[0] for m in batch.object_masks)
     stats["aux"], stats["aux_iou"] = (None, None) if no_dense_target else (float(aux_loss.detach()), aux_iou)
     stats["total"] = float(loss.detach())
-    stats["iou_first"] = first_iou / objects if objects else None
-    stats["iou_last"] = last_iou / objects if objects else None
-    stats["sky_pred_iou"] = float(np.mean(sky_pred)) if sky_pred else None
-    stats["level_iou"] = level_iou
     return loss, stats
 
 
