@@ -10,6 +10,7 @@ endpoint                   family     what it does
 =========================  =========  ==============================================================
 GET  /health               all        status, model, device, capabilities (the only path without token)
 GET  /sessions             all        the caller's open sessions and their remaining lifetime
+GET  /stats                all        queue length, embedding-cache hits / misses, session counts
 POST /predict/mask         SAM 1      points / box -> PNG mask, or JSON masks [N, H, W] + scores
 POST /image/start, /stop   SAM 1      keep an image's embedding on the server; clicks send coordinates
 POST /export               SAM 1      several objects -> zip of PNG masks + manifest.json

@@ -29,3 +29,17 @@ async def my_sessions(
 ) -> dict:
     return {"sessions": service.sessions.describe_owner(principal),
             "limits": {"per_token": service.sessions.max_per_owner, "ttl_s": service.sessions.ttl_s}}
+
+
+@router.get("/stats", summary="Queue, embedding cache and session counts (for the instructor)")
+async def stats(
+    service: Annotated[Service, Depends(get_service)], _: Annotated[str, Depends(get_principal)],
+) -> dict:
+    cache = service.engine.cache
+    return {
+        "queued": service.worker.pending, "max_queued": service.worker.max_queued,
+        "embedding_cache": {"entries": len(cache), "capacity": cache.capacity, "hits": cache.hits,
+                            "misses": cache.misses},
+        "sessions": {"open": len(service.sessions), "max": service.sessions.max_sessions,
+                     "frames_held": service.sessions.frames_held, "max_frames": service.sessions.max_frames},
+    }
