@@ -4,8 +4,9 @@
   ``Authorization: Bearer <token>`` (401 otherwise). The token's fingerprint becomes the request's
   *principal*, the owner of the sessions it creates: another token gets 403 on them.
 - ``BodyLimitMiddleware``: a request body must declare its length (411 otherwise) and stay within the
-  limit (413 otherwise), checked before any byte of it is parsed; the HTTP parser (h11 / httptools)
-  then refuses a body longer than it declared.
+  limit (413 otherwise), checked before any byte of it is parsed (an oversized body is read and dropped
+  first, so simple clients that send everything before reading get the 413); the HTTP parser (h11 /
+  httptools) refuses a body longer than it declared.
 - ``resolve_media_path``: the only way a client-supplied string becomes a server path.
 """
 
@@ -23,6 +24,7 @@ PRINCIPAL_KEY = "sam_principal"  # ASGI scope key holding the caller's principal
 LOCAL_PRINCIPAL = "local"  # every caller of a server without tokens (loopback only)
 OPEN_PATHS = frozenset({"/health"})
 MAX_MEDIA_PATH_CHARS = 1024
+DRAIN_LIMIT_BYTES = 256 * 2**20  # an oversized body up to this is read and dropped before the 413; larger: closed
 
 
 def principal_of(token: str) -> str:
@@ -96,9 +98,19 @@ class BodyLimitMiddleware:
         if declared > self.max_bytes:
             message = f"the request is {declared / 2**20:.1f} MiB; this server accepts at most " \
                       f"{self.max_bytes / 2**20:.1f} MiB"
+            if declared <= DRAIN_LIMIT_BYTES:
+                await _discard_body(receive)  # a client that sends before reading then sees the 413, not a reset
             await error_response(413, message)(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+async def _discard_body(receive: Receive) -> None:
+    """Read the request body and drop it, chunk by chunk (memory stays one chunk)."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
 
 
 def resolve_media_path(root: Path | None, requested: str) -> Path:
