@@ -8,6 +8,7 @@ against the library, not against themselves.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import threading
@@ -271,6 +272,32 @@ def test_worker_runs_one_call_at_a_time_and_bounds_the_queue():
     small.shutdown()
 
 
+@contextlib.contextmanager
+def thread_server(config: ServerConfig, engine: Sam1Engine):
+    """create_app(config, engine) under uvicorn on a free loopback port, in a thread; yields its URL."""
+    import uvicorn
+
+    from sam_core.serve.app import create_app
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(config, engine), host="127.0.0.1", port=port,
+                                           log_level="critical"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def nano_engine(engine_class: type[Sam1Engine] = Sam1Engine) -> Sam1Engine:
+    return engine_class(build_sam("nano"), "nano", cache_size=2, max_pixels=10**6, min_side=16)
+
+
 class ExplodingEngine(Sam1Engine):
     """The real nano engine whose decoder raises, as a bug would (to test the last-resort handler)."""
 
@@ -280,24 +307,21 @@ class ExplodingEngine(Sam1Engine):
 
 
 def test_unexpected_error_is_a_generic_500_without_traceback(png_bytes):
-    import uvicorn
-
-    from sam_core.serve.app import create_app
-
-    engine = ExplodingEngine(build_sam("nano"), "nano", cache_size=2, max_pixels=10**6, min_side=16)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(ServerConfig(), engine), host="127.0.0.1", port=port,
-                                           log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        status, _, body = SamServiceClient(f"http://127.0.0.1:{port}").request(
-            "POST", "/predict/mask", {"points": [[5, 5]]}, {"image": png_bytes})
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with thread_server(ServerConfig(), nano_engine(ExplodingEngine)) as url:
+        status, _, body = SamServiceClient(url).request("POST", "/predict/mask", {"points": [[5, 5]]},
+                                                        {"image": png_bytes})
     assert status == 500 and json.loads(body) == {"detail": "internal server error (logged on the server)"}
     assert b"secret" not in body and b"Traceback" not in body
+
+
+def test_cors_is_off_by_default_and_explicit_origins_only(server):
+    preflight = {"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}
+    _, headers, _ = SamServiceClient(server.url).request("OPTIONS", "/predict/mask", headers=preflight)
+    assert not any(k.lower().startswith("access-control-") for k in headers)  # off: browsers refuse the call
+    allowed = "http://class.example:8501"
+    with thread_server(ServerConfig(cors_origins=(allowed,)), nano_engine()) as url:
+        status, headers, _ = SamServiceClient(url).request("OPTIONS", "/predict/mask",
+                                                           headers={**preflight, "Origin": allowed})
+        assert status == 200 and headers["access-control-allow-origin"] == allowed
+        status, headers, _ = SamServiceClient(url).request("OPTIONS", "/predict/mask", headers=preflight)
+        assert status == 400 and "access-control-allow-origin" not in headers

@@ -68,6 +68,16 @@ async def encoded_image(service: Service, principal: str, image: UploadFile | No
         data = await image.read()
         return await service.worker.run(service.engine.encode, data), None
     path = resolve_media_path(service.config.media_root, image_path)
-    if path.stat().st_size > service.config.max_request_bytes:
-        raise ApiError(413, f"{image_path!r} is larger than this server's {service.config.max_request_bytes} bytes")
-    return await service.worker.run(lambda: service.engine.encode(path.read_bytes())), None
+    limit = service.config.max_request_bytes
+
+    def read_and_encode() -> EncodedImage:
+        try:
+            with open(path, "rb") as file:
+                data = file.read(limit + 1)  # never more than the limit (a file may grow after the check)
+        except OSError:
+            raise ApiError(403, f"the server cannot read {image_path!r}") from None
+        if len(data) > limit:
+            raise ApiError(413, f"{image_path!r} is larger than this server's limit of {limit / 2**20:.1f} MiB")
+        return service.engine.encode(data)
+
+    return await service.worker.run(read_and_encode), None
