@@ -66,6 +66,9 @@ def test_tokens_and_media_root_from_flags_or_environment(tmp_path):
     assert tokens_from(["x" * 16, "x" * 16, "y" * 16], {}) == ("x" * 16, "y" * 16)
     assert tokens_from(None, {"SAM_SERVE_TOKEN": " p,q ,"}) == ("p", "q")
     assert tokens_from(None, {}) == ()
+    token_file = tmp_path / "class.tokens"
+    token_file.write_text("# group tokens\n" + "g1" * 8 + "\n\n" + "g2" * 8 + "  # second group\n")
+    assert tokens_from(None, {"SAM_SERVE_TOKEN": "ignored"}, token_file) == ("g1" * 8, "g2" * 8)
     assert media_root_from(None, {"SAM_MEDIA_ROOT": str(tmp_path)}) == tmp_path.resolve()
     assert media_root_from(None, {}) is None
 

@@ -20,6 +20,7 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
     parser.add_argument("--host", default=defaults.host, help="address to bind; not loopback needs a token")
     parser.add_argument("--port", type=int, default=defaults.port)
     parser.add_argument("--token", action="append", help=f"accepted bearer token (repeatable; or {TOKEN_ENV})")
+    parser.add_argument("--token-file", type=Path, help="file with one accepted token per line")
     parser.add_argument("--cors-origin", action="append", default=[], help="allowed browser origin (repeatable)")
     parser.add_argument("--media-root", help="folder readable by relative path (or SAM_MEDIA_ROOT)")
     parser.add_argument("--max-request-mb", type=float, default=defaults.max_request_bytes / 2**20)
@@ -31,7 +32,7 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
     args = parser.parse_args(argv)
     return ServerConfig(
         model=args.model, checkpoint=args.checkpoint, device=args.device, host=args.host, port=args.port,
-        tokens=tokens_from(args.token), cors_origins=tuple(args.cors_origin),
+        tokens=tokens_from(args.token, token_file=args.token_file), cors_origins=tuple(args.cors_origin),
         media_root=media_root_from(args.media_root),
         max_request_bytes=int(args.max_request_mb * 2**20), max_image_pixels=int(args.max_image_mp * 1e6),
         max_sessions=args.max_sessions, max_sessions_per_token=args.max_sessions_per_token,
@@ -41,10 +42,10 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = parse_args(argv)
     try:
+        config = parse_args(argv)
         config.check_safe()
-    except ValueError as error:
+    except (ValueError, OSError) as error:  # OSError: an unreadable --token-file
         print(f"sam_core.serve: {error}", file=sys.stderr)
         return 2
     import uvicorn

@@ -81,10 +81,16 @@ def is_loopback_host(host: str) -> bool:
         return False  # a host name other than localhost may resolve to anything
 
 
-def tokens_from(values: list[str] | None, environ: dict[str, str] | None = None) -> tuple[str, ...]:
-    """Tokens from repeated ``--token`` flags, else from ``SAM_SERVE_TOKEN`` (comma-separated)."""
+def tokens_from(values: list[str] | None, environ: dict[str, str] | None = None,
+                token_file: Path | None = None) -> tuple[str, ...]:
+    """Tokens from repeated ``--token`` flags and ``--token-file`` (one per line, # comments), else from
+    ``SAM_SERVE_TOKEN`` (comma-separated)."""
     environ = os.environ if environ is None else environ
-    raw = list(values or []) or environ.get(TOKEN_ENV, "").split(",")
+    raw = list(values or [])
+    if token_file is not None:
+        raw += [line.split("#", 1)[0] for line in token_file.read_text().splitlines()]
+    if not any(t.strip() for t in raw):
+        raw = environ.get(TOKEN_ENV, "").split(",")
     return tuple(dict.fromkeys(t.strip() for t in raw if t.strip()))
 
 
