@@ -75,6 +75,8 @@ case("gif bomb 65535^2", files={"image": gif_claiming(65535, 65535)})
 case("huge request body 3 MiB", files={"image": b"\x89PNG" + bytes(3 * 2**20)})
 case("tiny 4x4 image", files={"image": encoded(Image.new("RGB", (4, 4)), "PNG")})
 case("thin 1x1000 image", files={"image": encoded(Image.new("RGB", (1000, 1)), "PNG")})
+case("16 x 60000 strip (vanishes when resized)", files={"image": encoded(Image.new("RGB", (60000, 16)), "PNG")})
+case("60000 x 16 strip", files={"image": encoded(Image.new("RGB", (16, 60000)), "PNG")})
 case("image sent as a text field", fields={**OK_POINT, "image": "a picture"}, files={})
 # -- points
 for name, points in {"not json": "[[1, 2", "a string": '"abc"', "an object": '{"x": 1}', "flat pair": "[10, 10]",

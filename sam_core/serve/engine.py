@@ -131,6 +131,10 @@ class Sam1Engine:
             return cached
         decoded = decode_image(data, max_pixels=self.max_pixels, min_side=self.min_side)
         predictor = SamPredictor(self.model)
+        height, width = decoded.rgb.shape[:2]
+        if min(predictor.transform.get_preprocess_shape(height, width, self.model.image_encoder.img_size)) < 1:
+            raise ApiError(422, f"the image is {width} x {height} pixels: too elongated for the model's "
+                                f"{self.model.image_encoder.img_size} px input (its short side would vanish)")
         predictor.set_image(decoded.rgb)
         entry = EncodedImage(predictor, key, decoded.notes)
         self.cache.put(entry)

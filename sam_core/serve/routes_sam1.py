@@ -116,6 +116,7 @@ async def image_start(
 async def image_stop(
     service: Annotated[Service, Depends(get_service)],
     principal: Annotated[str, Depends(get_principal)],
+    _: Annotated[None, Depends(known_fields("session_id"))],
     session_id: Annotated[str, Form(description="the id from /image/start")],
 ) -> dict:
     session = service.sessions.close(session_id, principal, kind="image")
