@@ -212,6 +212,18 @@ def test_session_of_token_a_is_forbidden_to_token_b(client_a, client_b, png_byte
     client_a.stop_image(session.session_id)
 
 
+def test_session_limit_per_token_is_429_and_stop_frees_a_slot(client_b, png_bytes):
+    sessions = [client_b.start_image(png_bytes) for _ in range(ServerConfig().max_sessions_per_token)]
+    with pytest.raises(ServiceError) as caught:
+        client_b.start_image(png_bytes)
+    assert caught.value.status == 429 and "stop one first" in caught.value.message
+    client_b.stop_image(sessions.pop().session_id)
+    sessions.append(client_b.start_image(png_bytes))
+    for session in sessions:
+        client_b.stop_image(session.session_id)
+    assert client_b.sessions() == []
+
+
 def test_image_path_under_media_root_only(client_a, png_bytes):
     by_path = client_a.predict_mask(image_path="class/desk.png", points=[[100, 100]])
     by_upload = client_a.predict_mask(png_bytes, points=[[100, 100]])
