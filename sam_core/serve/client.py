@@ -1,0 +1,197 @@
+"""A small Python client for the model service (standard library only, plus numpy and Pillow).
+
+    client = SamServiceClient("http://gpu-box:8001", token="...")
+    client.health()                                               # {"status": "running", ...}
+    session = client.start_image(rgb)                             # upload once
+    result = client.predict_mask(session_id=session.session_id, points=[[120, 80]], multimask=True)
+    result.masks.shape, result.scores                             # (3, H, W) bool, (3,) float32
+    client.stop_image(session.session_id)
+
+Every failure is a ``ServiceError`` with the HTTP ``status`` and the server's message;
+``ServiceUnavailable`` (status None) when the server cannot be reached at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import secrets
+import socket
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from sam_core.serve.fields import box_xyxy_to_cxcywh, decode_mask_png
+
+__all__ = ["SamServiceClient", "ServiceError", "ServiceUnavailable", "MaskResult", "ImageSession",
+           "box_xyxy_to_cxcywh", "encode_multipart"]
+
+
+class ServiceError(Exception):
+    """The server refused a request: ``status`` (HTTP code) and ``message`` (its ``detail``)."""
+
+    def __init__(self, status: int | None, message: str) -> None:
+        super().__init__(f"{status}: {message}" if status else message)
+        self.status = status
+        self.message = message
+
+
+class ServiceUnavailable(ServiceError):
+    """No answer at all: the server is down, unreachable, or too slow."""
+
+
+@dataclass(frozen=True)
+class MaskResult:
+    masks: np.ndarray  # bool [N, H, W]
+    scores: np.ndarray  # float32 [N], the model's predicted IoU
+    best: int  # index of the highest score
+    width: int
+    height: int
+    image_sha256: str
+    session_id: str | None
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ImageSession:
+    session_id: str
+    width: int
+    height: int
+    image_sha256: str
+    expires_in_s: float
+
+
+def image_bytes(image: bytes | np.ndarray) -> bytes:
+    """Encoded file bytes as given, or a uint8 [H, W, 3] array encoded as PNG."""
+    if isinstance(image, bytes | bytearray):
+        return bytes(image)
+    array = np.asarray(image)
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+        raise ValueError(f"an image array must be uint8 [H, W, 3], got {array.dtype} {array.shape}")
+    buffer = io.BytesIO()
+    Image.fromarray(array, "RGB").save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def encode_multipart(fields: dict[str, Any], files: dict[str, bytes]) -> tuple[bytes, str]:
+    """multipart/form-data body and its Content-Type; non-str field values are sent as JSON."""
+    boundary = "sam" + secrets.token_hex(16)
+    parts = []
+    for name, value in fields.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+                     + text.encode() + b"\r\n")
+    for name, data in files.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
+                     "Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+class SamServiceClient:
+    """Calls one model service. Thread-safe (no shared state besides the settings)."""
+
+    def __init__(self, base_url: str = "http://127.0.0.1:8001", token: str | None = None,
+                 timeout: float = 60.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    # ---- transport -------------------------------------------------------------------------
+    def request(self, method: str, path: str, fields: dict[str, Any] | None = None,
+                files: dict[str, bytes] | None = None, headers: dict[str, str] | None = None,
+                ) -> tuple[int, dict[str, str], bytes]:
+        """One HTTP call -> (status, headers, body), for ANY status (errors are not raised here)."""
+        body, all_headers = None, dict(headers or {})
+        if fields is not None or files is not None:
+            body, all_headers["Content-Type"] = encode_multipart(fields or {}, files or {})
+        if self.token:
+            all_headers.setdefault("Authorization", f"Bearer {self.token}")
+        req = urllib.request.Request(self.base_url + path, data=body, method=method, headers=all_headers)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as error:
+            with error:
+                return error.code, dict(error.headers), error.read()
+        except (urllib.error.URLError, ConnectionError, socket.timeout, TimeoutError) as error:
+            reason = getattr(error, "reason", error)
+            raise ServiceUnavailable(None, f"the model server at {self.base_url} is not reachable ({reason})") from None
+
+    def _call(self, method: str, path: str, fields=None, files=None) -> tuple[dict[str, str], bytes]:
+        status, headers, body = self.request(method, path, fields, files)
+        if status >= 400:
+            try:
+                message = json.loads(body)["detail"]
+            except (ValueError, KeyError, TypeError):
+                message = body[:200].decode("utf-8", "replace") or "no message"
+            raise ServiceError(status, str(message))
+        return headers, body
+
+    def _json(self, method: str, path: str, fields=None, files=None) -> dict:
+        return json.loads(self._call(method, path, fields, files)[1])
+
+    @staticmethod
+    def _image_fields(image, image_path, session_id) -> tuple[dict, dict]:
+        fields, files = {}, {}
+        if image is not None:
+            files["image"] = image_bytes(image)
+        if image_path is not None:
+            fields["image_path"] = image_path
+        if session_id is not None:
+            fields["session_id"] = session_id
+        return fields, files
+
+    # ---- endpoints -------------------------------------------------------------------------
+    def health(self) -> dict:
+        """``GET /health``: status, model, family, device, capabilities, auth_required."""
+        return self._json("GET", "/health")
+
+    def predict_mask(self, image: bytes | np.ndarray | None = None, *, session_id: str | None = None,
+                     image_path: str | None = None, points: list | None = None, labels: list | None = None,
+                     box_cxcywh: list[float] | None = None, multimask: bool = False) -> MaskResult:
+        """``POST /predict/mask`` with a JSON answer.
+
+        Arguments: one of image / session_id / image_path; points [[x, y], ...] in pixels; labels
+        [1 | 0, ...]; box_cxcywh [cx, cy, w, h] normalised (``box_xyxy_to_cxcywh`` converts pixel boxes).
+        Returns: MaskResult with masks [N, H, W] (N = 3 with multimask, else 1).
+        """
+        fields, files = self._image_fields(image, image_path, session_id)
+        for name, value in (("points", points), ("labels", labels), ("boxes", box_cxcywh)):
+            if value is not None:
+                fields[name] = np.asarray(value).tolist()
+        fields["multimask"] = "true" if multimask else "false"
+        fields["response_format"] = "json"
+        answer = self._json("POST", "/predict/mask", fields, files)
+        masks = np.stack([decode_mask_png(base64.b64decode(m)) for m in answer["masks"]])
+        return MaskResult(masks, np.asarray(answer["scores"], dtype=np.float32), int(answer["best"]),
+                          int(answer["width"]), int(answer["height"]), answer["sha256"], answer["session_id"],
+                          tuple(answer["notes"]))
+
+    def start_image(self, image: bytes | np.ndarray | None = None, *, image_path: str | None = None) -> ImageSession:
+        """``POST /image/start``: the server keeps the image's embedding until stop (or its lifetime ends)."""
+        fields, files = self._image_fields(image, image_path, None)
+        answer = self._json("POST", "/image/start", fields, files)
+        return ImageSession(answer["session_id"], int(answer["width"]), int(answer["height"]), answer["sha256"],
+                            float(answer["expires_in_s"]))
+
+    def stop_image(self, session_id: str) -> None:
+        """``POST /image/stop``; a ServiceError 404 if the session is already gone."""
+        self._json("POST", "/image/stop", {"session_id": session_id})
+
+    def sessions(self) -> list[dict]:
+        """``GET /sessions``: this token's open sessions."""
+        return self._json("GET", "/sessions")["sessions"]
+
+    def export(self, image: bytes | np.ndarray | None = None, *, objects: list[dict], session_id: str | None = None,
+               image_path: str | None = None, multimask: bool = False) -> bytes:
+        """``POST /export`` -> the zip's bytes (masks/obj_NNN.png + manifest.json)."""
+        fields, files = self._image_fields(image, image_path, session_id)
+        fields["objects"] = objects
+        fields["multimask"] = "true" if multimask else "false"
+        return self._call("POST", "/export", fields, files)[1]

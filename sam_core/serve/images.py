@@ -1,0 +1,109 @@
+"""Untrusted image bytes -> RGB uint8 [H, W, 3], with the same checks as the app's ``ui/images.py``.
+
+The app's loader cannot be imported here (sam_core never imports ui), so its checks are repeated with
+the server's limits as arguments: only formats Pillow decodes itself (no Ghostscript), the declared
+pixel count checked before decoding (decompression bombs), Pillow's own bomb warning made an error,
+the first frame of an animation, EXIF orientation applied, and every mode (1, L, P, LA, RGBA, CMYK,
+16-bit, float) converted to RGB. Unlike the app it never downscales: masks come back at the size the
+client sent, so its coordinates stay valid.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from sam_core.serve.errors import ApiError
+
+ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "ICO", "TGA")
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    rgb: np.ndarray  # uint8 [H, W, 3]
+    notes: tuple[str, ...]  # what was changed ("rotated upright ...")
+
+
+def _to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
+    """Any Pillow mode -> RGB: transparency composited on white, 16-bit and float rescaled to 8 bits."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        values = np.asarray(img, dtype=np.float64)
+        if mode == "F":
+            low, high = float(np.nanmin(values)), float(np.nanmax(values))
+            scaled = (values - low) / (high - low) * 255.0 if high > low else np.zeros_like(values)
+        else:
+            scaled = values / (65535.0 if values.max() > 255 else 255.0) * 255.0
+        notes.append(f"converted a {mode} (high bit depth) grayscale image to 8-bit RGB")
+        gray = np.clip(np.nan_to_num(scaled), 0, 255).astype(np.uint8)
+        return Image.fromarray(np.repeat(gray[:, :, None], 3, axis=2), "RGB")
+    if mode == "P":
+        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
+        mode = img.mode
+    if mode in ("PA", "LA", "La", "RGBa", "RGBA"):
+        rgba = img.convert("RGBA")
+        if rgba.getextrema()[3][0] < 255:
+            notes.append("transparent areas were filled with white")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if mode == "CMYK":
+        notes.append("converted from CMYK to RGB")
+    return img if mode == "RGB" else img.convert("RGB")
+
+
+def decode_image(data: bytes, *, max_pixels: int, min_side: int) -> DecodedImage:
+    """Decode an untrusted image.
+
+    Arguments:
+      data: the raw file bytes (the request-size limit has already bounded their length).
+      max_pixels: refuse images that declare more pixels than this (checked before decoding).
+      min_side: refuse images with a side shorter than this.
+    Returns:
+      DecodedImage(rgb [H, W, 3] uint8, notes).
+    Raises:
+      ApiError 422 (empty, not an image, corrupt, truncated, too small) or 413 (too many pixels, bomb).
+    """
+    if not data:
+        raise ApiError(422, "the image file is empty")
+    notes: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ApiError(413, f"the image declares {width} x {height} pixels; this server accepts at most "
+                                    f"{max_pixels / 1e6:.1f} MP")
+            if min(width, height) < min_side:
+                raise ApiError(422, f"the image is {width} x {height} pixels; at least {min_side} px per side "
+                                    "is needed")
+            if getattr(img, "n_frames", 1) > 1:
+                img.seek(0)
+                notes.append(f"animated image with {img.n_frames} frames: the first frame was used")
+            img.load()
+            try:
+                orientation = img.getexif().get(0x0112, 1)
+                rotated = ImageOps.exif_transpose(img)
+            except Exception:  # noqa: BLE001 - a broken EXIF block must not cost the image
+                orientation, rotated = 1, img
+            if orientation not in (1, None) and rotated is not None:
+                notes.append("rotated upright according to the EXIF orientation")
+                img = rotated
+            img = _to_rgb(img, notes)
+            rgb = np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+    except ApiError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ApiError(413, "the image declares an enormous size (a possible decompression bomb)") from None
+    except UnidentifiedImageError:
+        raise ApiError(422, "the file is not an image this server reads (PNG, JPEG, GIF, BMP, TIFF, WebP)") from None
+    except Exception as error:  # noqa: BLE001 - any decoder failure is the file's fault, not the server's
+        kind = "truncated" if "truncated" in str(error).lower() else "corrupt"
+        raise ApiError(422, f"the image file is {kind} and could not be decoded ({type(error).__name__})") from None
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ApiError(422, f"unexpected image layout {rgb.shape}")
+    return DecodedImage(rgb, tuple(notes))
