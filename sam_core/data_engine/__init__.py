@@ -2,4 +2,5 @@
 
 annotator.py: `annotate_object` — clicks at the most interior pixel of the error region until the mask
 reaches the target IoU or the click budget runs out.
+stages.py: the three SA-1B stages on one scene (assisted-manual, semi-automatic, fully automatic).
 """
