@@ -130,3 +130,15 @@ def build_sam2(
 
         load_sam2_checkpoint(model, checkpoint, model_type)
     return model.to(device).eval()
+
+
+def build_sam2_video_predictor(
+    model_type: str = "hiera_tiny",
+    checkpoint: str | None = None,
+    device: str | torch.device = "cpu",
+    image_size: int = 1024,
+):
+    """A SAM2VideoPredictor (Meta's video options: binarised clicked masks in memory) of one of HIERA_SIZES."""
+    from sam_core.sam2.video_predictor import SAM2VideoPredictor
+
+    return build_sam2(model_type, checkpoint, device, image_size, model_class=SAM2VideoPredictor)

@@ -111,7 +111,9 @@ def gather_memories(
     for t_pos, t, kind, prev in t_pos_and_prevs:
         if prev is None:
             continue  # before the start of the video / not tracked yet
-        feats = prev["maskmem_features"].to(device)  # may be stored in bf16 on the CPU
+        # stored in bf16 (possibly on the CPU); widened back exactly (Meta relies on torch.cat promoting it
+        # against the fp32 pointers, which fails when a frame has no pointer)
+        feats = prev["maskmem_features"].to(device, model.maskmem_tpos_enc.dtype)
         to_cat_memory.append(feats.flatten(2).permute(2, 0, 1))  # B x 64 x H x W -> HW x B x 64
         tokens_per_frame = feats.shape[-2] * feats.shape[-1]
         enc = prev["maskmem_pos_enc"][-1].to(device).flatten(2).permute(2, 0, 1)
