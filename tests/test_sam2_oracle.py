@@ -8,7 +8,6 @@ Under CI=true a missing oracle fails instead of skipping.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 
@@ -17,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sam_core.sam2.build import HIERA_SIZES, build_sam2_model
-from sam_core.sam2.sam2_base import SAM2Base, SAM2Options
+from sam_core.sam2.build import HIERA_SIZES, build_sam2_model, release_options
+from sam_core.sam2.sam2_base import SAM2Base
 from tests.torchvision_stub import install_torchvision_stub
 
 META_CONFIGS = {
@@ -83,7 +82,7 @@ def require_oracle():
     return SAM2ImagePredictor, SAM2VideoPredictor
 
 
-def build_meta(model_type: str, image_size: int, video: bool, device: str = "cpu"):
+def build_meta(model_type: str, image_size: int, video: bool, device: str = "cpu", release: str = "2.1"):
     """Meta's model from its own yaml config (randomly initialised), in eval mode."""
     require_oracle()
     from hydra import compose, initialize_config_module
@@ -94,7 +93,10 @@ def build_meta(model_type: str, image_size: int, video: bool, device: str = "cpu
     if not GlobalHydra.instance().is_initialized():
         initialize_config_module("sam2", version_base="1.2")
     overrides = (VIDEO_OVERRIDES if video else IMAGE_OVERRIDES) + [f"++model.image_size={image_size}"]
-    cfg = compose(config_name=META_CONFIGS[model_type], overrides=overrides)
+    config = META_CONFIGS[model_type]
+    if release == "2.0":
+        config = config.replace("sam2.1/sam2.1_", "sam2/sam2_")
+    cfg = compose(config_name=config, overrides=overrides)
     OmegaConf.resolve(cfg)
     with torch.device(device):
         model = instantiate(cfg.model, _recursive_=True)
@@ -109,10 +111,9 @@ def randomize_(model: nn.Module, seed: int = 0, scale: float = 0.02) -> None:
             p.add_(torch.randn(p.shape, generator=generator) * scale)
 
 
-def ours_like(meta_model, model_type: str, image_size: int, model_class=SAM2Base, **options) -> SAM2Base:
+def ours_like(meta_model, model_type: str, image_size: int, model_class=SAM2Base) -> SAM2Base:
     """Our model of the same layout with Meta's weights loaded strictly (no renaming)."""
-    opts = dataclasses.replace(SAM2Options(), image_size=image_size, **options)
-    ours = build_sam2_model(HIERA_SIZES[model_type], opts, model_class=model_class)
+    ours = build_sam2_model(HIERA_SIZES[model_type], release_options("2.1", image_size), model_class=model_class)
     ours.load_state_dict(meta_model.state_dict(), strict=True)
     return ours.eval()
 

@@ -90,6 +90,7 @@ def both_runs(tmp_path_factory):
     return run_scenario(meta, video_dir), run_scenario(ours, video_dir)
 
 
+@pytest.mark.slow
 def test_video_predictor_matches_meta(both_runs):
     meta_out, our_out = both_runs
     assert meta_out.keys() == our_out.keys()
@@ -98,6 +99,7 @@ def test_video_predictor_matches_meta(both_runs):
     assert max(errors.values()) <= TOL, worst
 
 
+@pytest.mark.slow
 def test_scenario_exercises_every_path(both_runs):
     """The comparison covers both objects on every frame, forward and reverse, and present and absent scores."""
     meta_out, _ = both_runs

@@ -108,12 +108,30 @@ def build_sam2_model(
     )
 
 
+# SAM 2.0 (July 2024) differs from 2.1 only in these options (Meta's configs/sam2 vs configs/sam2.1).
+SAM2_0_CHANGES = dict(
+    no_obj_embed_spatial=False,
+    add_tpos_enc_to_obj_ptrs=False,
+    proj_tpos_enc_in_obj_ptrs=False,
+    use_signed_tpos_enc_to_obj_ptrs=False,
+)
+
+
+def release_options(release: str = "2.1", image_size: int = 1024) -> SAM2Options:
+    """The options of release "2.1" (default) or "2.0" at an image size."""
+    if release not in ("2.0", "2.1"):
+        raise ValueError(f"unknown SAM 2 release {release!r}; known: '2.0', '2.1'")
+    changes = SAM2_0_CHANGES if release == "2.0" else {}
+    return dataclasses.replace(SAM2Options(), image_size=image_size, **changes)
+
+
 def build_sam2(
     model_type: str = "hiera_tiny",
     checkpoint: str | None = None,
     device: str | torch.device = "cpu",
     image_size: int = 1024,
     model_class=SAM2Base,
+    release: str = "2.1",
 ) -> SAM2Base:
     """A SAM 2.1 model of one of HIERA_SIZES, in eval mode, with weights from `checkpoint` if given.
 
@@ -123,12 +141,11 @@ def build_sam2(
     """
     if model_type not in HIERA_SIZES:
         raise ValueError(f"unknown SAM 2 model_type {model_type!r}; known: {sorted(HIERA_SIZES)}")
-    options = dataclasses.replace(SAM2Options(), image_size=image_size)
-    model = build_sam2_model(HIERA_SIZES[model_type], options, model_class=model_class)
+    model = build_sam2_model(HIERA_SIZES[model_type], release_options(release, image_size), model_class=model_class)
     if checkpoint is not None:
         from sam_core.sam2.checkpoint import load_sam2_checkpoint
 
-        load_sam2_checkpoint(model, checkpoint, model_type)
+        load_sam2_checkpoint(model, checkpoint, model_type, release)
     return model.to(device).eval()
 
 
@@ -137,8 +154,9 @@ def build_sam2_video_predictor(
     checkpoint: str | None = None,
     device: str | torch.device = "cpu",
     image_size: int = 1024,
+    release: str = "2.1",
 ):
     """A SAM2VideoPredictor (Meta's video options: binarised clicked masks in memory) of one of HIERA_SIZES."""
     from sam_core.sam2.video_predictor import SAM2VideoPredictor
 
-    return build_sam2(model_type, checkpoint, device, image_size, model_class=SAM2VideoPredictor)
+    return build_sam2(model_type, checkpoint, device, image_size, model_class=SAM2VideoPredictor, release=release)
