@@ -1,0 +1,47 @@
+"""SAM 2 tracing: the explicit attention equals the fused one; a traced frame records its memory bank."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from sam_core.sam2.build import build_sam2_video_predictor
+from sam_core.sam2.transformer import RoPEAttention
+from sam_core.tracing import trace
+
+
+def test_rope_attention_explicit_equals_fused():
+    torch.manual_seed(0)
+    attn = RoPEAttention(256, 1, kv_in_dim=64, rope_k_repeat=True, feat_sizes=(8, 8)).eval()
+    q, k = torch.randn(2, 64, 256), torch.randn(2, 2 * 64 + 8, 64)
+    fused = attn(q, k, k, num_k_exclude_rope=8)
+    explicit = attn(q, k, k, num_k_exclude_rope=8, explicit=True)
+    assert (fused - explicit).abs().max().item() < 1e-5
+
+
+def test_traced_frame_records_memory_attention_and_sources():
+    torch.manual_seed(0)
+    predictor = build_sam2_video_predictor("hiera_tiny", image_size=128)
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, size=(64, 80, 3), dtype=np.uint8) for _ in range(3)]
+    state = predictor.init_state(frames)
+    predictor.add_new_points_or_box(state, 0, 1, points=[[30, 30]], labels=[1])
+    untraced = [m.clone() for _, _, m in predictor.propagate_in_video(state)]
+    predictor.reset_state(state)
+    predictor.add_new_points_or_box(state, 0, 1, points=[[30, 30]], labels=[1])
+    generator = predictor.propagate_in_video(state)
+    next(generator), next(generator)  # frame 0 (prompted), frame 1 (tracked from frame 0)
+    with trace() as t:
+        frame_idx, _, masks = next(generator)
+    assert frame_idx == 2
+    assert (masks - untraced[2]).abs().max().item() < 1e-3
+    weights = t.records["memory_attention.layer0.cross_attn"]  # B x heads x queries x keys
+    sources = t.records["memory_bank.key_source_frame"]
+    assert weights.shape[-2] == 64 and weights.shape[-1] == sources.shape[0]  # 8 x 8 queries at 128 px
+    assert torch.allclose(weights.sum(-1), torch.ones(()), atol=1e-5)
+    assert set(t.records["memory_bank.frames"].tolist()) == {0, 1}  # prompted frame 0 + recent frame 1
+    assert t.records["memory_bank.frame_is_prompted"].tolist() == [True, False]
+    assert t.records["memory_bank.key_is_pointer"].sum().item() == 2 * 4  # 2 pointers x 4 tokens
+    assert {"sam2.image_encoder", "sam2.memory_attention", "sam2.mask_decoder", "sam2.memory_encoder"} <= set(
+        t.timings_ms
+    )
