@@ -36,7 +36,7 @@ def bytes_to_unicode() -> dict[int, str]:
             printable.append(b)
             chars.append(256 + extra)
             extra += 1
-    return dict(zip(printable, map(chr, chars)))
+    return dict(zip(printable, map(chr, chars), strict=True))
 
 
 def clean_text(text: str) -> str:
@@ -112,7 +112,7 @@ class SimpleTokenizer:
             return self.cache[token]
         word = list(token[:-1]) + [token[-1] + "</w>"]
         while len(word) > 1:
-            pairs = set(zip(word, word[1:]))
+            pairs = set(zip(word, word[1:], strict=False))
             best = min(pairs, key=lambda p: self.bpe_ranks.get(p, float("inf")))
             if best not in self.bpe_ranks:
                 break
