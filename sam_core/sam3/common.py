@@ -29,7 +29,8 @@ class MLP(nn.Module):
         super().__init__()
         self.num_layers = num_layers
         hidden = [hidden_dim] * (num_layers - 1)
-        self.layers = nn.ModuleList(nn.Linear(n, k) for n, k in zip([input_dim] + hidden, hidden + [output_dim], strict=True))
+        widths = zip([input_dim] + hidden, hidden + [output_dim], strict=True)
+        self.layers = nn.ModuleList(nn.Linear(n, k) for n, k in widths)
         if residual and input_dim != output_dim:
             raise ValueError("residual is only supported if input_dim == output_dim")
         self.residual = residual
