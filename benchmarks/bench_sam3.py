@@ -70,8 +70,8 @@ def main() -> None:
             times["forward_image"]["official"].append(_ms(lambda: official.backbone.forward_image(image)))
             times["forward_image"]["sam_core"].append(_ms(lambda: ours.backbone.forward_image(image)))
             for key, with_box in (("grounding_text", False), ("grounding_text_box", True)):
-                times[key]["official"].append(_ms(lambda: official_grounding(meta_bb, with_box)))
-                times[key]["sam_core"].append(_ms(lambda: our_grounding(our_bb, with_box)))
+                times[key]["official"].append(_ms(lambda wb=with_box: official_grounding(meta_bb, wb)))
+                times[key]["sam_core"].append(_ms(lambda wb=with_box: our_grounding(our_bb, wb)))
     report = {}
     for key, both in times.items():
         med = {who: statistics.median(v) for who, v in both.items()}
