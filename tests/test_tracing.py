@@ -26,7 +26,8 @@ def test_attention_fused_and_explicit_paths_agree():
     torch.manual_seed(0)
     attn = Attention(128, 4, downsample_rate=2)
     q, k = torch.randn(3, 7, 128), torch.randn(3, 4096, 128)
-    explicit = attn(q, k, k, explicit=True)
+    assert not attn.use_fused  # the decoder's default: Meta's explicit softmax
+    explicit = attn(q, k, k)
     attn.use_fused = True
     fused = attn(q, k, k)
     torch.testing.assert_close(fused, explicit, rtol=1e-5, atol=1e-5)
