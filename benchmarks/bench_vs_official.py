@@ -16,7 +16,8 @@ import time
 import numpy as np
 import torch
 
-from sam_core import SamPredictor, build_sam
+from sam_core import SamPredictor
+from sam_core.sam1.build import build_reference_sam
 from tests.torchvision_stub import install_torchvision_stub
 
 
@@ -32,7 +33,7 @@ def main() -> None:
 
     torch.manual_seed(0)
     official = segment_anything.sam_model_registry["vit_b"]().eval()
-    ours = build_sam("vit_b")
+    ours = build_reference_sam("vit_b")
     ours.load_state_dict(official.state_dict())
     reference, predictor = segment_anything.SamPredictor(official), SamPredictor(ours)
 

@@ -11,10 +11,12 @@ import pytest
 import torch
 
 from sam_core import SamPredictor, build_sam
+from sam_core.sam1.build import build_reference_sam
+from tests.conftest import require
 from tests.torchvision_stub import install_torchvision_stub
 
 install_torchvision_stub()
-segment_anything = pytest.importorskip("segment_anything")
+segment_anything = require("segment_anything")
 
 REL_TOL = 1e-4
 
@@ -127,14 +129,14 @@ def test_resized_image_masks_agree(official_and_ours):
 
 
 def test_predict_before_set_image_is_a_clear_error():
-    predictor = SamPredictor(build_sam("vit_b"))
+    predictor = SamPredictor(build_reference_sam("vit_b"))
     with pytest.raises(RuntimeError, match="set_image"):
         predictor.predict(point_coords=np.array([[1, 1]]), point_labels=np.array([1]))
 
 
 def test_state_dict_keys_identical_to_official():
     official = segment_anything.sam_model_registry["vit_b"]()
-    ours = build_sam("vit_b")
+    ours = build_reference_sam("vit_b")
     ref = {k: tuple(v.shape) for k, v in official.state_dict().items()}
     mine = {k: tuple(v.shape) for k, v in ours.state_dict().items()}
     assert mine == ref
@@ -146,7 +148,7 @@ def test_decoder_matches_official_to_rounding():
     fused layer_norm kernel, whose summation order differs from Meta's mean/var code by ~1e-7)."""
     torch.manual_seed(0)
     official = segment_anything.sam_model_registry["vit_b"]().eval()
-    ours = build_sam("vit_b")
+    ours = build_reference_sam("vit_b")
     ours.load_state_dict(official.state_dict())
     embedding = torch.randn(1, 256, 64, 64)
     points = (torch.tensor([[[342.0, 517.0], [600.0, 100.0]]]), torch.tensor([[1, 0]]))
@@ -160,3 +162,18 @@ def test_decoder_matches_official_to_rounding():
             lb, ib = model_b.mask_decoder(embedding, model_b.prompt_encoder.get_dense_pe(), sb, db, True)
             assert _max_rel_diff(la.numpy(), lb.numpy()) <= 1e-5
             assert _max_rel_diff(ia.numpy(), ib.numpy()) <= 1e-5
+
+
+@pytest.mark.slow
+def test_predict_torch_accepts_float64_points_as_meta_does(encoded):
+    """Meta's automatic mask generator passes float64 point grids (torch.as_tensor of numpy) to
+    predict_torch, a batch of one-point prompts; Meta's prompt encoder casts them, and so must ours."""
+    reference, predictor = encoded
+    points = torch.tensor([[[342.0, 517.0]], [[700.25, 210.5]], [[10.0, 1000.0]]], dtype=torch.float64)
+    labels = torch.ones(points.shape[:2], dtype=torch.int)
+    ref_masks, ref_scores, ref_low = reference.predict_torch(points, labels, multimask_output=True, return_logits=True)
+    masks, scores, low = predictor.predict_torch(points, labels, multimask_output=True, return_logits=True)
+    assert low.shape == ref_low.shape == (3, 3, 256, 256) and low.dtype == torch.float32
+    assert _max_rel_diff(ref_low.numpy(), low.numpy()) <= REL_TOL
+    assert _max_rel_diff(ref_scores.numpy(), scores.numpy()) <= REL_TOL
+    assert _max_rel_diff(ref_masks.numpy(), masks.numpy()) <= REL_TOL

@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from sam_core import SamPredictor, build_sam
+from tests.conftest import require
 from tests.torchvision_stub import install_torchvision_stub
 
 install_torchvision_stub()
-transformers = pytest.importorskip("transformers")
+transformers = require("transformers")
 
 REL_TOL = 1e-4
 

@@ -18,8 +18,10 @@ import pytest
 import torch
 from torch import nn
 
+from sam_core.nn.attention import set_fused_attention
+from sam_core.nn.windows import window_partition, window_unpartition
 from sam_core.sam1.tiny_vit import TinyViT, build_tiny_vit_encoder
-from sam_core.sam1.tiny_vit_blocks import WindowAttention, grid_from_windows, windows_from_grid
+from sam_core.sam1.tiny_vit_blocks import WindowAttention
 
 FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "mobile_sam_image_encoder_keys.txt"
 PREFIX = "image_encoder."
@@ -106,19 +108,20 @@ def test_fused_attention_equals_explicit_softmax() -> None:
     with torch.no_grad():
         attn.attention_biases.normal_(0, 2.0)
         tokens = torch.randn(6, 196, 160)
-        attn.explicit = False
+        attn.use_fused = True
         fused = attn(tokens)
-        attn.explicit = True
+        attn.use_fused = False
         explicit = attn(tokens)
     torch.testing.assert_close(fused, explicit, rtol=1e-5, atol=1e-5)
 
 
 def test_window_partition_round_trip() -> None:
     grid = torch.randn(2, 30, 30, 8)
-    windows, padded_hw = windows_from_grid(grid, 7)
-    assert windows.shape == (2 * 5 * 5, 49, 8) and padded_hw == (35, 35)
-    assert torch.equal(windows[0].view(7, 7, 8), grid[0, :7, :7])
-    assert torch.equal(grid_from_windows(windows, 7, padded_hw, (30, 30)), grid)
+    windows, padded_hw = window_partition(grid, 7)
+    assert windows.shape == (2 * 5 * 5, 7, 7, 8) and padded_hw == (35, 35)
+    assert torch.equal(windows[0], grid[0, :7, :7])
+    assert torch.equal(windows[1], grid[0, :7, 7:14])  # windows numbered row by row
+    assert torch.equal(window_unpartition(windows, 7, padded_hw, (30, 30)), grid)
 
 
 # --- equivalence with MobileSAM's own code -------------------------------------------------------
@@ -151,8 +154,7 @@ def reference_encoder() -> nn.Module:
     if not source.exists():
         pytest.skip(f"reference file missing: {source}")
     saved = {name: sys.modules.get(name) for name in _timm_stub_modules()}
-    if importlib.util.find_spec("timm") is None:
-        sys.modules.update(_timm_stub_modules())
+    sys.modules.update(_timm_stub_modules())  # always: an installed timm imports torchvision
     try:
         module_spec = importlib.util.spec_from_file_location("_reference_tiny_vit_sam", source)
         module = importlib.util.module_from_spec(module_spec)
@@ -220,7 +222,7 @@ def test_output_equals_reference_with_identical_weights(reference_encoder: nn.Mo
     with torch.no_grad():
         expected = reference_encoder(image)
         fused = ours(image)
-        ours.set_explicit_attention(True)
+        set_fused_attention(ours, False)
         explicit = ours(image)
     scale = expected.abs().max()
     assert (fused - expected).abs().max() / scale <= 1e-4

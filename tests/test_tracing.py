@@ -7,16 +7,14 @@ import pytest
 import torch
 
 from sam_core import SamPredictor
-from sam_core.sam1.build import NANO_DECODER, sam_model_registry
+from sam_core.sam1.build import NANO_DECODER, build_reference_sam
 from sam_core.sam1.transformer import Attention
 from sam_core.tracing import trace
 
 
 @pytest.fixture(scope="module")
 def predictor():
-    torch.manual_seed(0)
-    model = sam_model_registry["nano"]().eval()
-    p = SamPredictor(model)
+    p = SamPredictor(build_reference_sam("nano", seed=0))
     rng = np.random.default_rng(0)
     p.set_image(rng.integers(0, 255, (200, 300, 3), dtype=np.uint8))
     return p
@@ -26,7 +24,8 @@ def test_attention_fused_and_explicit_paths_agree():
     torch.manual_seed(0)
     attn = Attention(128, 4, downsample_rate=2)
     q, k = torch.randn(3, 7, 128), torch.randn(3, 4096, 128)
-    explicit = attn(q, k, k, explicit=True)
+    assert not attn.use_fused  # the decoder's default: Meta's explicit softmax
+    explicit = attn(q, k, k)
     attn.use_fused = True
     fused = attn(q, k, k)
     torch.testing.assert_close(fused, explicit, rtol=1e-5, atol=1e-5)

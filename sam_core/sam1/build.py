@@ -20,9 +20,9 @@ from sam_core.sam1.nano_encoder import NanoEncoderConfig, NanoImageEncoder
 from sam_core.sam1.prompt_encoder import PromptEncoder
 from sam_core.sam1.sam import Sam
 from sam_core.sam1.transformer import TwoWayTransformer
+from sam_core.weights.registry import KNOWN_MODELS
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-NANO_WEIGHTS = REPO_ROOT / "assets" / "models" / "nano" / "sam_nano.safetensors"
+NANO_WEIGHTS: Path = KNOWN_MODELS["nano"].local_path  # the embedded weights; their one home is the registry
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,12 @@ NANO_DECODER = DecoderSize(
 )
 
 
-def _assemble(image_encoder: nn.Module, size: DecoderSize) -> Sam:
+def build_sam_from_sizes(image_encoder: nn.Module, size: DecoderSize = SAM_DECODER) -> Sam:
+    """A Sam with SAM's prompt encoder and mask decoder at `size` on top of `image_encoder` (random weights).
+
+    image_encoder: [B, 3, S, S] -> [B, size.prompt_embed_dim, grid, grid], with `.img_size` = S; a stand-in
+    with only `img_size` serves callers that feed the decoder their own embeddings.
+    """
     grid = (size.embedding_grid, size.embedding_grid)
     return Sam(
         image_encoder=image_encoder,
@@ -97,19 +102,32 @@ def _vit(model_type: str) -> Sam:
         window_size=14,
         out_chans=SAM_DECODER.prompt_embed_dim,
     )
-    return _assemble(encoder, SAM_DECODER)
+    return build_sam_from_sizes(encoder, SAM_DECODER)
 
 
 def _vit_t() -> Sam:
     from sam_core.sam1.tiny_vit import build_tiny_vit_encoder
 
-    return _assemble(build_tiny_vit_encoder(), SAM_DECODER)
+    return build_sam_from_sizes(build_tiny_vit_encoder(), SAM_DECODER)
 
 
 def _nano() -> Sam:
     stride = NANO_DECODER.image_size // NANO_DECODER.embedding_grid
     config = NanoEncoderConfig(out_chans=NANO_DECODER.prompt_embed_dim, out_stride=stride)
-    return _assemble(NanoImageEncoder(config), NANO_DECODER)
+    return build_sam_from_sizes(NanoImageEncoder(config), NANO_DECODER)
+
+
+_assemble = build_sam_from_sizes  # old private name, still used by lesson_content/decoder_view.py
+
+
+def build_reference_sam(model_type: str = "vit_b", seed: int | None = None) -> Sam:
+    """The architecture of `model_type` with random weights, in eval mode: the model that tests and
+    benchmarks load an oracle's state_dict into. seed: torch.manual_seed(seed) first (global RNG)."""
+    if model_type not in sam_model_registry:
+        raise ValueError(f"Unknown model type {model_type!r}; known: {sorted(sam_model_registry)}.")
+    if seed is not None:
+        torch.manual_seed(seed)
+    return sam_model_registry[model_type]().eval()
 
 
 sam_model_registry: dict[str, Callable[[], Sam]] = {

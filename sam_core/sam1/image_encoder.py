@@ -14,7 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sam_core.nn.attention import SoftmaxAttention
 from sam_core.nn.blocks import LayerNorm2d, MLPBlock
+from sam_core.nn.windows import window_partition, window_unpartition
 
 
 class ImageEncoderViT(nn.Module):
@@ -138,11 +140,13 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-class Attention(nn.Module):
+class Attention(SoftmaxAttention):
     """Multi-head self-attention over a 2-D token grid with decomposed relative-position terms.
 
     logits[q, k] = (q · k) / sqrt(d) + q · R_h[row(q) - row(k)] + q · R_w[col(q) - col(k)]
-    The relative terms are passed as the additive mask of the fused attention kernel.
+    The relative terms are the additive bias of `SoftmaxAttention.attend`; the fused kernel is the
+    default (use_fused=True): thousands of tokens per window or image, where it is faster and never
+    holds the [HW, HW] matrix.
     """
 
     def __init__(
@@ -154,7 +158,7 @@ class Attention(nn.Module):
         rel_pos_zero_init: bool = True,
         input_size: tuple[int, int] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(use_fused=True)
         self.num_heads = num_heads
         head_dim = dim // num_heads
         self.scale = head_dim**-0.5
@@ -166,45 +170,16 @@ class Attention(nn.Module):
             self.rel_pos_h = nn.Parameter(torch.zeros(2 * input_size[0] - 1, head_dim))
             self.rel_pos_w = nn.Parameter(torch.zeros(2 * input_size[1] - 1, head_dim))
 
-    def forward(self, x: torch.Tensor, explicit: bool = False) -> torch.Tensor:  # [B, H, W, D] -> same
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, H, W, D] -> same
         b, h, w, _ = x.shape
         qkv = self.qkv(x).reshape(b, h * w, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # each B x heads x HW x d
         bias = None
         if self.use_rel_pos:
             bias = decomposed_rel_pos_bias(q, self.rel_pos_h, self.rel_pos_w, (h, w), (h, w))
-        if explicit:
-            logits = (q * self.scale) @ k.transpose(-2, -1)
-            if bias is not None:
-                logits = logits + bias
-            out = logits.softmax(dim=-1) @ v
-        else:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        out = self.attend(q, k, v, bias=bias, scale=self.scale)
         out = out.transpose(1, 2).reshape(b, h, w, -1)  # B x heads x HW x d -> B x H x W x D
         return self.proj(out)
-
-
-def window_partition(x: torch.Tensor, window: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """[B, H, W, C] -> zero-pad to multiples of `window` -> [B * n_windows, window, window, C]."""
-    b, h, w, c = x.shape
-    pad_h, pad_w = (window - h % window) % window, (window - w % window) % window
-    if pad_h or pad_w:
-        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
-    hp, wp = h + pad_h, w + pad_w
-    x = x.view(b, hp // window, window, wp // window, window, c)
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window, window, c), (hp, wp)
-
-
-def window_unpartition(
-    windows: torch.Tensor, window: int, padded_hw: tuple[int, int], hw: tuple[int, int]
-) -> torch.Tensor:
-    """[B * n_windows, window, window, C] -> [B, H, W, C] (padding removed)."""
-    hp, wp = padded_hw
-    h, w = hw
-    b = windows.shape[0] // (hp * wp // window // window)
-    x = windows.view(b, hp // window, wp // window, window, window, -1)
-    x = x.permute(0, 1, 3, 2, 4, 5).reshape(b, hp, wp, -1)
-    return x[:, :h, :w, :].contiguous()
 
 
 def get_rel_pos(q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tensor:

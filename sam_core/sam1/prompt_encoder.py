@@ -14,51 +14,14 @@ learned "no mask" vector is broadcast instead.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from sam_core.nn.blocks import LayerNorm2d
+from sam_core.nn.position_encoding import PositionEmbeddingRandom
 from sam_core.tracing import record
 
-
-class PositionEmbeddingRandom(nn.Module):
-    """Random Fourier positional encoding of 2-D coordinates.
-
-    Arguments:
-      num_pos_feats: number of random frequencies (C/2); the output has 2 * num_pos_feats dims.
-      scale: std of the Gaussian matrix (1.0 when None or <= 0).
-    """
-
-    def __init__(self, num_pos_feats: int = 64, scale: float | None = None) -> None:
-        super().__init__()
-        if scale is None or scale <= 0.0:
-            scale = 1.0
-        self.register_buffer("positional_encoding_gaussian_matrix", scale * torch.randn((2, num_pos_feats)))
-
-    def _pe_encoding(self, coords: torch.Tensor) -> torch.Tensor:
-        """coords in [0, 1], shape [..., 2] -> [..., 2 * num_pos_feats]."""
-        unit = 2 * coords - 1  # [0, 1] -> [-1, 1]
-        angles = 2 * math.pi * (unit @ self.positional_encoding_gaussian_matrix)  # [..., C/2]
-        return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
-
-    def forward(self, size: tuple[int, int]) -> torch.Tensor:
-        """Encoding of every cell centre of an h x w grid -> [C, h, w]."""
-        h, w = size
-        device = self.positional_encoding_gaussian_matrix.device
-        ones = torch.ones((h, w), device=device, dtype=self.positional_encoding_gaussian_matrix.dtype)
-        y_embed = (ones.cumsum(dim=0) - 0.5) / h
-        x_embed = (ones.cumsum(dim=1) - 0.5) / w
-        pe = self._pe_encoding(torch.stack([x_embed, y_embed], dim=-1))  # h x w x C
-        return pe.permute(2, 0, 1)  # C x h x w
-
-    def forward_with_coords(self, coords_input: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
-        """Pixel coordinates [B, N, 2] (x, y) in a frame of image_size (h, w) -> [B, N, C]."""
-        coords = coords_input.clone()
-        coords[:, :, 0] = coords[:, :, 0] / image_size[1]
-        coords[:, :, 1] = coords[:, :, 1] / image_size[0]
-        return self._pe_encoding(coords.to(torch.float))
+__all__ = ["PositionEmbeddingRandom", "PromptEncoder"]  # PositionEmbeddingRandom lives in sam_core.nn
 
 
 class PromptEncoder(nn.Module):
@@ -115,18 +78,8 @@ class PromptEncoder(nn.Module):
             padding_label = -torch.ones((labels.shape[0], 1), device=labels.device)
             points = torch.cat([points, padding_point], dim=1)
             labels = torch.cat([labels, padding_label], dim=1)
-        point_embedding = self.pe_layer.forward_with_coords(points, self.input_image_size)
-        record("prompt.coords_input", points - 0.5)
-        normalized = points.clone()
-        normalized[..., 0] = normalized[..., 0] / self.input_image_size[1]
-        normalized[..., 1] = normalized[..., 1] / self.input_image_size[0]
-        record("prompt.coords_normalized", normalized)
-        record("prompt.coords_unit", 2 * normalized - 1)
-        record("prompt.gaussian_matrix", self.pe_layer.positional_encoding_gaussian_matrix)
-        record(
-            "prompt.fourier_angles",
-            2 * math.pi * ((2 * normalized - 1) @ self.pe_layer.positional_encoding_gaussian_matrix),
-        )
+        record("prompt.coords_input", points - 0.5)  # input-frame pixels; the padding point at -0.5
+        point_embedding = self.pe_layer.forward_with_coords(points, self.input_image_size, trace_prefix="prompt.")
         record("prompt.point_pe", point_embedding)
         record("prompt.point_labels", labels)
 

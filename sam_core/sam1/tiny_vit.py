@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from sam_core.nn.blocks import LayerNorm2d
-from sam_core.sam1.tiny_vit_blocks import AttentionStage, ConvStage, ConvStem, WindowAttention
+from sam_core.sam1.tiny_vit_blocks import AttentionStage, ConvStage, ConvStem
 
 
 class TinyViT(nn.Module):
@@ -111,12 +111,6 @@ class TinyViT(nn.Module):
             nn.Conv2d(out_chans, out_chans, kernel_size=3, padding=1, bias=False),
             LayerNorm2d(out_chans),
         )
-
-    def set_explicit_attention(self, explicit: bool) -> None:
-        """Switch every window attention between the fused kernel and the step-by-step softmax."""
-        for module in self.modules():
-            if isinstance(module, WindowAttention):
-                module.explicit = explicit
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """

@@ -11,9 +11,11 @@ grid [B, H, W, C] so that LayerNorm and Linear act on the last axis and windows 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 import torch.utils.checkpoint
 from torch import nn
+
+from sam_core.nn.attention import SoftmaxAttention
+from sam_core.nn.windows import window_partition, window_unpartition
 
 
 class DropPath(nn.Module):
@@ -167,7 +169,7 @@ class TokenMLP(nn.Module):
         return self.drop(self.fc2(x))
 
 
-class WindowAttention(nn.Module):
+class WindowAttention(SoftmaxAttention):
     """Pre-norm multi-head self-attention inside one square window, with a learned position bias.
 
         attention = softmax(Q K^T / sqrt(d) + B[h, |dy|, |dx|]) V
@@ -181,12 +183,12 @@ class WindowAttention(nn.Module):
 
     Arguments:
       dim: token width C. num_heads: heads (head width d = C / heads). window_size: window side.
-    Attribute `explicit`: compute the softmax step by step (what the lesson shows) instead of the
-    fused scaled_dot_product_attention; both give the same result (a test checks it).
+    The fused kernel is the default (use_fused=True); the explicit path computes MobileSAM's
+    (Q K^T) * scale + B step by step (`SoftmaxAttention.attend`).
     """
 
     def __init__(self, dim: int, num_heads: int, window_size: int) -> None:
-        super().__init__()
+        super().__init__(use_fused=True)
         assert dim % num_heads == 0, "num_heads must divide the token width."
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
@@ -199,7 +201,6 @@ class WindowAttention(nn.Module):
         rows, cols = rows.flatten(), cols.flatten()  # position of each of the N window tokens
         offset_idx = (rows[:, None] - rows[None]).abs() * window_size + (cols[:, None] - cols[None]).abs()
         self.register_buffer("attention_bias_idxs", offset_idx, persistent=False)  # N x N
-        self.explicit = False
 
     def position_bias(self) -> torch.Tensor:
         """The additive bias for every query-key pair: [heads, N, N]."""
@@ -210,39 +211,9 @@ class WindowAttention(nn.Module):
         qkv = self.qkv(self.norm(tokens)).view(b, n, self.num_heads, 3, self.head_dim)
         q, k, v = qkv.permute(3, 0, 2, 1, 4).unbind(0)  # each B x heads x N x d
         bias = self.position_bias().to(q.dtype)  # heads x N x N, broadcast over windows
-        if self.explicit:
-            logits = (q @ k.transpose(-2, -1)) * self.scale + bias  # B x heads x N x N
-            out = logits.softmax(dim=-1) @ v
-        else:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scale)
+        out = self.attend(q, k, v, bias=bias, scale=self.scale)
         out = out.transpose(1, 2).reshape(b, n, c)  # B x heads x N x d -> B x N x C
         return self.proj(out)
-
-
-def windows_from_grid(x: torch.Tensor, window: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """[B, H, W, C] -> zero-pad bottom/right to multiples of `window` -> [B * n_windows, window^2, C].
-
-    The padding is zeros *before* the attention's LayerNorm, so padded positions become ordinary keys
-    (equal to the norm's bias), exactly as in MobileSAM; they are cut off again afterwards.
-    """
-    b, h, w, c = x.shape
-    pad_h, pad_w = (window - h % window) % window, (window - w % window) % window
-    if pad_h or pad_w:
-        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
-    hp, wp = h + pad_h, w + pad_w
-    x = x.view(b, hp // window, window, wp // window, window, c)
-    x = x.transpose(2, 3)  # B x nH x win x nW x win x C -> B x nH x nW x win x win x C
-    return x.reshape(-1, window * window, c), (hp, wp)
-
-
-def grid_from_windows(
-    windows: torch.Tensor, window: int, padded_hw: tuple[int, int], hw: tuple[int, int]
-) -> torch.Tensor:
-    """Inverse of `windows_from_grid`: [B * n_windows, window^2, C] -> [B, H, W, C] (padding removed)."""
-    hp, wp = padded_hw
-    c = windows.shape[-1]
-    x = windows.view(-1, hp // window, wp // window, window, window, c).transpose(2, 3)
-    return x.reshape(-1, hp, wp, c)[:, : hw[0], : hw[1]]
 
 
 class TinyViTBlock(nn.Module):
@@ -272,9 +243,13 @@ class TinyViTBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[1], x.shape[2]
-        windows, padded_hw = windows_from_grid(x, self.window_size)
-        attended = grid_from_windows(self.attn(windows), self.window_size, padded_hw, (h, w))
+        h, w, c = x.shape[1:]
+        win = self.window_size
+        # Padding is zeros *before* the attention's LayerNorm, so padded positions become ordinary keys
+        # (equal to the norm's bias), exactly as in MobileSAM; window_unpartition cuts them off again.
+        windows, padded_hw = window_partition(x, win)  # B*nW x win x win x C
+        attended = self.attn(windows.view(-1, win * win, c)).view(-1, win, win, c)
+        attended = window_unpartition(attended, win, padded_hw, (h, w))  # B x H x W x C
         x = x + self.drop_path(attended)
         x = self.local_conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)  # via BxCxHxW for the conv
         return x + self.drop_path(self.mlp(x))

@@ -11,17 +11,14 @@ Positional encodings are re-added to queries and keys at every attention (not to
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from sam_core.nn.attention import SoftmaxAttention
 from sam_core.nn.blocks import MLPBlock
-from sam_core.tracing import is_tracing, record
 
 
-class Attention(nn.Module):
+class Attention(SoftmaxAttention):
     """Multi-head attention that may project to a smaller internal width (downsample_rate).
 
     SAM's cross-attentions use downsample_rate=2: a 256-wide model attends at 128 wide.
@@ -30,10 +27,14 @@ class Attention(nn.Module):
       embedding_dim: width of the inputs and the output (C).
       num_heads: heads; the internal width must divide by it.
       downsample_rate: internal width = embedding_dim // downsample_rate.
+
+    The explicit softmax is the default (use_fused=False): it gives Meta's numbers bit for bit (the fused
+    kernel sums in another order, and the decoder amplifies that rounding), and at a handful of tokens it
+    is not slower. Training switches the fused kernel on for memory (`sam_core.nn.attention`).
     """
 
     def __init__(self, embedding_dim: int, num_heads: int, downsample_rate: int = 1) -> None:
-        super().__init__()
+        super().__init__(use_fused=False)
         self.embedding_dim = embedding_dim
         self.internal_dim = embedding_dim // downsample_rate
         self.num_heads = num_heads
@@ -42,11 +43,6 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(embedding_dim, self.internal_dim)
         self.v_proj = nn.Linear(embedding_dim, self.internal_dim)
         self.out_proj = nn.Linear(self.internal_dim, embedding_dim)
-        self.trace_name: str | None = None  # set by the owner so traces can name the weights
-        # The explicit softmax path is the default: it is bit-identical to Meta's implementation (the fused
-        # kernel's different summation order is amplified by the decoder, ~1e-3 on random weights) and at
-        # a handful of tokens it is not slower. Training switches the fused kernel on for memory.
-        self.use_fused = False
 
     def _separate_heads(self, x: torch.Tensor) -> torch.Tensor:
         b, n, c = x.shape
@@ -56,24 +52,16 @@ class Attention(nn.Module):
         b, h, n, c = x.shape
         return x.transpose(1, 2).reshape(b, n, h * c)  # B x N x C_internal
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, explicit: bool = False) -> torch.Tensor:
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """q: [B, Nq, C], k and v: [B, Nk, C] -> [B, Nq, C].
 
-        The explicit path computes softmax(QK^T / sqrt(d)) V step by step — what the lesson shows and what
-        tracing records; with use_fused (and no trace, explicit=False) the fused scaled_dot_product_attention.
+        softmax(Q K^T / sqrt(d)) V per head (`SoftmaxAttention.attend`); while tracing, the weights are
+        recorded under `trace_name`.
         """
         q = self._separate_heads(self.q_proj(q))
         k = self._separate_heads(self.k_proj(k))
         v = self._separate_heads(self.v_proj(v))
-        if explicit or not self.use_fused or is_tracing():
-            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # B x heads x Nq x Nk
-            weights = torch.softmax(scores, dim=-1)
-            if self.trace_name is not None:
-                record(self.trace_name, weights)
-            out = weights @ v
-        else:
-            out = F.scaled_dot_product_attention(q, k, v)
-        return self.out_proj(self._recombine_heads(out))
+        return self.out_proj(self._recombine_heads(self.attend(q, k, v)))
 
 
 class TwoWayAttentionBlock(nn.Module):

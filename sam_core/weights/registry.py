@@ -27,10 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["ModelSpec", "KNOWN_MODELS", "get_spec", "PROJECT_ROOT"]
+__all__ = ["ModelSpec", "KNOWN_MODELS", "get_spec", "PROJECT_ROOT", "SAM1_CAPABILITIES"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _META_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
+
+Family = Literal["sam1", "sam2", "sam3"]
+Capability = Literal["points", "boxes", "masks", "video", "text"]
+SAM1_CAPABILITIES: frozenset[Capability] = frozenset({"points", "boxes", "masks"})  # one image, geometric prompts
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class ModelSpec:
       description: one line for the model picker.
       source_url: where the publisher serves the file (for students who download it by hand).
       revision: hub branch, tag or commit.
+      family: which SAM the weights belong to ("sam1", "sam2", "sam3"): which builder and predictor apply.
+      capabilities: the prompts and modes the model takes ("points", "boxes", "masks", "video", "text").
     """
 
     name: str
@@ -62,6 +68,8 @@ class ModelSpec:
     description: str
     source_url: str | None = None
     revision: str = "main"
+    family: Family = "sam1"
+    capabilities: frozenset[Capability] = SAM1_CAPABILITIES
 
     @property
     def is_local(self) -> bool:
