@@ -24,7 +24,6 @@ import numpy as np
 import streamlit as st
 
 from lesson_content.examples import load_examples
-
 from sam_core.device import resolve_device as _resolve_device
 from sam_core.sam1.build import NANO_WEIGHTS, build_sam
 from sam_core.sam1.predictor import SamPredictor

@@ -5,18 +5,16 @@ Outline sections 1 (context and constraints) and 2 (recap). Text: lesson_content
 
 import streamlit as st
 
-from lesson_content import architecture, lesson_map
+from lesson_content import architecture
+from lesson_content.page_table import lesson_map, page
 from lesson_content.prose import render
 from ui import session
+from ui.navigation import page_link
 
 st.title("Start: how Segment Anything works")
 
 model, info = session.current_model()
-try:
-    ref = architecture.reference_config()
-except Exception as error:  # sam_core missing or broken: the recap still reads without numbers
-    ref = None
-    st.warning(f"The model package could not be read ({type(error).__name__}: {error}).")
+ref = architecture.reference_config()
 
 st.markdown(render("start.intro", model_name=info.name))
 
@@ -31,24 +29,19 @@ with scope_not:
 st.info(render("start.self_contained"), icon=":material/explore:")
 
 st.header("Recap: the three building blocks")
-if ref is not None:
-    st.markdown(render("start.recap_vit", **ref))
+st.markdown(render("start.recap_vit", **ref))
 st.markdown(render("start.recap_cross"))
 st.markdown(render("start.recap_encdec"))
 
 st.header("The lesson map")
 st.markdown(render("start.map_intro"))
-for section in lesson_map.OUTLINE:
-    page = lesson_map.page_file(section.page_prefix)
-    label = f"§{section.number} {section.title}"
-    linked = False
-    if page is not None and section.page_prefix != "01":
-        try:
-            st.page_link(str(page.relative_to(lesson_map.PAGES_DIR.parent)), label=label, help=section.what)
-            linked = True
-        except Exception:  # the page file exists but is not in the app's navigation (yet)
-            pass
-    if not linked:
-        suffix = "this page" if section.page_prefix == "01" else "to come"
-        st.markdown(f"<span style='opacity:0.7'>{label} — {section.what} · <em>{suffix}</em></span>",
+this_page = page("start")
+for entry in lesson_map():
+    label = f"§{entry.section.number} {entry.section.title}"
+    others = [row for row in entry.pages if row != this_page]
+    for row in others:
+        page_link(row, label=f"{label} · {row.title}", help=entry.section.what)
+    if not others:
+        suffix = "this page" if this_page in entry.pages else "to come"
+        st.markdown(f"<span style='opacity:0.7'>{label} — {entry.section.what} · <em>{suffix}</em></span>",
                     unsafe_allow_html=True)
