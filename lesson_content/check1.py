@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from sam_core.masks import interior_point
+
 from . import scene_targets as targets
 from .live_trace import TracedPrediction, traced_predict
 
@@ -52,7 +54,7 @@ def click_points(scene, clicks: int, photo_size: tuple[int, int]) -> list[tuple[
     sy, sx = photo_size[0] / scene.size, photo_size[1] / scene.size
     points = []
     for i in range(clicks):
-        x, y = targets.interior_point(objects[i % len(objects)].mask)
+        x, y = interior_point(objects[i % len(objects)].mask)
         points.append((int(x * sx), int(y * sy)))
     return points
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sam_core.masks import interior_point, mask_iou
+
 from . import scene_targets as targets
 from .live_trace import TracedPrediction, traced_predict
 
@@ -80,7 +82,7 @@ def background_point(scene, target) -> tuple[int, int] | None:
     if target.parent is not None:
         rest = scene.objects[target.parent].mask & ~target.mask
         if rest.sum() >= 9:
-            return targets.interior_point(rest)
+            return interior_point(rest)
     x0, y0, x1, y1 = target.bbox
     h, w = target.mask.shape
     for x, y in ((x1 + 4, (y0 + y1) // 2), (x0 - 5, (y0 + y1) // 2), ((x0 + x1) // 2, y1 + 4)):
@@ -94,7 +96,7 @@ def prompt_cases(model, scene, target) -> list[PromptCase]:
     answer fed back as mask_input (refinement)."""
     predictor = _predictor(model)
     predictor.set_image(np.ascontiguousarray(scene.image))
-    fg = targets.interior_point(target.mask)
+    fg = interior_point(target.mask)
     cases: list[PromptCase] = []
 
     def add(title, points, labels, box=None, mask_input=None, multimask=False):
@@ -105,7 +107,7 @@ def prompt_cases(model, scene, target) -> list[PromptCase]:
             mask_input=mask_input, multimask_output=multimask)
         best = int(np.argmax(scores))
         cases.append(PromptCase(title, list(points), list(labels), box, mask_input is not None, masks[best],
-                                float(scores[best]), targets.mask_iou(masks[best], target.mask), low[best]))
+                                float(scores[best]), mask_iou(masks[best], target.mask), low[best]))
 
     add("one foreground point", [fg], [1], multimask=True)
     bg = background_point(scene, target)

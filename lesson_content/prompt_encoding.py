@@ -30,14 +30,15 @@ from lesson_content.float32_bands import (  # noqa: F401  (re-exported: the page
     float32_breakdown,
     grid_constant_band,
 )
+from sam_core import prompts
 
 PLAN_ROUND_DIGITS = 4  # the lesson plan writes p_x = 0.3340, p_y = 0.5049 and evaluates at those
 EXACT_DIGITS = 30  # significant digits sympy evaluates exact values to
 PIXEL_CENTRE = sp.Rational(1, 2)  # SAM adds half a pixel before normalising
 
-# SAM's point labels (sam_core/sam1/prompt_encoder.py): which learned type embedding is added to a token.
-LABEL_BACKGROUND, LABEL_FOREGROUND, LABEL_PADDING = 0, 1, -1
-LABEL_BOX_TOP_LEFT, LABEL_BOX_BOTTOM_RIGHT = 2, 3
+# SAM's point labels (sam_core.prompts): which learned type embedding is added to a token.
+LABEL_BACKGROUND, LABEL_FOREGROUND, LABEL_PADDING = prompts.BACKGROUND, prompts.FOREGROUND, prompts.PADDING
+LABEL_BOX_TOP_LEFT, LABEL_BOX_BOTTOM_RIGHT = prompts.BOX_TOP_LEFT, prompts.BOX_BOTTOM_RIGHT
 
 # The lesson plan's pseudocode, quoted, with its band count and projection filled in from the config.
 PLAN_PSEUDOCODE = """# The lesson plan's pseudocode (not SAM's code)
@@ -277,20 +278,6 @@ def real_point_from_model(model, x: float, y: float, image_size: int) -> RealPoi
                                model.prompt_encoder.input_image_size[0])
 
 
-def traced_point(predictor, x: float, y: float) -> dict:
-    """Run one real predict() for a foreground click under sam_core.tracing; returns what it recorded.
-
-    Keys: "records" (name -> tensor), "timings_ms", "masks", "scores". The predictor must have an image.
-    """
-    from sam_core.tracing import trace
-
-    with trace() as t:
-        masks, scores, _ = predictor.predict(
-            point_coords=np.array([[x, y]], dtype=float), point_labels=np.array([1]), multimask_output=True
-        )
-    return {"records": dict(t.records), "timings_ms": dict(t.timings_ms), "masks": masks, "scores": scores}
-
-
 # ----------------------------------------------------------------------------------------------
 # Boxes and masks
 # ----------------------------------------------------------------------------------------------
@@ -400,3 +387,14 @@ def side_by_side(x: int, y: int, image_size: int, plan_bands: int, real: RealPoi
          f"$\\sin\\theta_0 = {math.sin(real.angles[0]):.4f}$" if loaded else none),
         ("width", f"${4 * plan_bands} \\to {plan_proj}$", f"${real.dim}$" if loaded else none),
     ]
+
+
+def real_source() -> str:
+    """The source of what the model runs for a point: sam_core's random-Fourier encoding and _embed_points."""
+    import inspect
+
+    from sam_core.sam1.prompt_encoder import PositionEmbeddingRandom, PromptEncoder
+
+    return "\n".join(inspect.getsource(f) for f in (PositionEmbeddingRandom._pe_encoding,
+                                                     PositionEmbeddingRandom.forward_with_coords,
+                                                     PromptEncoder._embed_points))

@@ -5,8 +5,10 @@ pixel: the scene generator places objects by seed, so the click is derived from 
 (the object's most interior pixel, or a pixel on the boundary between two objects).
 
     scene = load_scene("desk", 0)
-    x, y = interior_point(first(scene, "handle").mask)
+    x, y = sam_core.masks.interior_point(first(scene, "handle").mask)
     table = iou_table(masks, scene.targets_at(x, y))    # [n_masks, n_targets]
+
+IoU and the interior click come from sam_core.masks (one convention for training, evaluation and pages).
 
 Imports no Streamlit.
 """
@@ -17,6 +19,8 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+
+from sam_core.masks import iou_matrix
 
 SCENE_SIZE = 512  # rendered side in pixels; the predictor resizes to the model's input anyway
 
@@ -37,16 +41,15 @@ def first(scene, name: str):
     return found[0] if found else None
 
 
-def _erode(mask: np.ndarray) -> np.ndarray:
-    """One step of 4-neighbour erosion (pixels outside the image count as outside the mask)."""
-    out = mask.copy()
-    out[1:, :] &= mask[:-1, :]
-    out[:-1, :] &= mask[1:, :]
-    out[:, 1:] &= mask[:, :-1]
-    out[:, :-1] &= mask[:, 1:]
-    out[0, :] = out[-1, :] = False
-    out[:, 0] = out[:, -1] = False
-    return out
+def largest_object(scene):
+    """The scene's largest object-level segment (else its largest segment of any level), None if empty."""
+    objects = [o for o in scene.objects if o.level == "object"] or list(scene.objects)
+    return max(objects, key=lambda o: o.area) if objects else None
+
+
+def target_or_largest(scene, name: str):
+    """The object the config names, else the scene's largest object (a seed without one), else None."""
+    return first(scene, name) or largest_object(scene)
 
 
 def _nearest_to_centroid(mask: np.ndarray) -> tuple[int, int]:
@@ -54,20 +57,6 @@ def _nearest_to_centroid(mask: np.ndarray) -> tuple[int, int]:
     cy, cx = rows.mean(), cols.mean()
     i = int(np.argmin((rows - cy) ** 2 + (cols - cx) ** 2))
     return int(cols[i]), int(rows[i])
-
-
-def interior_point(mask: np.ndarray) -> tuple[int, int]:
-    """(x, y) of a pixel deep inside `mask`: erode until one more step would empty it, then take the
-    remaining pixel nearest the centroid. A click there is unambiguous about which segment it hits."""
-    mask = np.asarray(mask, dtype=bool)
-    if not mask.any():
-        raise ValueError("empty mask: no pixel to click")
-    core = mask
-    while True:
-        eroded = _erode(core)
-        if not eroded.any():
-            return _nearest_to_centroid(core)
-        core = eroded
 
 
 def boundary_point(mask_a: np.ndarray, mask_b: np.ndarray) -> tuple[int, int] | None:
@@ -86,17 +75,9 @@ def boundary_point(mask_a: np.ndarray, mask_b: np.ndarray) -> tuple[int, int] | 
     return _nearest_to_centroid(contact)
 
 
-def mask_iou(pred: np.ndarray, target: np.ndarray) -> float:
-    """|pred ∩ target| / |pred ∪ target| of two bool masks of the same shape (0 when both are empty)."""
-    pred, target = np.asarray(pred, dtype=bool), np.asarray(target, dtype=bool)
-    union = np.logical_or(pred, target).sum()
-    return float(np.logical_and(pred, target).sum() / union) if union else 0.0
-
-
 def iou_table(masks: np.ndarray, targets) -> np.ndarray:
     """IoU of every predicted mask [C, H, W] against every ground-truth object: [C, len(targets)]."""
-    return np.array([[mask_iou(m, t.mask) for t in targets] for m in masks], dtype=np.float64).reshape(
-        len(masks), len(targets))
+    return iou_matrix(masks, [t.mask for t in targets])
 
 
 @dataclass(frozen=True)

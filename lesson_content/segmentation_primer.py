@@ -12,19 +12,11 @@ Imports no Streamlit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
-
-@lru_cache(maxsize=8)
-def scene(kind: str, seed: int, size: int):
-    """The generated scene (image + ground-truth objects); cached, treat as read-only."""
-    from sam_core.scenes import render_scene
-
-    rendered = render_scene(kind, seed, size=size)
-    rendered.image.flags.writeable = False
-    return rendered
+from lesson_content.scene_targets import largest_object
+from sam_core.masks import interior_point, mask_iou, tight_box
 
 
 def target_at(scene_, x: int, y: int, level: str = "object"):
@@ -36,43 +28,6 @@ def target_at(scene_, x: int, y: int, level: str = "object"):
     return hits[0] if hits else None
 
 
-def largest_object(scene_):
-    objects = [o for o in scene_.objects if o.level == "object"] or list(scene_.objects)
-    return max(objects, key=lambda o: o.area) if objects else None
-
-
-def interior_point(mask: np.ndarray) -> tuple[int, int]:
-    """(x, y) of a pixel deep inside `mask`: erode until one more step would empty it."""
-    current = np.asarray(mask, dtype=bool)
-    if not current.any():
-        raise ValueError("empty mask")
-    while True:
-        eroded = current.copy()
-        eroded[1:, :] &= current[:-1, :]
-        eroded[:-1, :] &= current[1:, :]
-        eroded[:, 1:] &= current[:, :-1]
-        eroded[:, :-1] &= current[:, 1:]
-        if not eroded.any():
-            break
-        current = eroded
-    ys, xs = np.nonzero(current)
-    i = len(xs) // 2
-    return int(xs[i]), int(ys[i])
-
-
-def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(x0, y0, x1, y1) inclusive-exclusive extent of a boolean mask, None if empty."""
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    if rows.size == 0:
-        return None
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 0.0
-
-
 @dataclass(frozen=True)
 class PrimerResult:
     click: tuple[int, int]  # where SAM was prompted (x, y), image pixels
@@ -81,7 +36,7 @@ class PrimerResult:
     target_level: str
     mask: np.ndarray  # bool [H, W], SAM's chosen mask (highest predicted IoU)
     score: float  # SAM's predicted IoU for it
-    box: tuple[int, int, int, int]  # extent of that mask
+    box: tuple[int, int, int, int]  # extent of that mask, (x0, y0, x1, y1) max corner inclusive
     true_mask_iou: float  # IoU of SAM's mask with the generator's mask of the target
     box_area: int
     mask_area: int
@@ -93,35 +48,40 @@ class PrimerResult:
         return 1.0 - self.mask_area / max(self.box_area, 1)
 
 
-def run_primer(predictor, scene_, click: tuple[int, int] | None = None) -> PrimerResult | None:
-    """Prompt SAM once on the scene's object under `click` (default: deep inside the largest object).
+def box_area(box: tuple[int, int, int, int]) -> int:
+    """Pixels in an (x0, y0, x1, y1) box whose max corner is inclusive."""
+    return (box[2] - box[0] + 1) * (box[3] - box[1] + 1)
 
-    The predictor must already hold scene_.image. Returns None when the scene has no objects.
-    """
+
+def primer_prompt(scene_, click: tuple[int, int] | None = None):
+    """(target, click): the object under `click`, else the largest object clicked deep inside it.
+
+    None when the scene has no objects."""
     target = target_at(scene_, *click) if click is not None else None
     if target is None:
         target = largest_object(scene_)
         if target is None:
             return None
         click = interior_point(target.mask)
-    masks, scores, _ = predictor.predict(point_coords=np.array([click], dtype=float), point_labels=np.array([1]),
-                                         multimask_output=True)
+    return target, (int(click[0]), int(click[1]))
+
+
+def primer_result(target, click: tuple[int, int], masks: np.ndarray, scores: np.ndarray) -> PrimerResult:
+    """The three answers from SAM's masks [C, H, W] and scores [C] for `click` on `target`."""
     best = int(np.argmax(scores))
     mask = np.asarray(masks[best], dtype=bool)
-    box = mask_box(mask) or (click[0], click[1], click[0] + 1, click[1] + 1)
-    box_area = (box[2] - box[0]) * (box[3] - box[1])
+    box = tight_box(mask) if mask.any() else (click[0], click[1], click[0], click[1])
     return PrimerResult(
-        click=(int(click[0]), int(click[1])), label=target.phrase, label_name=target.name,
+        click=click, label=target.phrase, label_name=target.name,
         target_level=target.level, mask=mask, score=float(scores[best]), box=box,
-        true_mask_iou=iou(mask, target.mask), box_area=int(box_area), mask_area=int(mask.sum()),
+        true_mask_iou=mask_iou(mask, target.mask), box_area=box_area(box), mask_area=int(mask.sum()),
         scores=tuple(float(s) for s in scores),
     )
 
 
 def true_box_background(obj) -> float:
     """Background fraction inside the true object's own bounding box (independent of the model)."""
-    x0, y0, x1, y1 = obj.bbox
-    return 1.0 - obj.area / max((x1 - x0) * (y1 - y0), 1)
+    return 1.0 - obj.area / box_area(tight_box(obj.mask))
 
 
 def object_clicks(scene_, n: int) -> list[tuple[int, int]]:

@@ -1,58 +1,22 @@
-"""Every page in app.py's PAGES renders without exception (AppTest), with and without a model.
-
-The page list is read from app.py's source, so a page added there is tested here automatically.
+"""Every page in the page table (lesson_content/page_table.py) renders without exception (AppTest),
+with and without a model, through app.py's router; a page added to the table is tested here automatically.
 The model is a TEST FIXTURE: `build_sam("nano")`-shaped random weights written to a temp file and
 passed through SAM_CHECKPOINT; the app's own default stays the committed embedded weights.
 """
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 
+from lesson_content.page_table import PAGES, page
+
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "app.py"
-
-
-def page_entries() -> list[tuple[str, str, str]]:
-    """(section, page file, title) for each st.Page in app.py's PAGES list, in order (parsed, not run)."""
-    tree = ast.parse(APP.read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PAGES" for t in node.targets):
-            assert isinstance(node.value, ast.List), "PAGES must stay one list literal"
-            entries = []
-            for element in node.value.elts:
-                section, call = element.elts
-                keywords = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords
-                            if isinstance(kw.value, ast.Constant)}
-                entries.append((ast.literal_eval(section), ast.literal_eval(call.args[0]), keywords.get("title", "")))
-            return entries
-    raise AssertionError("app.py has no PAGES list")
-
-
-PAGE_ENTRIES = page_entries()
-PAGE_IDS = [Path(p).stem for _, p, _ in PAGE_ENTRIES]
-
-
-@pytest.fixture(autouse=True)
-def app_router_only(monkeypatch):
-    """What `import ui` does in the real server (see ui/__init__.py): app.py's st.navigation is the only
-    router. AppTest resets Streamlit's "pages directory" flag before every run, so re-apply it here."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original_init = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original_init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
-
-
-
-
+PAGE_IDS = [row.url_path for row in PAGES]
+SEGMENT = page("segment").file
+HOME = page("home").file
 
 
 @pytest.fixture
@@ -78,42 +42,45 @@ def run_page(page: str, session_state: dict | None = None):
 
 
 def test_pages_list_shape():
-    pages = [p for _, p, _ in PAGE_ENTRIES]
-    assert pages[0] == "pages/00_home.py"
-    assert ("Try it", "pages/segment.py", "Segment") in PAGE_ENTRIES
-    assert {s for s, _, _ in PAGE_ENTRIES} <= {"Lesson", "Try it", "Instructor"}
-    for page in pages:
-        assert (REPO / page).is_file(), f"{page} is listed in PAGES but missing"
+    assert PAGES[0].file == "lesson_pages/home.py" and PAGES[0].default
+    assert [row for row in PAGES if row.default] == [PAGES[0]]
+    assert ("Try it", "lesson_pages/try_it/segment.py", "Segment") in [(r.section, r.file, r.title) for r in PAGES]
+    assert {row.section for row in PAGES} <= {"Lesson", "Try it", "Instructor"}
+    for row in PAGES:
+        assert row.path.is_file(), f"{row.file} is listed in PAGES but missing"
+    # every lesson section 1-9 has a page; the map lists all 16 outline sections in order
+    from lesson_content.page_table import lesson_map
+
+    entries = lesson_map()
+    assert [e.section.number for e in entries] == list(range(1, 17))
+    assert all(e.ready for e in entries[:9]) and not any(e.ready for e in entries[9:])
 
 
-def test_url_paths_equal_file_names_so_deep_links_work_on_a_fresh_server():
-    """On a fresh server the first request runs in Streamlit's old pages/ mode until `import ui` switches
-    it off (ui/__init__.py). A deep link then only finds pages whose url_path is what that mode derives
-    from the file name ("04_prompt_encoding.py" -> "prompt_encoding"); any other url_path shows
-    'Page not found'. So every url_path must be the file's derived name (the default page lives at /)."""
-    from streamlit.source_util import page_icon_and_name
+def test_no_pages_folder_so_deep_links_go_through_the_router(monkeypatch):
+    """Streamlit runs a process in its old "pages directory" mode while a folder named pages/ sits next to
+    the main script; a deep link (/segment) on a fresh server would then run the page on its own (no
+    router, no sidebar). The pages live in lesson_pages/, so that mode never starts: nothing to patch."""
+    from streamlit.runtime.pages_manager import PagesManager
 
-    tree = ast.parse(APP.read_text())
-    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
-             and getattr(node.func, "attr", None) == "Page"]
-    assert calls
-    for call in calls:
-        path = ast.literal_eval(call.args[0])
-        keywords = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
-        derived = page_icon_and_name(Path(path))[1]
-        if "url_path" in keywords:
-            assert keywords["url_path"] == derived, f"{path}: use url_path={derived!r}"
+    assert not (REPO / "pages").exists()
+    assert "uses_pages_directory" not in (REPO / "ui" / "__init__.py").read_text()
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", None)  # as in a fresh process
+    PagesManager(str(APP))
+    assert PagesManager.uses_pages_directory is False
+    urls = [row.url_path for row in PAGES]
+    assert len(set(urls)) == len(urls) and all(u and "/" not in u for u in urls)
 
 
-@pytest.mark.parametrize("page", [p for _, p, _ in PAGE_ENTRIES], ids=PAGE_IDS)
-def test_page_renders_with_model(page, with_model):
-    at = run_page(page)
+@pytest.mark.parametrize("row", PAGES, ids=PAGE_IDS)
+def test_page_renders_with_model(row, with_model):
+    at = run_page(row.file)
     assert not at.exception, [e.value for e in at.exception]
+    assert row.default or at.title[0].value.startswith(row.title), (row.title, at.title[0].value)  # routed there
 
 
-@pytest.mark.parametrize("page", [p for _, p, _ in PAGE_ENTRIES], ids=PAGE_IDS)
-def test_page_renders_without_weights(page, without_model):
-    at = run_page(page)
+@pytest.mark.parametrize("row", PAGES, ids=PAGE_IDS)
+def test_page_renders_without_weights(row, without_model):
+    at = run_page(row.file)
     assert not at.exception, [e.value for e in at.exception]
 
 
@@ -127,7 +94,7 @@ def first_run():
 
 
 def test_segment_no_weights_state(without_model):
-    at = run_page("pages/segment.py")
+    at = run_page(SEGMENT)
     assert any("No weights yet" in w.value for w in at.warning)
     assert any("No weights yet" in w.value for w in at.sidebar.warning)
 
@@ -135,7 +102,7 @@ def test_segment_no_weights_state(without_model):
 def test_segment_click_gives_three_masks(with_model):
     # What streamlit_image_coordinates sends for a click at displayed (100, 80) on a 451 px wide image.
     click = {"x1": 100, "y1": 80, "x2": 100, "y2": 80, "width": 451, "height": 300, "unix_time": 1}
-    at = run_page("pages/segment.py", {"segment_canvas": click})
+    at = run_page(SEGMENT, {"segment_canvas": click})
     assert not at.exception, [e.value for e in at.exception]
     texts = [m.value for m in at.markdown]
     assert sum("IoU score" in t for t in texts) == 3, texts
@@ -149,7 +116,7 @@ def test_segment_click_gives_three_masks(with_model):
 
 def test_segment_single_mask_and_background_point(with_model):
     click = {"x1": 200, "y1": 150, "x2": 200, "y2": 150, "width": 451, "height": 300, "unix_time": 2}
-    at = run_page("pages/segment.py", {"segment_canvas": click, "segment_multimask": False,
+    at = run_page(SEGMENT, {"segment_canvas": click, "segment_multimask": False,
                                        "segment_mode": "Background point"})
     assert not at.exception, [e.value for e in at.exception]
     assert sum("IoU score" in m.value for m in at.markdown) == 1
@@ -158,13 +125,13 @@ def test_segment_single_mask_and_background_point(with_model):
 
 def test_segment_box_by_drag(with_model):
     drag = {"x1": 50, "y1": 40, "x2": 300, "y2": 200, "width": 451, "height": 300, "unix_time": 3}
-    at = run_page("pages/segment.py", {"segment_canvas": drag, "segment_mode": "Box"})
+    at = run_page(SEGMENT, {"segment_canvas": drag, "segment_mode": "Box"})
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["segment_box"] == [50.0, 40.0, 300.0, 200.0]
 
 
 def test_sidebar_shows_model_and_device(with_model):
-    at = run_page("pages/segment.py")
+    at = run_page(SEGMENT)
     captions = " ".join(c.value for c in at.sidebar.caption)
     assert "Running on" in captions
     assert at.sidebar.toggle(key="app_instructor") is not None
@@ -196,7 +163,7 @@ def fake_hub(monkeypatch, random_nano_checkpoint, tmp_path):
 
 
 def test_sidebar_download_with_progress(fake_hub):
-    at = run_page("pages/segment.py")
+    at = run_page(SEGMENT)
     at.sidebar.selectbox(key="app_model_select").set_value("mobile_sam").run()
     assert not at.exception, [e.value for e in at.exception]
     download = at.sidebar.button(key="app_download")
@@ -210,7 +177,7 @@ def test_sidebar_download_with_progress(fake_hub):
 
 
 def test_sidebar_download_offline_is_a_message(fake_hub):
-    at = run_page("pages/00_home.py")
+    at = run_page(HOME)
     at.sidebar.selectbox(key="app_model_select").set_value("sam_vit_h").run()
     at.sidebar.button(key="app_download").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -219,7 +186,7 @@ def test_sidebar_download_offline_is_a_message(fake_hub):
 
 def test_local_checkpoint_path(monkeypatch, random_nano_checkpoint, tmp_path):
     monkeypatch.delenv("SAM_CHECKPOINT", raising=False)
-    at = run_page("pages/00_home.py")
+    at = run_page(HOME)
     at.sidebar.selectbox(key="app_model_select").set_value("Local checkpoint file ...").run()
     at.sidebar.text_input(key="app_model_path").set_value(str(tmp_path / "nope.pth")).run()
     assert any("No file at" in e.value for e in at.sidebar.error)
@@ -230,8 +197,43 @@ def test_local_checkpoint_path(monkeypatch, random_nano_checkpoint, tmp_path):
 
 
 def test_segment_scene_and_upload_sources(with_model):
-    at = run_page("pages/segment.py", {"segment_source": "Scene"})
+    at = run_page(SEGMENT, {"segment_source": "Scene"})
     assert not at.exception, [e.value for e in at.exception]
     at.radio(key="segment_source").set_value("Upload").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("Upload a photo" in i.value for i in at.info)
+
+
+EXTRA_PAGE = """
+import streamlit as st
+
+st.title("An extra page")
+st.markdown("added with one row")
+"""
+
+ROUTER_WITH_EXTRA_ROW = """
+import streamlit as st
+
+from lesson_content.page_table import PAGES, PageRow
+from ui.navigation import navigation_sections
+
+extra = PageRow("Try it", (), "Extra", {file!r}, "extra", ":material/star:")
+st.navigation(navigation_sections((*PAGES, extra))).run()
+"""
+
+
+def test_one_more_row_is_one_more_page(tmp_path, without_model):
+    """Adding a page = one PageRow + one page file: the navigation built from the table finds it."""
+    from streamlit.testing.v1 import AppTest
+
+    page_file = tmp_path / "extra.py"
+    page_file.write_text(EXTRA_PAGE)
+    main = tmp_path / "router.py"
+    main.write_text(ROUTER_WITH_EXTRA_ROW.format(file=str(page_file)))
+    at = AppTest.from_file(str(main), default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "How Segment Anything works"  # the table's default page still opens first
+    at.switch_page(str(page_file)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "An extra page"
+    assert [m.value for m in at.markdown] == ["added with one row"]

@@ -127,7 +127,8 @@ def test_schema_rows_are_unique_and_documented():
 
 
 def test_default_click_and_box_hit_objects_of_the_default_scene():
-    scenes = pytest.importorskip("sam_core.scenes")
+    from sam_core import scenes
+
     d = ex.default_examples()
     click, box, scene_cfg = d["prompt_click"], d["box_prompt"], d["scene"]
     scene = scenes.render_scene(scene_cfg["kind"], scene_cfg["seed"], size=click["image_size"])

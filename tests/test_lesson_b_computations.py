@@ -3,16 +3,19 @@ training log, the min-loss demonstration, Check 1's counting, the decoder's trac
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
+import torch
 
 from lesson_content import scene_targets as targets
 from lesson_content.examples import default_examples
+from sam_core.masks import interior_point, mask_iou
 
 
 @pytest.fixture(scope="module")
 def random_nano():
-    torch = pytest.importorskip("torch")
     from sam_core.sam1.build import sam_model_registry
 
     torch.manual_seed(0)
@@ -22,14 +25,18 @@ def random_nano():
 def test_interior_and_boundary_points():
     mask = np.zeros((40, 40), dtype=bool)
     mask[10:30, 5:25] = True
-    x, y = targets.interior_point(mask)
+    x, y = interior_point(mask)
     assert mask[y, x] and 12 <= x <= 18 and 16 <= y <= 23  # deep inside, near the centre
+    # the farthest pixel from the boundary: 10 pixels from the nearest edge, the most any pixel has
+    assert min(x - 5, 24 - x, y - 10, 29 - y) + 1 == 10
     other = np.zeros_like(mask)
     other[10:30, 25:35] = True  # touches mask along x = 24 | 25
     bx, by = targets.boundary_point(mask, other)
     assert mask[by, bx] and bx == 24
     assert targets.boundary_point(mask, np.zeros_like(mask)) is None
-    assert targets.mask_iou(mask, mask) == 1.0 and targets.mask_iou(mask, other) == 0.0
+    assert mask_iou(mask, mask) == 1.0 and mask_iou(mask, other) == 0.0
+    table = targets.iou_table(np.stack([mask, other]), [SimpleNamespace(mask=other)])
+    assert table.tolist() == [[0.0], [1.0]]
 
 
 def test_scene_clicks_from_config_hit_their_objects():
@@ -39,7 +46,7 @@ def test_scene_clicks_from_config_hit_their_objects():
         scene = targets.load_scene(cfg["kind"], cfg["seed"])
         obj = targets.first(scene, cfg["target"])
         assert obj is not None, section
-        x, y = targets.interior_point(obj.mask)
+        x, y = interior_point(obj.mask)
         assert scene.targets_at(x, y)[0] is obj  # the click's smallest segment is the named object
 
 
@@ -75,8 +82,6 @@ def test_encoder_runs_once_for_n_clicks(random_nano):
 
 
 def test_loss_on_real_masks_uses_sam_core_losses(random_nano):
-    import torch
-
     from lesson_content import loss_view as lv
     from lesson_content.live_trace import traced_predict
     from sam_core import losses
@@ -85,7 +90,7 @@ def test_loss_on_real_masks_uses_sam_core_losses(random_nano):
     ex = default_examples()
     scene = targets.load_scene("desk", 0)
     handle = targets.first(scene, "handle")
-    run = traced_predict(SamPredictor(random_nano), points=[targets.interior_point(handle.mask)], labels=[1],
+    run = traced_predict(SamPredictor(random_nano), points=[interior_point(handle.mask)], labels=[1],
                          image=scene.image)
     gt = lv.gt_low_res(handle.mask, run)
     assert gt.shape == run.low_res.shape[-2:] and 0 < gt.sum() < gt.size
@@ -95,7 +100,7 @@ def test_loss_on_real_masks_uses_sam_core_losses(random_nano):
     logits = torch.from_numpy(run.low_res[best])
     expected = float(losses.mask_loss(logits[None, None], torch.from_numpy(gt)[None, None])[0, 0])
     assert scores[best].total == pytest.approx(expected, rel=1e-5)
-    table, winners = lv.loss_table(run, scene.targets_at(*targets.interior_point(handle.mask)), ex)
+    table, winners = lv.loss_table(run, scene.targets_at(*interior_point(handle.mask)), ex)
     assert table.shape == (3, 3) and winners[0] == best
 
 
@@ -133,11 +138,10 @@ def test_dense_phase_is_the_rows_before_the_first_decoder_loss():
 
 
 def test_min_loss_keeps_the_specialised_masks_and_average_collapses_them():
-    pytest.importorskip("sam_core.losses")
     from lesson_content import minloss_demo as demo
 
     scene = targets.load_scene("desk", 0)
-    segments = scene.targets_at(*targets.interior_point(targets.first(scene, "handle").mask))
+    segments = scene.targets_at(*interior_point(targets.first(scene, "handle").mask))
     average = demo.run_demo([s.mask for s in segments], "average", steps=60)
     minimum = demo.run_demo([s.mask for s in segments], "minimum", steps=60)
     assert average.agreement > 0.95  # the three masks became the same mask

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from lesson_content.page_table import page as page_row
 from tests.conftest import clear_streamlit_caches
 
 REPO = Path(__file__).resolve().parent.parent
-PAGES = ["01_start.py", "02_segmentation.py", "03_architecture.py", "04_prompt_encoding.py", "09_instructor.py"]
+APP = REPO / "app.py"
+PAGES = ["start", "segmentation", "architecture", "prompt_encoding", "instructor"]  # url paths
 TIMEOUT = 240  # the first run of a page builds the ViT-H reference on the meta device; CI machines are busy
 
 
@@ -24,11 +26,13 @@ TIMEOUT = 240  # the first run of a page builds the ViT-H reference on the meta 
 
 
 
-def run_page(name: str):
+def run_page(url_path: str):
+    """The page as the app shows it: app.py's router and sidebar, then the page."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(REPO / "pages" / name), default_timeout=TIMEOUT)
-    at.run()
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.switch_page(page_row(url_path).file).run()
     return at
 
 
@@ -60,7 +64,7 @@ def test_prompt_page_follows_the_examples_file(with_model, monkeypatch, tmp_path
     override.write_text("[prompt_click]\nx = 100\ny = 900\n")
     monkeypatch.setenv("SAM_LESSON_EXAMPLES", str(override))
     clear_streamlit_caches()
-    at = run_page("04_prompt_encoding.py")
+    at = run_page("prompt_encoding")
     assert not at.exception, [e.value for e in at.exception]
     text = page_text(at)
     cos_py = f"{math.cos(math.pi * 900 / 1024):.4f}"
@@ -73,23 +77,34 @@ def test_prompt_page_follows_the_examples_file(with_model, monkeypatch, tmp_path
 
 
 def test_prompt_page_default_click_shows_the_corrected_erratum(with_model):
-    at = run_page("04_prompt_encoding.py")
+    at = run_page("prompt_encoding")
     text = page_text(at)
     assert "\\cos(\\pi p_y) = -0.0153" in text
     assert "-0.016" not in text
 
 
 def test_architecture_page_shows_loaded_and_vit_h_shapes(with_model):
-    at = run_page("03_architecture.py")
+    from sam_core.sam1.build import NANO_DECODER, SAM_DECODER
+
+    at = run_page("architecture")
     assert not at.exception
     frames = [df.value for df in at.dataframe]
     flat = "\n".join(frame.to_string() for frame in frames)
     assert "1024" in flat and "256" in flat  # ViT-H input and width
     assert "128" in flat  # nano width
+    shapes = frames[0].set_index("stage")
+    ref_side, nano_side = SAM_DECODER.image_size, NANO_DECODER.image_size
+    assert shapes.loc["image input", "SAM ViT-H"] == f"3 × {ref_side} × {ref_side}"
+    assert shapes.loc["image input", "loaded model"] == f"3 × {nano_side} × {nano_side}"
+    grid, width = NANO_DECODER.embedding_grid, NANO_DECODER.prompt_embed_dim
+    assert shapes.loc["image embedding", "loaded model"] == f"{width} × {grid} × {grid}"
+    ref_grid = SAM_DECODER.embedding_grid
+    assert shapes.loc["image embedding", "SAM ViT-H"] == f"{SAM_DECODER.prompt_embed_dim} × {ref_grid} × {ref_grid}"
+    assert shapes.loc["prompt tokens: one click (+ padding)", "loaded model"] == f"2 × {width}"
 
 
 def test_instructor_page_applies_a_new_click(with_model):
-    at = run_page("09_instructor.py")
+    at = run_page("instructor")
     assert not at.exception
     at.number_input(key="instructor_prompt_click_x").set_value(100)
     at.number_input(key="instructor_prompt_click_y").set_value(900).run()
@@ -103,7 +118,7 @@ def test_instructor_page_applies_a_new_click(with_model):
 
 
 def test_instructor_page_reports_cross_field_errors(with_model):
-    at = run_page("09_instructor.py")
+    at = run_page("instructor")
     at.number_input(key="instructor_box_prompt_x1").set_value(10).run()  # x1 < x0
     assert any("x0 < x1" in e.value for e in at.error)
     assert at.button(key="instructor_apply").disabled

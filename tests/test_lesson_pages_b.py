@@ -14,7 +14,8 @@ from tests.conftest import clear_streamlit_caches
 
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "app.py"
-PAGES_B = ["pages/05_decoder.py", "pages/06_together.py", "pages/07_loss.py", "pages/08_check1.py"]
+PAGES_B = ["lesson_pages/sam1/decoder.py", "lesson_pages/sam1/together.py", "lesson_pages/sam1/loss.py",
+           "lesson_pages/sam1/check1.py"]
 
 
 
@@ -34,10 +35,12 @@ def run_page(page: str):
     return at
 
 
-def test_pages_are_in_app_py():
-    text = APP.read_text()
+def test_pages_are_in_the_page_table():
+    from lesson_content.page_table import PAGES
+
+    files = [row.file for row in PAGES]
     for page in PAGES_B:
-        assert f'"{page}"' in text, f"{page} is not in app.py's PAGES"
+        assert page in files, f"{page} is not in lesson_content/page_table.py"
 
 
 @pytest.mark.parametrize("page", PAGES_B)
@@ -60,7 +63,7 @@ def test_pages_render_without_a_model(monkeypatch, tmp_path):
 def test_decoder_page_shows_the_traced_shapes(with_model):
     from sam_core.sam1.build import NANO_DECODER
 
-    at = run_page("pages/05_decoder.py")
+    at = run_page("lesson_pages/sam1/decoder.py")
     text = "\n".join(m.value for m in at.markdown)
     assert "7 tokens of width 128" in text  # nano: 5 output tokens + click + padding point, width 128
     tables = [t.value for t in at.table] + [d.value for d in at.dataframe]
@@ -80,7 +83,7 @@ def test_loss_page_follows_an_override_file(monkeypatch, tmp_path, random_nano_c
     clear_streamlit_caches()
     expected = focal_trace({"p_easy": 0.9, "p_hard": 0.2, "gamma": 2.0, "alpha": 0.25}).values
     default = focal_trace({"p_easy": 0.95, "p_hard": 0.1, "gamma": 2.0, "alpha": 0.25}).values
-    at = run_page("pages/07_loss.py")
+    at = run_page("lesson_pages/sam1/loss.py")
     assert not at.exception, [e.value for e in at.exception]
     text = "\n".join(m.value for m in at.markdown)
     assert f"= {expected['easy_loss']}$" in text
@@ -94,7 +97,7 @@ def test_loss_page_follows_an_override_file(monkeypatch, tmp_path, random_nano_c
 
 
 def test_check1_waits_for_the_answers(with_model):
-    at = run_page("pages/08_check1.py")
+    at = run_page("lesson_pages/sam1/check1.py")
     assert not at.exception, [e.value for e in at.exception]
     assert any("Answer first" in i.value for i in at.info)  # nothing verified before the answers are in
     assert not any("Answer: once" in m.value for m in at.markdown)
@@ -102,7 +105,7 @@ def test_check1_waits_for_the_answers(with_model):
 
 @pytest.mark.slow
 def test_check1_verifies_live_after_submit(with_model):
-    at = run_page("pages/08_check1.py")
+    at = run_page("lesson_pages/sam1/check1.py")
     at.radio(key="check1_q1").set_value(at.radio(key="check1_q1").options[0])
     at.number_input(key="check1_q2").set_value(400.0)
     at.radio(key="check1_q3").set_value(at.radio(key="check1_q3").options[1])

@@ -61,7 +61,6 @@ def test_curves_shapes_and_gamma_zero_is_cross_entropy():
 
 
 def test_sam_core_focal_loss_agrees_with_the_trace():
-    pytest.importorskip("sam_core.losses")
     from lesson_content.focal_trace import real_focal_on_pixels
 
     cfg = default_examples()["focal_trace"]

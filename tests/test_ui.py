@@ -84,7 +84,7 @@ st.session_state["shapes"] = (masks.shape, scores.shape)
 
 
 def test_predictor_for_encodes_once_per_image_and_never_touches_the_model(monkeypatch, tmp_path):
-    torch = pytest.importorskip("torch")
+    import torch
     from safetensors.torch import save_file
     from streamlit.testing.v1 import AppTest
 

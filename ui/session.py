@@ -19,21 +19,23 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import streamlit as st
 
-from sam_core.weights.download import checkpoint_from_env
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-NANO_WEIGHTS = REPO_ROOT / "assets" / "models" / "nano" / "sam_nano.safetensors"
+from lesson_content.examples import load_examples
+from sam_core.device import resolve_device as _resolve_device
+from sam_core.sam1.build import NANO_WEIGHTS, build_sam
+from sam_core.sam1.predictor import SamPredictor
+from sam_core.weights import download
+from sam_core.weights.registry import KNOWN_MODELS, ModelSpec, get_spec
 
 MODEL_KEY = "app_model"
 DEVICE_KEY = "app_device"
 INSTRUCTOR_KEY = "app_instructor"
 EXAMPLES_KEY = "app_examples"
 _PREDICTOR_KEY = "_ui_predictor"
+_CURRENT_KEY = "_ui_current_model"  # (model, ModelInfo) resolved for the current run
 _DOWNLOADED_KEY = "_ui_downloaded"  # registry name -> local checkpoint path, after a download
 
 
@@ -43,7 +45,7 @@ class ModelInfo:
 
     status: "ready" (weights found, model loaded or loadable), "no_weights" (embedded weights not there
     yet), "not_downloaded" (a registry model whose file is not in the local cache), "error" (the
-    checkpoint failed to load: see message), "unavailable" (sam_core is not importable).
+    checkpoint failed to load: see message).
     """
 
     name: str  # display name: "nano (embedded)", "vit_b", "my_model.pth"
@@ -57,6 +59,11 @@ class ModelInfo:
     @property
     def ready(self) -> bool:
         return self.status == "ready"
+
+    @property
+    def cache_key(self) -> str:
+        """Identifies the loaded weights for caches shared across sessions ("nano|/path/x.pt|cpu")."""
+        return f"{self.model_type}|{self.checkpoint}|{self.device}"
 
 
 # ---- model choice -------------------------------------------------------------------------------
@@ -79,38 +86,18 @@ def device_choice() -> tuple[str, str | None]:
     """(device, warning): the warning says why a requested device was not used (else None)."""
     override = st.session_state.get(DEVICE_KEY, "auto")
     override = None if override in (None, "", "auto") else override
-    try:
-        from sam_core.device import resolve_device as _resolve
-
-        choice = _resolve(override)
-        return str(choice.device), choice.warning
-    except ImportError:
-        return override or "cpu", None
-    except Exception as error:
-        return "cpu", f"Device selection failed ({error}); using the CPU."
+    choice = _resolve_device(override)
+    return str(choice.device), choice.warning
 
 
-def known_models() -> dict[str, Any]:
-    """sam_core.weights.registry.KNOWN_MODELS (name -> spec), or {} while that module is missing."""
-    try:
-        from sam_core.weights.registry import KNOWN_MODELS
-    except Exception:
-        return {}
-    return dict(KNOWN_MODELS)
-
-
-def _spec_field(spec: Any, *names: str, default: Any = None) -> Any:
-    for name in names:
-        if isinstance(spec, dict) and name in spec:
-            return spec[name]
-        if hasattr(spec, name):
-            return getattr(spec, name)
-    return default
+def known_models() -> dict[str, ModelSpec]:
+    """The registry's models that are downloaded, not shipped (the embedded nano is its own entry)."""
+    return {name: spec for name, spec in KNOWN_MODELS.items() if not spec.is_local}
 
 
 def registry_model_type(name: str) -> str:
-    spec = known_models().get(name)
-    return str(_spec_field(spec, "model_type", "type", "arch", default=name))
+    """The builder (sam_model_registry key) of a registry model: "sam_vit_b" -> "vit_b"."""
+    return get_spec(name).model_type
 
 
 def cached_checkpoint(name: str) -> str | None:
@@ -119,11 +106,9 @@ def cached_checkpoint(name: str) -> str | None:
     if name in downloaded and Path(downloaded[name]).exists():
         return downloaded[name]
     try:
-        from sam_core.weights.download import fetch_checkpoint
-
         # Cache only (no network), no hash: the hash was checked when the file was downloaded.
-        return str(fetch_checkpoint(name, offline=True, verify=False))
-    except Exception:
+        return str(download.fetch_checkpoint(name, offline=True, verify=False))
+    except Exception:  # OfflineError (not cached), CheckpointError (cache entry broken): not downloaded
         return None
 
 
@@ -134,11 +119,6 @@ def remember_download(name: str, path: str) -> None:
 def model_info() -> ModelInfo:
     """Resolve the sidebar's choice (and env overrides) into a ModelInfo, without loading anything."""
     device = resolve_device()
-    try:
-        import sam_core.sam1.build  # noqa: F401
-    except Exception as error:
-        return ModelInfo("none", "embedded", "nano", None, device, "unavailable",
-                         f"The model package sam_core could not be imported ({type(error).__name__}: {error}).")
     choice = model_choice()
     source = choice.get("source", "embedded")
     if source == "registry":
@@ -159,7 +139,7 @@ def model_info() -> ModelInfo:
             return ModelInfo(Path(path).name, "path", model_type, path, device, "error",
                              f"No file at {path}.")
         return ModelInfo(Path(path).name, "path", model_type, path, device, "ready")
-    env_path = checkpoint_from_env("nano")
+    env_path = download.checkpoint_from_env("nano")
     env_checkpoint = str(env_path) if env_path else ""
     if env_checkpoint:
         model_type = os.environ.get("SAM_MODEL_TYPE", "nano").strip() or "nano"
@@ -179,8 +159,6 @@ def model_info() -> ModelInfo:
 @st.cache_resource(show_spinner="Loading the model ...", max_entries=3)
 def _load_model(model_type: str, checkpoint: str | None, device: str):
     """Build and load one model; shared by all sessions (never mutate the result)."""
-    from sam_core.sam1.build import build_sam
-
     model = build_sam(model_type, checkpoint=checkpoint, device=device)
     model.eval()
     for parameter in model.parameters():
@@ -208,27 +186,40 @@ def torch_threads() -> int:
 
 def _configure_torch_threads() -> None:
     """Apply torch_threads() to the calling thread (the setting is per thread: call it in each run)."""
-    try:
-        import torch
-    except ImportError:
-        return
+    import torch
+
     threads = torch_threads()
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
 
 
-def current_model():
-    """The chosen model and its info: (Sam | None, ModelInfo). None when it cannot run (see info)."""
-    _configure_torch_threads()
+def resolve_model():
+    """Resolve the sidebar's choice and load the model: (Sam | None, ModelInfo), kept for this run.
+
+    The sidebar calls it once per full run, after its widgets set the choice; every later
+    `current_model()` of the run (pages, predictors, the timings) reads the kept pair back.
+    """
     info = model_info()
-    if not info.ready:
-        return None, info
-    try:
-        return _load_model(info.model_type, info.checkpoint, info.device), info
-    except Exception as error:
-        message = f"Could not load {info.name}: {type(error).__name__}: {error}"
-        return None, ModelInfo(info.name, info.source, info.model_type, info.checkpoint, info.device, "error",
-                               message)
+    model = None
+    if info.ready:
+        try:
+            model = _load_model(info.model_type, info.checkpoint, info.device)
+        except Exception as error:  # a corrupt or mismatched checkpoint: say so, keep the app running
+            info = ModelInfo(info.name, info.source, info.model_type, info.checkpoint, info.device, "error",
+                             f"Could not load {info.name}: {type(error).__name__}: {error}")
+    st.session_state[_CURRENT_KEY] = (model, info)
+    return model, info
+
+
+def current_model():
+    """The model of this run and its info: (Sam | None, ModelInfo); None when it cannot run (see info).
+
+    Resolved once per run by the sidebar (`resolve_model`); a script without the sidebar (a test
+    that runs a bare script) resolves it on first use.
+    """
+    _configure_torch_threads()  # per thread, and every run (a fragment's too) has its own thread
+    current = st.session_state.get(_CURRENT_KEY)
+    return current if current is not None else resolve_model()
 
 
 # ---- the student's predictor ----------------------------------------------------------------------
@@ -276,10 +267,8 @@ def predictor_for(image: np.ndarray):
     model, info = current_model()
     if model is None:
         raise NoModelError(info.message or "No model is available.")
-    from sam_core.sam1.predictor import SamPredictor
-
     state = st.session_state.get(_PREDICTOR_KEY)
-    model_key = (info.model_type, info.checkpoint, info.device, id(model))
+    model_key = (info.cache_key, id(model))
     if state is None or state["model_key"] != model_key:
         state = {"model_key": model_key, "by_image": {}, "last": None}  # by_image: hash -> predictor, LRU
         st.session_state[_PREDICTOR_KEY] = state
@@ -306,19 +295,13 @@ def last_predictor():
 
 @st.cache_data(show_spinner=False)
 def _default_examples() -> dict:
-    from lesson_content.examples import load_examples
-
     return load_examples()
 
 
 def get_examples() -> dict:
-    """The session's traced examples: a copy of lesson_content.examples.load_examples() ({} if missing)."""
+    """The session's traced examples: a copy of lesson_content.examples.load_examples()."""
     if EXAMPLES_KEY not in st.session_state:
-        try:
-            examples = copy.deepcopy(_default_examples())
-        except ImportError:
-            return {}
-        st.session_state[EXAMPLES_KEY] = examples
+        st.session_state[EXAMPLES_KEY] = copy.deepcopy(_default_examples())
     return st.session_state[EXAMPLES_KEY]
 
 
@@ -334,7 +317,3 @@ def reset_examples() -> None:
 def instructor_mode() -> bool:
     return bool(st.session_state.get(INSTRUCTOR_KEY, False))
 
-
-def page_key(page: str, name: str) -> str:
-    """Session-state key with a page prefix: page_key("segment", "points") -> "segment_points"."""
-    return f"{page}_{name}"

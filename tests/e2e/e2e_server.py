@@ -5,7 +5,6 @@ Shared by the e2e tests (tests/e2e/) and the click-latency benchmark (tests/benc
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import os
 import shutil
@@ -22,27 +21,17 @@ REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 COMPONENT_IFRAME = 'iframe[title*="streamlit_image_coordinates"]'
-NANO_WEIGHTS = REPO / "assets" / "models" / "nano" / "sam_nano.safetensors"
+sys.path.insert(0, str(REPO))  # the page table and the nano weights path come from the project itself
+
+from lesson_content.page_table import PAGES  # noqa: E402
+from sam_core.sam1.build import NANO_WEIGHTS  # noqa: E402
 
 
 def page_urls() -> list[tuple[str, str, str]]:
-    """(section, page file, url_path) for every st.Page in app.py's PAGES (parsed, not run).
+    """(section, page file, url_path) for every row of the page table.
 
-    url_path is "" for the default page (served at the root URL)."""
-    tree = ast.parse((REPO / "app.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PAGES" for t in node.targets):
-            rows = []
-            for element in node.value.elts:
-                section, call = element.elts
-                keywords = {kw.arg: kw.value for kw in call.keywords}
-                path = ast.literal_eval(call.args[0])
-                url = ast.literal_eval(keywords["url_path"]) if "url_path" in keywords else Path(path).stem
-                if "default" in keywords and ast.literal_eval(keywords["default"]):
-                    url = ""  # the default page lives at the app's root URL
-                rows.append((ast.literal_eval(section), path, url))
-            return rows
-    raise RuntimeError("app.py has no PAGES list")
+    url_path is "" for the default page (served at the app's root URL)."""
+    return [(row.section, row.file, "" if row.default else row.url_path) for row in PAGES]
 
 
 def free_port() -> int:

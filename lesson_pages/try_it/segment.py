@@ -1,22 +1,18 @@
 """Segment: click an image, get SAM's three candidate masks with their predicted IoU scores."""
 
-import copy
 import io
 
 import numpy as np
 import streamlit as st
 from PIL import Image
 
+from sam_core.prompts import BACKGROUND, FOREGROUND
 from ui import images, session, sidebar, widgets
+from ui.page import PageKeys
+from ui.prompt_state import PromptState
 
-KEY = "segment"  # session-state prefix of this page
-
-
-def k(name: str) -> str:
-    return session.page_key(KEY, name)
-
-
-MODES = {"Foreground point": 1, "Background point": 0, "Box": None}
+k = PageKeys("segment")
+MODES = {"Foreground point": FOREGROUND, "Background point": BACKGROUND, "Box": None}  # None: a box
 
 st.title("Segment")
 st.caption(
@@ -65,32 +61,7 @@ if image is None:
     st.stop()
 
 # ---- prompts: reset when the image changes ------------------------------------------------------------
-PROMPT_KEYS = ("points", "labels", "box", "corner")  # corner: first click of a two-click box
-
-
-def snapshot() -> None:
-    """Push the current prompts on the undo stack."""
-    st.session_state[k("history")].append(tuple(copy.deepcopy(st.session_state[k(n)]) for n in PROMPT_KEYS))
-
-
-def undo() -> None:
-    if st.session_state[k("history")]:
-        for name, value in zip(PROMPT_KEYS, st.session_state[k("history")].pop(), strict=True):
-            st.session_state[k(name)] = value
-
-
-def clear() -> None:
-    snapshot()
-    st.session_state[k("points")], st.session_state[k("labels")] = [], []
-    st.session_state[k("box")], st.session_state[k("corner")] = None, None
-
-
-image_id = session.image_hash(image)
-if st.session_state.get(k("image_id")) != image_id:
-    st.session_state[k("image_id")] = image_id
-    st.session_state[k("history")] = []
-    st.session_state[k("points")], st.session_state[k("labels")] = [], []
-    st.session_state[k("box")], st.session_state[k("corner")] = None, None
+PromptState(st.session_state, k.prefix).start_image(session.image_hash(image))
 
 # ---- the model ------------------------------------------------------------------------------------------
 model, info = session.current_model()
@@ -115,25 +86,11 @@ with st.spinner("Encoding the image (once per image) ..."):
 def interact(image: np.ndarray, image_name: str) -> None:
     """The interactive part. A click reruns only this fragment: not app.py's sidebar, not the picker."""
     # ---- apply a new click before drawing, so the image shows its result right away --------------------
+    prompts = PromptState(st.session_state, k.prefix)
     click = widgets.pending_click(k("canvas"), image.shape[:2])
     if click is not None:
-        snapshot()
-        label = MODES[st.session_state.get(k("mode"), next(iter(MODES)))]
-        if label is not None:
-            x, y = click.xy if click.kind == "point" else (click.x1, click.y1)
-            st.session_state[k("points")].append([round(x, 1), round(y, 1)])
-            st.session_state[k("labels")].append(label)
-        elif click.kind == "box":
-            st.session_state[k("box")], st.session_state[k("corner")] = list(click.box), None
-        elif st.session_state[k("corner")] is None:
-            st.session_state[k("corner")] = list(click.xy)
-        else:
-            x0, y0 = st.session_state[k("corner")]
-            x1, y1 = click.xy
-            st.session_state[k("box")] = [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)]
-            st.session_state[k("corner")] = None
-    points, labels = st.session_state[k("points")], st.session_state[k("labels")]
-    box = st.session_state[k("box")]
+        prompts.apply(click, MODES[st.session_state.get(k("mode"), next(iter(MODES)))])
+    points, labels, box = prompts.points, prompts.labels, prompts.box
 
     controls = st.container(horizontal=True, vertical_alignment="center", gap="medium")
     mode = controls.radio("Click adds", list(MODES), key=k("mode"), horizontal=True, width="content",
@@ -141,13 +98,13 @@ def interact(image: np.ndarray, image_name: str) -> None:
     multimask = controls.toggle("Three masks", value=True, key=k("multimask"), width="content",
                                 help="On: the decoder's three mask tokens (part, object, whole). Off: the "
                                 "single-mask token.")
-    controls.button("Undo", key=k("undo"), on_click=undo, icon=":material/undo:",
-                    disabled=not st.session_state[k("history")])
-    controls.button("Clear", key=k("clear"), on_click=clear, icon=":material/clear_all:")
+    controls.button("Undo", key=k("undo"), on_click=prompts.undo, icon=":material/undo:",
+                    disabled=not prompts.can_undo)
+    controls.button("Clear", key=k("clear"), on_click=prompts.clear, icon=":material/clear_all:")
 
     predictor = session.predictor_for(image)  # the same embedding: the image hash is memoised
     masks, scores = None, None
-    if points or box is not None:
+    if prompts.has_prompt:
         masks, scores, _ = predictor.predict(
             point_coords=np.array(points, dtype=np.float32) if points else None,
             point_labels=np.array(labels, dtype=np.int64) if points else None,
@@ -167,9 +124,9 @@ def interact(image: np.ndarray, image_name: str) -> None:
             image, key=k("canvas"), points=points, labels=labels, box=box,
             mask=masks[chosen] if masks is not None else None,
             mask_color=widgets.MASK_COLORS[chosen % len(widgets.MASK_COLORS)],
-            pending_corner=st.session_state[k("corner")], drag=MODES[mode] is None,
+            pending_corner=prompts.corner, drag=MODES[mode] is None,
         )
-        hint = {1: "Click on the object you want.", 0: "Click where the mask should NOT be.",
+        hint = {FOREGROUND: "Click on the object you want.", BACKGROUND: "Click where the mask should NOT be.",
                 None: "Drag a box around the object (or click two opposite corners)."}[MODES[mode]]
         st.caption(f"{hint} Points: {len(points)} · box: {'yes' if box is not None else 'no'} · "
                    f"{image.shape[1]} x {image.shape[0]} px")
@@ -196,9 +153,8 @@ def interact(image: np.ndarray, image_name: str) -> None:
             st.download_button(f"Download mask {chosen + 1} as PNG", buffer.getvalue(),
                                file_name=f"{image_name}_mask{chosen + 1}.png", mime="image/png", key=k("download"),
                                on_click="ignore")  # downloading needs no rerun
-            timings = getattr(predictor, "last_timings_ms", {}) or {}
-            if timings:
-                st.caption("Measured: " + widgets.format_timings(timings))
+            if predictor.last_timings_ms:
+                st.caption("Measured: " + widgets.format_timings(predictor.last_timings_ms))
 
         sidebar.render_timings()  # the fragment does not rerun app.py, so refresh the sidebar's timings
 

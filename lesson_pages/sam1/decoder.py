@@ -11,48 +11,27 @@ import streamlit as st
 from lesson_content import decoder_view as dv
 from lesson_content import plots
 from lesson_content import scene_targets as targets
-from lesson_content.live_trace import traced_predict
 from lesson_content.plan_quotes import MASK_DECODER_PSEUDOCODE
 from lesson_content.prose import render
-from ui import session, widgets
+from sam_core.masks import interior_point, mask_iou
+from ui import page, session, widgets
 
-KEY = "decoder"
-
-
-def k(name: str) -> str:
-    return session.page_key(KEY, name)
-
-
-dark = getattr(getattr(st.context, "theme", None), "type", "light") == "dark"
+k = page.PageKeys("decoder")
+dark = page.dark_theme()
 cfg = session.get_examples()["decoder_click"]
 model, info = session.current_model()
-model_key = f"{info.model_type}|{info.checkpoint}|{info.device}"
+model_key = info.cache_key
 
 st.title("The mask decoder")
 
 scene = targets.load_scene(cfg["kind"], cfg["seed"])
-target = targets.first(scene, cfg["target"])
-if target is None:
-    target = max(scene.objects, key=lambda o: o.area) if scene.objects else None
+target = targets.target_or_largest(scene, cfg["target"])
+if target is None or target.name != cfg["target"]:
     st.info(f"The {cfg['kind']} scene (seed {cfg['seed']}) has no “{cfg['target']}”; clicking "
             f"{'its largest object' if target else 'its centre'} instead.")
-default_click = targets.interior_point(target.mask) if target is not None else (scene.size // 2, scene.size // 2)
-
+default_click = interior_point(target.mask) if target is not None else (scene.size // 2, scene.size // 2)
 # The click: the config's object until the student clicks; reset when the instructor changes the config.
-config_id = (cfg["kind"], cfg["seed"], cfg["target"])
-if st.session_state.get(k("config")) != config_id:
-    st.session_state[k("config")] = config_id
-    st.session_state[k("click")] = tuple(default_click)
-click = widgets.pending_click(k("canvas"), scene.image.shape[:2])
-if click is not None:
-    st.session_state[k("click")] = (int(round(click.xy[0])), int(round(click.xy[1])))
-x, y = st.session_state[k("click")]
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def decoder_trace(model_key: str, kind: str, seed: int, x: int, y: int, _get_predictor):
-    """One traced click (cached across sessions by model and click; the encoder runs only on a miss)."""
-    return traced_predict(_get_predictor(), points=[(x, y)], labels=[1])
+(x, y), _ = page.config_click(k, (cfg["kind"], cfg["seed"], cfg["target"]), default_click, scene.image.shape[:2])
 
 
 @st.cache_data(show_spinner=False)
@@ -86,7 +65,7 @@ if model is None:
     st.stop()
 
 with st.spinner("Tracing the decoder on your click ..."):
-    run = decoder_trace(model_key, cfg["kind"], cfg["seed"], x, y, lambda: session.predictor_for(scene.image))
+    run = page.traced_prediction(scene.image, points=[(x, y)], labels=[1])
 dims = dv.decoder_dims(run, model)
 layout = dv.token_layout(run)
 depth = int(model.mask_decoder.transformer.depth)
@@ -207,7 +186,7 @@ for item in forming[1:]:
 st.header("The IoU head")
 st.markdown(render("decoder.iou_head", iou_depth=len(model.mask_decoder.iou_prediction_head.layers),
                    mask_tokens=layout.num_mask_tokens))
-actual = [max((targets.mask_iou(m, t.mask) for t in hits), default=0.0) for m in token_masks]
+actual = [max((mask_iou(m, t.mask) for t in hits), default=0.0) for m in token_masks]
 st.table({"mask token": list(range(layout.num_mask_tokens)),
           "returned when": ["multimask_output=False"] + ["multimask_output=True"] * n_multimask,
           "predicted IoU": [f"{f.iou_pred:.3f}" for f in forming],

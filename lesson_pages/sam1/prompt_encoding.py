@@ -4,7 +4,6 @@ Click the image to trace your own click; the instructor's [prompt_click] is the 
 Computation: lesson_content/prompt_encoding.py; text: lesson_content/prose/prompt_encoding.md.
 """
 
-import inspect
 import math
 
 import altair as alt
@@ -13,12 +12,12 @@ import pandas as pd
 import streamlit as st
 
 from lesson_content import prompt_encoding as pe
-from lesson_content import segmentation_primer as primer
 from lesson_content.architecture import reference_config
 from lesson_content.prose import render
-from ui import session, widgets
+from lesson_content.scene_targets import load_scene
+from ui import page, session, widgets
 
-KEY = "prompt"
+k = page.PageKeys("prompt")
 examples = session.get_examples()
 cfg, scene_cfg, box_cfg = examples["prompt_click"], examples["scene"], examples["box_prompt"]
 fourier = examples["fourier"]
@@ -29,34 +28,20 @@ ref_name = "SAM ViT-H"
 st.title("Prompt encoding: from clicks to tokens")
 
 # ---- which click: the student's, else the instructor's -------------------------------------------------
-config_click = (cfg["x"], cfg["y"], size, scene_cfg["kind"], scene_cfg["seed"])
-if st.session_state.get(f"{KEY}_config") != config_click:  # the instructor changed the example: follow it
-    st.session_state[f"{KEY}_config"] = config_click
-    st.session_state[f"{KEY}_click"] = None
 try:
-    scene = primer.scene(scene_cfg["kind"], scene_cfg["seed"], size)
+    scene = load_scene(scene_cfg["kind"], scene_cfg["seed"], size)
 except Exception as error:
     scene = None
     st.error(f"The scene could not be rendered: {type(error).__name__}: {error}")
-if scene is not None:
-    new_click = widgets.pending_click(f"{KEY}_canvas", scene.image.shape[:2])
-    if new_click is not None:
-        st.session_state[f"{KEY}_click"] = (int(round(new_click.x0)), int(round(new_click.y0)))
-student_click = st.session_state.get(f"{KEY}_click")
-x, y = student_click if student_click else (cfg["x"], cfg["y"])
-click_source = "your click" if student_click else "the instructor's traced example"
+config_id = (cfg["x"], cfg["y"], size, scene_cfg["kind"], scene_cfg["seed"])
+(x, y), students = page.config_click(k, config_id, (cfg["x"], cfg["y"]), (size, size))
+click_source = "your click" if students else "the instructor's traced example"
 
 model, info = session.current_model()
 traced = None
 if model is not None and scene is not None:
     try:
-        predictor = session.predictor_for(scene.image)
-        trace_key = (session.image_hash(scene.image), info.model_type, info.checkpoint, info.device, x, y)
-        stored = st.session_state.get(f"{KEY}_trace")
-        if stored is None or stored[0] != trace_key:
-            stored = (trace_key, pe.traced_point(predictor, x, y))
-            st.session_state[f"{KEY}_trace"] = stored
-        traced = stored[1]
+        traced = page.traced_prediction(scene.image, points=[(x, y)], labels=[1])
     except Exception as error:
         st.error(f"The live model failed on this click: {type(error).__name__}: {error}")
 
@@ -65,22 +50,22 @@ st.markdown(render("prompt_encoding.intro", dim=dim, ref_dim=ref["decoder_width"
 
 if scene is not None:
     left, right = st.columns([3, 2])
-    best = int(np.argmax(traced["scores"])) if traced is not None else None
+    best = int(np.argmax(traced.scores)) if traced is not None else None
     with left:
-        widgets.clickable_image(scene.image, key=f"{KEY}_canvas", points=[(x, y)], labels=[1],
-                                mask=traced["masks"][best] if traced is not None else None, drag=False,
+        widgets.clickable_image(scene.image, key=k("canvas"), points=[(x, y)], labels=[1],
+                                mask=traced.masks[best] if traced is not None else None, drag=False,
                                 max_display_side=640)
     with right:
         if traced is not None:
             st.markdown(render("prompt_encoding.click", x=x, y=y, image_size=size, click_source=click_source,
-                               n_masks=len(traced["scores"]), score=float(traced["scores"][best])))
+                               n_masks=len(traced.scores), score=float(traced.scores[best])))
         else:
             st.markdown(f"The traced click is **({x}, {y})** on a {size} × {size} image ({click_source}).")
             st.warning(f"No model is running ({info.message or info.status}): the plan's formula is traced "
                        "below, SAM's real path needs a checkpoint.", icon=":material/hourglass_empty:")
-        if student_click:
-            st.button("Back to the instructor's click", key=f"{KEY}_reset",
-                      on_click=st.session_state.__setitem__, args=(f"{KEY}_click", None))
+        if students:
+            st.button("Back to the instructor's click", key=k("reset"), on_click=page.back_to_config_click,
+                      args=(k,))
 
 # ---- the plan's formula vs SAM's real path, side by side ----------------------------------------------
 click = pe.plan_click(x, y, size)
@@ -139,8 +124,8 @@ st.dataframe(pd.DataFrame([{
 # ---- the real vector, type embedding, padding ---------------------------------------------------------
 if traced is not None and real is not None:
     st.header("The whole vector, from the live trace")
-    records = traced["records"]
-    vector = records["prompt.point_pe"][0, 0].numpy()
+    records = traced.records
+    vector = records["prompt.point_pe"][0, 0]
     half = vector.shape[0] // 2
     st.markdown(render("prompt_encoding.vector", dim=vector.shape[0], half_dim=half,
                        max_diff=float(np.abs(vector - real.pe).max())))
@@ -153,7 +138,7 @@ if traced is not None and real is not None:
             color=alt.Color("half:N", title=None, legend=alt.Legend(orient="top")),
             tooltip=["index", "value"]).properties(height=180),
         width="stretch")
-    labels = records["prompt.point_labels"][0].numpy().astype(int).tolist()
+    labels = records["prompt.point_labels"][0].astype(int).tolist()
     sparse_shape = tuple(records["prompt.sparse_embeddings"].shape)
     st.markdown(render("prompt_encoding.type_embedding", fg_label=labels[0], bg_label=pe.LABEL_BACKGROUND,
                        pad_label=labels[-1] if len(labels) > 1 else pe.LABEL_PADDING,
@@ -231,13 +216,4 @@ st.header("Pseudocode and the real code")
 st.markdown(render("prompt_encoding.code", plan_bands=plan_bands))
 code_plan, code_real = st.columns(2, gap="large")
 code_plan.code(pe.plan_pseudocode(plan_bands, ref["decoder_width"]), language="python")
-try:
-    from sam_core.sam1.prompt_encoder import PositionEmbeddingRandom, PromptEncoder
-
-    source = "\n".join([inspect.getsource(PositionEmbeddingRandom._pe_encoding),
-                        inspect.getsource(PositionEmbeddingRandom.forward_with_coords),
-                        inspect.getsource(PromptEncoder._embed_points)])
-    code_real.code("# sam_core/sam1/prompt_encoder.py (what the model runs)\n\n" + source,
-                   language="python")
-except Exception as error:
-    code_real.warning(f"The source could not be read: {error}")
+code_real.code("# sam_core/sam1/prompt_encoder.py (what the model runs)\n\n" + pe.real_source(), language="python")

@@ -5,35 +5,28 @@ on the cup/saucer boundary, and why minimum-loss assignment (a train-free demons
 Computation: lesson_content/check1.py, minloss_demo.py; text: lesson_content/prose/check1.md.
 """
 
-import inspect
-
 import numpy as np
 import streamlit as st
 
-from lesson_content import check1, plots
+from lesson_content import architecture, check1, plots
 from lesson_content import minloss_demo as demo
 from lesson_content import scene_targets as targets
 from lesson_content.prose import render
+from sam_core.masks import interior_point
 from sam_core.sam1.build import SAM_DECODER
-from sam_core.sam1.mask_decoder import MaskDecoder
-from ui import session, widgets
+from ui import page, session, widgets
 
-KEY = "check1"
-
-
-def k(name: str) -> str:
-    return session.page_key(KEY, name)
-
-
-dark = getattr(getattr(st.context, "theme", None), "type", "light") == "dark"
+k = page.PageKeys("check1")
+dark = page.dark_theme()
 examples = session.get_examples()
 photo_cfg, timing, boundary, loss_click, weights = (examples["check1"], examples["timing_check"],
                                                     examples["boundary_click"], examples["loss_click"],
                                                     examples["loss_weights"])
 clicks = int(timing["clicks"])
 model, info = session.current_model()
-n_masks = (model.mask_decoder.num_multimask_outputs if model is not None else
-           inspect.signature(MaskDecoder.__init__).parameters["num_multimask_outputs"].default)
+# The loaded model's multimask count; without one, real SAM's (read from its decoder, built on the meta device).
+n_masks = (model.mask_decoder.num_multimask_outputs if model is not None
+           else architecture.reference_summary().multimask_outputs)
 REF_NAME = "SAM ViT-H"
 
 st.title("Check 1: predict and verify")
@@ -71,7 +64,6 @@ if not st.session_state.get(k("submitted")):
     st.stop()
 if model is None:
     st.warning(info.message or "No model is loaded: the answers are shown, the live checks need a model.", icon="⏳")
-model_key = f"{info.model_type}|{info.checkpoint}|{info.device}"
 
 
 def verdict(ok: bool | None) -> None:
@@ -83,23 +75,21 @@ def verdict(ok: bool | None) -> None:
         st.error("Not quite — see why below.", icon=":material/cancel:")
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def encoder_check(model_key: str, kind: str, seed: int, width: int, height: int, clicks: int, _model):
+def encoder_check(model, kind: str, seed: int, width: int, height: int, clicks: int):
     scene = targets.load_scene(kind, seed)
     photo = check1.photo_from_scene(scene.image, width, height)
-    return check1.count_encoder_runs(_model, photo, check1.click_points(scene, clicks, photo.shape[:2]))
+    return check1.count_encoder_runs(model, photo, check1.click_points(scene, clicks, photo.shape[:2]))
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def boundary_check(model_key: str, kind: str, seed: int, a: str, b: str, _model):
-    return check1.boundary_click(_model, targets.load_scene(kind, seed), a, b)
+def boundary_check(model, kind: str, seed: int, a: str, b: str):
+    return check1.boundary_click(model, targets.load_scene(kind, seed), a, b)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def minloss_check(kind: str, seed: int, target: str, focal_w: float, dice_w: float):
     scene = targets.load_scene(kind, seed)
-    obj = targets.first(scene, target) or max(scene.objects, key=lambda o: o.area)
-    segments = scene.targets_at(*targets.interior_point(obj.mask))
+    obj = targets.target_or_largest(scene, target)
+    segments = scene.targets_at(*interior_point(obj.mask))
     masks = [s.mask for s in segments]
     return segments, [demo.run_demo(masks, objective, focal_weight=focal_w, dice_weight=dice_w)
                       for objective in ("average", "minimum")]
@@ -112,8 +102,8 @@ verdict(None if answer1 is None else answer1 == CORRECT["q1"])
 count = None
 if model is not None:
     with st.spinner(f"Loading a {photo_cfg['photo_width']} × {photo_cfg['photo_height']} photo and clicking {clicks} times ..."):
-        count = encoder_check(model_key, boundary["kind"], boundary["seed"], photo_cfg["photo_width"],
-                              photo_cfg["photo_height"], clicks, model)
+        count = page.model_cached(encoder_check, boundary["kind"], boundary["seed"], photo_cfg["photo_width"],
+                                  photo_cfg["photo_height"], clicks)
     photo_size = count.photo_size
     st.markdown(render("check1.a1", photo_w=photo_size[1], photo_h=photo_size[0], clicks=clicks, runs=count.encoder_runs,
                        runs_s="" if count.encoder_runs == 1 else "s", in_w=count.input_size[1], in_h=count.input_size[0],
@@ -148,8 +138,8 @@ verdict(None if st.session_state.get(k("q3")) is None else st.session_state.get(
 st.markdown(render("check1.a3", multimask=n_masks, kind=boundary["kind"], a=boundary["object_a"], b=boundary["object_b"]))
 if model is not None:
     with st.spinner("Clicking the boundary ..."):
-        result = boundary_check(model_key, boundary["kind"], boundary["seed"], boundary["object_a"],
-                                boundary["object_b"], model)
+        result = page.model_cached(boundary_check, boundary["kind"], boundary["seed"], boundary["object_a"],
+                                   boundary["object_b"])
     if result is None:
         st.info(f"The {boundary['kind']} scene (seed {boundary['seed']}) has no {boundary['object_a']} touching a "
                 f"{boundary['object_b']}; change [boundary_click] on the Instructor page.")

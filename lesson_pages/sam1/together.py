@@ -13,12 +13,12 @@ from lesson_content import pipeline_view as pv
 from lesson_content import plots
 from lesson_content import scene_targets as targets
 from lesson_content.prose import render
+from sam_core.masks import interior_point, mask_iou
 from sam_core.training.train import TRAIN_KINDS  # the scene kinds the embedded model was trained on
-from ui import images, session, widgets
+from ui import images, page, session, widgets
 
-KEY = "together"
 SKY_WINDOW = 20  # logged values averaged for the sky-negative figures
-dark = getattr(getattr(st.context, "theme", None), "type", "light") == "dark"
+dark = page.dark_theme()
 examples = session.get_examples()
 click_cfg, multi_cfg, sky_cfg, zero_cfg, timing_cfg = (examples["decoder_click"], examples["multimask_example"],
                                                        examples["sky_example"], examples["zero_shot"],
@@ -31,45 +31,33 @@ model, info = session.current_model()
 if model is None:
     st.warning(info.message or "No model is loaded: this page runs the model on every section.", icon="⏳")
     st.stop()
-model_key = f"{info.model_type}|{info.checkpoint}|{info.device}"
 
 
 def scene_and_target(cfg):
     scene = targets.load_scene(cfg["kind"], cfg["seed"])
-    target = targets.first(scene, cfg["target"])
-    if target is None and scene.objects:
-        target = max(scene.objects, key=lambda o: o.area)
-    return scene, target
+    return scene, targets.target_or_largest(scene, cfg["target"])
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def cached_end_to_end(model_key: str, kind: str, seed: int, target: str, _model):
+def end_to_end(model, kind: str, seed: int, target: str):
     scene, obj = scene_and_target({"kind": kind, "seed": seed, "target": target})
-    return pv.end_to_end(_model, scene.image, targets.interior_point(obj.mask))
+    return pv.end_to_end(model, scene.image, interior_point(obj.mask))
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def cached_prompt_cases(model_key: str, kind: str, seed: int, target: str, _model):
+def prompt_cases(model, kind: str, seed: int, target: str):
     scene, obj = scene_and_target({"kind": kind, "seed": seed, "target": target})
-    return pv.prompt_cases(_model, scene, obj)
+    return pv.prompt_cases(model, scene, obj)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def cached_multimask(model_key: str, kind: str, seed: int, target: str, _model):
+def multimask(model, kind: str, seed: int, target: str):
     scene, obj = scene_and_target({"kind": kind, "seed": seed, "target": target})
-    return pv.multimask(_model, scene, targets.interior_point(obj.mask))
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def cached_click(model_key: str, source: str, x: int, y: int, _image, _model):
-    return pv.single_click(_model, _image, (x, y))
+    return pv.multimask(model, scene, interior_point(obj.mask))
 
 
 # ---- one click end to end ------------------------------------------------------------------------------------
 st.header("One click, end to end")
 scene, target = scene_and_target(click_cfg)
 with st.spinner("Encoding the image and tracing one click ..."):
-    steps, run = cached_end_to_end(model_key, click_cfg["kind"], click_cfg["seed"], click_cfg["target"], model)
+    steps, run = page.model_cached(end_to_end, click_cfg["kind"], click_cfg["seed"], click_cfg["target"])
 x, y = run.points[0]
 st.markdown(render("together.e2e_intro", target=target.phrase, kind=click_cfg["kind"], x=int(x), y=int(y),
                    device=info.device))
@@ -89,7 +77,7 @@ st.markdown(render("together.e2e_after", enc_ms=steps[0].ms, total_ms=total, enc
 st.header("Points, boxes and masks")
 st.markdown(render("together.prompts_intro", target=target.name, fg_label=1, bg_label=0))
 with st.spinner("Asking four ways ..."):
-    cases = cached_prompt_cases(model_key, click_cfg["kind"], click_cfg["seed"], click_cfg["target"], model)
+    cases = page.model_cached(prompt_cases, click_cfg["kind"], click_cfg["seed"], click_cfg["target"])
 small, scale = widgets.downscale_for_display(scene.image, 320)
 cols = st.columns(len(cases))
 for col, case in zip(cols, cases, strict=True):
@@ -102,7 +90,7 @@ for col, case in zip(cols, cases, strict=True):
 st.header("One click, three answers")
 p_scene, p_target = scene_and_target(multi_cfg)
 with st.spinner("Clicking the shirt button ..."):
-    mm = cached_multimask(model_key, multi_cfg["kind"], multi_cfg["seed"], multi_cfg["target"], model)
+    mm = page.model_cached(multimask, multi_cfg["kind"], multi_cfg["seed"], multi_cfg["target"])
 n_masks = len(mm.run.scores)
 st.markdown(render("together.multimask_intro", multimask=n_masks, target=p_target.phrase, kind=multi_cfg["kind"]))
 small, scale = widgets.downscale_for_display(p_scene.image, 300)
@@ -140,7 +128,7 @@ photo = images.load_bundled(photo_name)
 zx = int(min(max(zero_cfg["x"], 0), photo.shape[1] - 1))
 zy = int(min(max(zero_cfg["y"], 0), photo.shape[0] - 1))
 with st.spinner("Clicking a photograph ..."):
-    zrun = cached_click(model_key, f"photo:{photo_name}", zx, zy, photo, model)
+    zrun = page.traced_prediction(photo, points=[(zx, zy)], labels=[1])
 st.markdown(render("together.zero_shot", train_kinds=", ".join(TRAIN_KINDS),
                    mask_shape=" × ".join(str(v) for v in zrun.masks.shape),
                    score_shape=" × ".join(str(v) for v in zrun.scores.shape)))
@@ -157,13 +145,13 @@ st.header("Where it fails: the sky")
 sky = targets.load_scene("sky", sky_cfg["seed"])
 sx, sy = sky.size // 2, sky.size // 2
 with st.spinner("Clicking the sky ..."):
-    srun = cached_click(model_key, f"sky:{sky_cfg['seed']}", sx, sy, sky.image, model)
+    srun = page.traced_prediction(sky.image, points=[(sx, sy)], labels=[1])
 whole = np.ones(sky.image.shape[:2], dtype=bool)
 st.markdown(render(
     "together.sky", objects=len(sky.objects), multimask=len(srun.scores),
     coverage_text=", ".join(f"{100 * pv.coverage(m):.1f}%" for m in srun.masks),
     pred_text=", ".join(f"{s:.3f}" for s in srun.scores),
-    actual_text=", ".join(f"{targets.mask_iou(m, whole):.3f}" for m in srun.masks)))
+    actual_text=", ".join(f"{mask_iou(m, whole):.3f}" for m in srun.masks)))
 small, scale = widgets.downscale_for_display(sky.image, 300)
 cols = st.columns(len(srun.scores) + 1)
 cols[0].image(widgets.draw_prompts(small, [(sx, sy)], [1], scale=scale), width="stretch", caption="the click")
@@ -175,4 +163,4 @@ sky_training = lv.sky_negatives(lv.training_log() or {}, SKY_WINDOW) if info.sou
 if sky_training is not None:
     st.markdown(render("together.sky_trained", last=sky_training["sky_pred_last"], window=SKY_WINDOW))
 st.markdown(render("together.sky_compare", target=target.name, pred_obj=float(run.scores[best]),
-                   actual_obj=targets.mask_iou(run.masks[best], target.mask)))
+                   actual_obj=mask_iou(run.masks[best], target.mask)))

@@ -2,7 +2,9 @@
 
 import streamlit as st
 
+from lesson_content.page_table import lesson_map, page
 from ui import session
+from ui.navigation import page_link
 
 st.title("How Segment Anything works")
 st.markdown(
@@ -30,8 +32,7 @@ with st.container(border=True):
         "any CPU. **Known models** (sidebar): Meta's SAM ViT-B/L/H and MobileSAM, downloaded once. "
         "**Local file**: any official SAM checkpoint on disk."
     )
-    st.page_link("pages/segment.py", label="Try it now: click an image and get three masks",
-                 icon=":material/ads_click:")
+    page_link(page("segment"), label="Try it now: click an image and get three masks")
 
 st.subheader("Lesson map")
 st.markdown(
@@ -39,14 +40,8 @@ st.markdown(
     "the free-play pages. Instructors switch on *Instructor mode* in the sidebar to edit the traced "
     "examples that every page computes from."
 )
-try:
-    from lesson_content.lesson_map import OUTLINE, page_file
-except ImportError:  # lesson_content not there yet: no map
-    OUTLINE, page_file = (), None
-if OUTLINE:
-    lines = ["| § | Section | What you do | |", "|---:|---|---|---|"]
-    for section in OUTLINE:
-        ready = page_file(section.page_prefix) is not None
-        lines.append(f"| {section.number} | {section.title} | {section.what} | "
-                     f"{':green[ready]' if ready else ':gray[planned]'} |")
-    st.markdown("\n".join(lines))
+lines = ["| § | Section | What you do | Page |", "|---:|---|---|---|"]
+for entry in lesson_map():
+    pages = ", ".join(f":green[{row.title}]" for row in entry.pages) or ":gray[planned]"
+    lines.append(f"| {entry.section.number} | {entry.section.title} | {entry.section.what} | {pages} |")
+st.markdown("\n".join(lines))

@@ -9,9 +9,9 @@ import streamlit as st
 
 from lesson_content import segmentation_primer as primer
 from lesson_content.prose import render
-from ui import session, widgets
-
-KEY = "segmentation"
+from lesson_content.scene_targets import load_scene
+from sam_core.masks import tight_box
+from ui import page, session, widgets
 
 examples = session.get_examples()
 click_cfg, scene_cfg = examples["prompt_click"], examples["scene"]
@@ -21,7 +21,7 @@ st.markdown(render("segmentation.intro"))
 
 try:
     with st.spinner("Drawing the scene ..."):
-        scene = primer.scene(scene_cfg["kind"], scene_cfg["seed"], click_cfg["image_size"])
+        scene = load_scene(scene_cfg["kind"], scene_cfg["seed"], click_cfg["image_size"])
 except Exception as error:
     scene = None
     st.error(f"The scene could not be rendered: {type(error).__name__}: {error}")
@@ -30,14 +30,11 @@ model, info = session.current_model()
 result = None
 if scene is not None and model is not None:
     try:
-        predictor = session.predictor_for(scene.image)
-        cache_key = (session.image_hash(scene.image), info.model_type, info.checkpoint, info.device,
-                     click_cfg["x"], click_cfg["y"])
-        cached = st.session_state.get(f"{KEY}_result")
-        if cached is None or cached[0] != cache_key:
-            cached = (cache_key, primer.run_primer(predictor, scene, (click_cfg["x"], click_cfg["y"])))
-            st.session_state[f"{KEY}_result"] = cached
-        result = cached[1]
+        prompt = primer.primer_prompt(scene, (click_cfg["x"], click_cfg["y"]))
+        if prompt is not None:
+            target, click = prompt
+            run = page.traced_prediction(scene.image, points=[click], labels=[1])
+            result = primer.primer_result(target, click, run.masks, run.scores)
     except Exception as error:
         st.error(f"The model could not segment the scene: {type(error).__name__}: {error}")
 elif model is None:
@@ -48,10 +45,9 @@ if scene is not None:
     if result is not None:
         label, box, mask, click = result.label, result.box, result.mask, result.click
     else:  # no model: fall back to the generator's ground truth, said so above
-        target = primer.target_at(scene, click_cfg["x"], click_cfg["y"]) or primer.largest_object(scene)
+        target, click = primer.primer_prompt(scene, (click_cfg["x"], click_cfg["y"]))
         label, mask = target.phrase, target.mask
-        box = target.bbox
-        click = primer.interior_point(target.mask)
+        box = tight_box(target.mask)
 
     shown, scale = widgets.downscale_for_display(scene.image, 520)
     panels = st.columns(3)
@@ -71,13 +67,13 @@ if scene is not None:
 
     if result is not None:
         st.markdown(render(
-            "segmentation.panels_caption", label=result.label, box_w=box[2] - box[0], box_h=box[3] - box[1],
+            "segmentation.panels_caption", label=result.label, box_w=box[2] - box[0] + 1, box_h=box[3] - box[1] + 1,
             mask_area=result.mask_area, click_x=click[0], click_y=click[1], score=result.score,
             true_iou=result.true_mask_iou))
         background = result.background_in_box
         box_area = result.box_area
     else:
-        box_area = (box[2] - box[0]) * (box[3] - box[1])
+        box_area = primer.box_area(box)
         background = 1.0 - float(np.sum(mask)) / max(box_area, 1)
     st.markdown(render("segmentation.richest", box_area=box_area, background_pct=100 * background))
     st.caption(render("segmentation.label_source", label=label))

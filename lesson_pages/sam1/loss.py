@@ -14,19 +14,13 @@ from lesson_content import loss_view as lv
 from lesson_content import plots
 from lesson_content import scene_targets as targets
 from lesson_content.focal_trace import fmt, fmt_param, focal_curves, focal_trace, real_focal_on_pixels
-from lesson_content.live_trace import traced_predict
 from lesson_content.plan_quotes import LOSS_PSEUDOCODE
 from lesson_content.prose import render
-from ui import session, widgets
+from sam_core.masks import interior_point
+from ui import page, session, widgets
 
-KEY = "loss"
-
-
-def k(name: str) -> str:
-    return session.page_key(KEY, name)
-
-
-dark = getattr(getattr(st.context, "theme", None), "type", "light") == "dark"
+k = page.PageKeys("loss")
+dark = page.dark_theme()
 examples = session.get_examples()
 cfg, focal_cfg, weights, plan = (examples["loss_click"], examples["focal_trace"], examples["loss_weights"],
                                  examples["plan_focal"])
@@ -36,26 +30,20 @@ st.markdown(render("loss.intro"))
 
 # ---- class imbalance (ground truth only) -------------------------------------------------------------------
 scene = targets.load_scene(cfg["kind"], cfg["seed"])
-target = targets.first(scene, cfg["target"]) or (max(scene.objects, key=lambda o: o.area) if scene.objects else None)
+target = targets.target_or_largest(scene, cfg["target"])
 if target is None:
     st.error(f"The {cfg['kind']} scene has no objects to click.")
     st.stop()
-config_id = (cfg["kind"], cfg["seed"], cfg["target"])
-if st.session_state.get(k("config")) != config_id:
-    st.session_state[k("config")] = config_id
-    st.session_state[k("click")] = tuple(targets.interior_point(target.mask))
-click = widgets.pending_click(k("canvas"), scene.image.shape[:2])
-if click is not None:
-    st.session_state[k("click")] = (int(round(click.xy[0])), int(round(click.xy[1])))
-x, y = st.session_state[k("click")]
+target_click = interior_point(target.mask)
+(x, y), _ = page.config_click(k, (cfg["kind"], cfg["seed"], cfg["target"]), target_click, scene.image.shape[:2])
 hits = scene.targets_at(x, y)
 
 st.header("Class imbalance")
 levels_text = ", ".join(f"{t.name} {100 * lv.foreground_fraction(t.mask):.2f}%"
-                        for t in scene.targets_at(*targets.interior_point(target.mask)))
+                        for t in scene.targets_at(*target_click))
 fg = lv.foreground_fraction(target.mask)
 st.markdown(render("loss.imbalance", target=target.phrase, fg_pct=100 * fg, bg_pct=100 * (1 - fg),
-                   level_count=len(scene.targets_at(*targets.interior_point(target.mask))), levels_text=levels_text))
+                   level_count=len(scene.targets_at(*target_click)), levels_text=levels_text))
 
 # ---- focal loss ------------------------------------------------------------------------------------------------
 defaults = lv.loss_defaults()
@@ -114,16 +102,10 @@ st.markdown(render("loss.minloss_intro", multimask=n_candidates))
 st.latex(formulas["min"])
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def loss_trace(model_key: str, kind: str, seed: int, x: int, y: int, _get_predictor):
-    return traced_predict(_get_predictor(), points=[(x, y)], labels=[1])
-
-
 if model is None:
     st.warning(info.message or "No model is loaded: the live scoring needs one.", icon="⏳")
 else:
-    model_key = f"{info.model_type}|{info.checkpoint}|{info.device}"
-    run = loss_trace(model_key, cfg["kind"], cfg["seed"], x, y, lambda: session.predictor_for(scene.image))
+    run = page.traced_prediction(scene.image, points=[(x, y)], labels=[1])
     st.markdown(render("loss.live_intro", target=target.name))
     left, right = st.columns([2, 3])
     with left:

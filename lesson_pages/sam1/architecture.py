@@ -10,9 +10,10 @@ import streamlit as st
 
 from lesson_content import architecture, segmentation_primer
 from lesson_content.prose import render
-from ui import session
+from lesson_content.scene_targets import load_scene
+from ui import page, session
 
-KEY = "architecture"
+k = page.PageKeys("architecture")
 
 examples = session.get_examples()
 timing_cfg, click_cfg, scene_cfg = examples["timing_check"], examples["prompt_click"], examples["scene"]
@@ -23,15 +24,10 @@ def reference_summary():
     return architecture.reference_summary()
 
 
-@st.cache_resource(show_spinner="Reading the loaded model's shapes ...", max_entries=4)
-def loaded_summary(_model, model_type: str, checkpoint: str | None, device: str):
-    return architecture.summary_for(_model, model_type)
-
-
 st.title("SAM's architecture")
 model, info = session.current_model()
 ref = reference_summary()
-summary = loaded_summary(model, info.model_type, info.checkpoint, info.device) if model is not None else ref
+summary = page.model_cached(architecture.summary_for, info.model_type) if model is not None else ref
 if model is None:
     st.warning(f"No model is running ({info.message or info.status}); both columns show real SAM.", icon=":material/hourglass_empty:")
 
@@ -40,7 +36,7 @@ st.markdown(render("architecture.intro", model_name=info.name, ref_name=ref.name
 
 st.dataframe(pd.DataFrame(architecture.shape_rows(summary, ref)), hide_index=True, width="stretch")
 
-dark = getattr(getattr(st.context, "theme", None), "type", "light") == "dark"
+dark = page.dark_theme()
 _, diagram_col, _ = st.columns([1, 4, 1])
 diagram_col.graphviz_chart(architecture.dot_diagram(summary, ref, dark=dark), width="stretch")
 st.caption(render("architecture.diagram_caption"))
@@ -75,23 +71,20 @@ if model is None:
     st.markdown(render("architecture.claims", **claims))
     st.stop()
 
-scene = segmentation_primer.scene(scene_cfg["kind"], scene_cfg["seed"], click_cfg["image_size"])
-points = segmentation_primer.object_clicks(scene, clicks)
-if not points:
-    points = [(click_cfg["x"], click_cfg["y"])] * clicks
 
 
-@st.cache_data(show_spinner=False, max_entries=8, ttl=3600)
-def measure(_model, _image, model_key: tuple, scene_key: tuple, points: tuple) -> architecture.Amortization:
+def measure(model, kind: str, seed: int, size: int, clicks: int, run: int) -> architecture.Amortization:
     """Timings belong to the machine, not the student: shared by sessions until "Measure again"."""
-    return architecture.measure_amortization(_model, _image, list(points), encoder_runs=3)
+    scene = load_scene(kind, seed, size)
+    points = segmentation_primer.object_clicks(scene, clicks) or [(scene.size // 2, scene.size // 2)] * clicks
+    return architecture.measure_amortization(model, scene.image, points, encoder_runs=3)
 
 
-if st.button("Measure again", key=f"{KEY}_measure"):
-    measure.clear()
+if st.button("Measure again", key=k("measure")):
+    st.session_state[k("run")] = st.session_state.get(k("run"), 0) + 1  # a new cache entry: measured again
 with st.spinner(f"Encoding the scene, then {clicks} clicks ..."):
-    timing = measure(model, scene.image, (info.model_type, info.checkpoint, info.device),
-                     (scene_cfg["kind"], scene_cfg["seed"], click_cfg["image_size"]), tuple(points))
+    timing = page.model_cached(measure, scene_cfg["kind"], scene_cfg["seed"], click_cfg["image_size"], clicks,
+                               st.session_state.get(k("run"), 0))
 
 st.markdown(render(
     "architecture.amortization" if timing.ratio > 1 else "architecture.amortization_noisy", device=timing.device, enc_ms=timing.encoder_median, enc_runs=len(timing.encoder_ms),

@@ -1,0 +1,106 @@
+"""What every lesson page repeats: page-prefixed state keys, the theme, the click that follows the
+instructor's config, and cached model calls (one traced prediction keyed by model + image + prompt).
+
+    keys = PageKeys("decoder")                    # keys("click") -> "decoder_click"
+    (x, y), own = config_click(keys, ("desk", 0, "mug"), default=(120, 200), image_shape=(512, 512))
+    run = traced_prediction(scene.image, points=[(x, y)], labels=[1])   # lesson_content TracedPrediction
+    cases = model_cached(prompt_cases, "desk", 0, "mug")                # prompt_cases(model, "desk", 0, "mug")
+
+The model is the one `ui.session.current_model()` resolved for this rerun; the caches are shared by all
+sessions (`st.cache_data`), keyed by `ModelInfo.cache_key`, so they never mix two models' results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from lesson_content.live_trace import TracedPrediction, traced_predict
+from ui import session, widgets
+
+
+class PageKeys:
+    """Session-state keys with the page's prefix (HOUSE_STYLE: `decoder_click`, `loss_gamma`)."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+
+    def __call__(self, name: str) -> str:
+        return f"{self.prefix}_{name}"
+
+
+def dark_theme() -> bool:
+    """Whether the browser shows Streamlit's dark theme (figures drawn by matplotlib follow it)."""
+    return st.context.theme.type == "dark"
+
+
+# ---- the click that follows the instructor's config -------------------------------------------------------
+
+def config_click(keys: PageKeys, config_id: tuple, default: tuple[int, int],
+                 image_shape: tuple[int, int]) -> tuple[tuple[int, int], bool]:
+    """The page's traced click: the student's last click on `keys("canvas")`, else `default`.
+
+    When the instructor changes the example (`config_id` differs from the one seen last), the
+    student's click is dropped, so every page follows the new config. Returns ((x, y), is_students).
+    """
+    if st.session_state.get(keys("config")) != config_id:
+        st.session_state[keys("config")] = config_id
+        st.session_state[keys("click")] = None
+    click = widgets.pending_click(keys("canvas"), image_shape)
+    if click is not None:
+        st.session_state[keys("click")] = (int(round(click.x0)), int(round(click.y0)))
+    own = st.session_state[keys("click")]
+    return (own if own is not None else (int(default[0]), int(default[1]))), own is not None
+
+
+def back_to_config_click(keys: PageKeys) -> None:
+    """Forget the student's click (a button callback): the config's click is traced again."""
+    st.session_state[keys("click")] = None
+
+
+# ---- cached model calls -------------------------------------------------------------------------------------
+
+def _model_or_raise():
+    model, info = session.current_model()
+    if model is None:
+        raise session.NoModelError(info.message or "No model is available.")
+    return model, info
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _traced(model_key: str, image_key: str, points: tuple, labels: tuple, box: tuple | None, multimask: bool,
+            _image: np.ndarray) -> TracedPrediction:
+    return traced_predict(session.predictor_for(_image), points=list(points), labels=list(labels), box=box,
+                          multimask=multimask)
+
+
+def traced_prediction(image: np.ndarray, points: Sequence[Sequence[float]] = (), labels: Sequence[int] = (),
+                      box: Sequence[float] | None = None, multimask: bool = True) -> TracedPrediction:
+    """One traced predict() of the current model on `image` (uint8 [H, W, 3]) for this prompt.
+
+    Cached across sessions by model + image content + prompt; on a miss the session's predictor runs
+    (the encoder only if this session has not encoded the image yet). Raises session.NoModelError.
+    """
+    _, info = _model_or_raise()
+    return _traced(info.cache_key, session.image_hash(image), tuple((float(x), float(y)) for x, y in points),
+                   tuple(int(v) for v in labels), tuple(float(v) for v in box) if box is not None else None,
+                   bool(multimask), _image=image)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _model_call(model_key: str, function_id: str, args: tuple, _function: Callable, _model) -> Any:
+    return _function(_model, *args)
+
+
+def model_cached(function: Callable, *args: Any) -> Any:
+    """`function(model, *args)` for the current model, cached across sessions by model, function and args.
+
+    `function` is a plain function of the page or of lesson_content; `args` are plain values (config
+    entries: kind, seed, names, clicks) that identify the result. Raises session.NoModelError.
+    """
+    model, info = _model_or_raise()
+    function_id = f"{function.__code__.co_filename}:{function.__qualname__}"
+    return _model_call(info.cache_key, function_id, args, _function=function, _model=model)
