@@ -1,6 +1,6 @@
 """SAM's loss on real masks: the model's candidates for one click scored against the scene's ground truth.
 
-Everything goes through `sam_core.losses` (the functions `sam_core.training.train` optimises) on the decoder's
+Everything goes through `sam_core.losses` (the functions `sam_core.training` optimises) on the decoder's
 low-res logits, in the frame training uses: the ground truth is resized with the image, padded like
 the input and brought to the low-res side.
 
@@ -139,7 +139,7 @@ def aux_summary(log: dict[str, np.ndarray], window: int) -> dict[str, float] | N
 
 
 def sky_negatives(log: dict[str, np.ndarray], window: int = 20) -> dict[str, float] | None:
-    """The sky scenes shown in training as negative examples (`sam_core.training.train --sky-frac`): the mean
+    """The sky scenes shown in training as negative examples (`python -m sam_core.training --sky-frac`): the mean
     predicted IoU on those no-object prompts over the last `window` rows that have it (sky_pred_last) and
     how many rows have it (sky_rows); None when the run had none (SAM's recipe, older logs)."""
     values = log.get("sky_pred_iou")
@@ -150,7 +150,7 @@ def sky_negatives(log: dict[str, np.ndarray], window: int = 20) -> dict[str, flo
 
 
 def dense_phase(log: dict[str, np.ndarray]) -> dict[str, float] | None:
-    """The encoder-only phase at the start of a run (`sam_core.training.train --dense-frac`): the rows before the
+    """The encoder-only phase at the start of a run (`python -m sam_core.training --dense-frac`): the rows before the
     first one with a finite focal loss. Keys dense_steps (last step of the phase), dense_minutes (its wall
     time) and dense_aux_iou (the dense loss's soft IoU in its last row); None when the run had no such phase."""
     focal, steps = log.get("focal"), log.get("step")

@@ -14,7 +14,7 @@ from lesson_content import plots
 from lesson_content import scene_targets as targets
 from lesson_content.prose import render
 from sam_core.masks import interior_point, mask_iou
-from sam_core.training.train import TRAIN_KINDS  # the scene kinds the embedded model was trained on
+from sam_core.scenes.splits import TRAIN_KINDS  # the scene kinds the embedded model was trained on
 from ui import images, page, session, widgets
 
 SKY_WINDOW = 20  # logged values averaged for the sky-negative figures
