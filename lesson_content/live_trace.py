@@ -21,7 +21,7 @@ class TracedPrediction:
     """The result of SamPredictor.predict under sam_core.tracing.trace(), converted to numpy.
 
     masks bool [C, H, W], scores float [C], low_res float [C, 256, 256]; records: name -> array (shapes
-    as in docs/CONTRACTS.md); timings_ms / counts as recorded; sizes: original (H, W), input (h, w) after
+    as in docs/ARCHITECTURE.md); timings_ms / counts as recorded; sizes: original (H, W), input (h, w) after
     ResizeLongestSide, img_size = the encoder's square input side.
     """
 

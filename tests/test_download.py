@@ -288,3 +288,23 @@ def test_cli_prints_path(hub, register, tmp_path, capsys):
     assert Path(out).read_bytes() == PAYLOAD
     assert dl.main(["sam_vit_z"]) == 1
     assert "unknown model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["sam2.1_hiera_tiny", "sam2.1_hiera_large", "sam3"])
+def test_sam2_and_sam3_entries_download_through_the_same_path(name, tmp_path, monkeypatch):
+    """The SAM 2 / SAM 3 registry entries (their real repo and file names) go through the hub cache, with
+    progress, like SAM 1's; the fake hub serves a payload under exactly those names."""
+    spec = dl.KNOWN_MODELS[name]
+    assert spec.family == ("sam3" if name == "sam3" else "sam2")
+    server = FakeHub({(spec.repo_id, spec.filename): PAYLOAD}).start()
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.delenv("SAM_CHECKPOINT", raising=False)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+        calls = []
+        path = fetch_checkpoint(name, cache_dir=tmp_path, progress=lambda d, t: calls.append((d, t)))
+        assert path.read_bytes() == PAYLOAD and path.name == Path(spec.filename).name
+        assert calls[-1] == (len(PAYLOAD), len(PAYLOAD))
+    finally:
+        server.stop()

@@ -91,8 +91,11 @@ def device_choice() -> tuple[str, str | None]:
 
 
 def known_models() -> dict[str, ModelSpec]:
-    """The registry's models that are downloaded, not shipped (the embedded nano is its own entry)."""
-    return {name: spec for name, spec in KNOWN_MODELS.items() if not spec.is_local}
+    """The registry's SAM 1 models that are downloaded, not shipped (the embedded nano is its own entry).
+
+    SAM 2 and SAM 3 weights are registry entries too, but the image pages build SAM 1 models only.
+    """
+    return {name: spec for name, spec in KNOWN_MODELS.items() if not spec.is_local and spec.family == "sam1"}
 
 
 def registry_model_type(name: str) -> str:

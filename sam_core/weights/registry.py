@@ -174,7 +174,11 @@ _SPECS = (
     ),
 )
 
-KNOWN_MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
+# The SAM 2 and SAM 3 entries live beside their families' notes; they import ModelSpec (defined above).
+from sam_core.weights.registry_sam2 import SAM2_SPECS  # noqa: E402
+from sam_core.weights.registry_sam3 import SAM3_SPECS  # noqa: E402
+
+KNOWN_MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (*_SPECS, *SAM2_SPECS, *SAM3_SPECS)}
 
 
 def get_spec(name: str) -> ModelSpec:

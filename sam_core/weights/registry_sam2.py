@@ -1,4 +1,4 @@
-"""Registry entries for Meta's SAM 2.1 checkpoints (Apache-2.0), for the lead to add to KNOWN_MODELS.
+"""Registry entries for Meta's SAM 2.1 checkpoints (Apache-2.0), part of registry.KNOWN_MODELS.
 
 Meta publishes each size on the Hugging Face hub as facebook/sam2.1-hiera-<size> with the original
 `sam2.1_hiera_<size>.pt` ({"model": state_dict}, loaded by sam_core.sam2.build.build_sam2) beside it, and
@@ -30,6 +30,8 @@ SAM2_SPECS: tuple[ModelSpec, ...] = tuple(
         format="original",
         description=f"SAM 2.1 Hiera-{hub} ({millions} M parameters), Meta's checkpoint",
         source_url=f"{_META_URL}sam2.1_hiera_{file}.pt",
+        family="sam2",
+        capabilities=frozenset({"points", "boxes", "masks", "video"}),
     )
     for model_type, (hub, file, millions) in _SIZES.items()
 )

@@ -1,4 +1,4 @@
-"""SAM 3's entries for the model registry (the lead wires SAM3_SPECS into registry.KNOWN_MODELS).
+"""SAM 3's entries for the model registry (part of registry.KNOWN_MODELS).
 
 Meta publishes SAM 3 on the Hugging Face hub as the *gated* repository ``facebook/sam3``:
 
@@ -31,6 +31,8 @@ SAM3_SPECS: tuple[ModelSpec, ...] = (
         format="original",
         description="SAM 3 (Meta): phrase or exemplar box -> every instance, 840.5 M parameters (gated)",
         source_url=f"https://huggingface.co/{SAM3_REPO}",
+        family="sam3",
+        capabilities=frozenset({"text", "boxes"}),
     ),
 )
 
