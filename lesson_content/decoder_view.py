@@ -268,14 +268,14 @@ def reference_decoder_run(seed: int = 0) -> tuple[TracedPrediction, object]:
     import torch
     from torch import nn
 
-    from sam_core.sam1.build import SAM_DECODER, _assemble
+    from sam_core.sam1.build import SAM_DECODER, build_sam_from_sizes
     from sam_core.tracing import trace
 
     class NoEncoder(nn.Module):
         img_size = SAM_DECODER.image_size
 
     torch.manual_seed(seed)
-    model = _assemble(NoEncoder(), SAM_DECODER).eval()
+    model = build_sam_from_sizes(NoEncoder(), SAM_DECODER).eval()
     grid, side = SAM_DECODER.embedding_grid, SAM_DECODER.image_size
     embedding = torch.randn(1, SAM_DECODER.prompt_embed_dim, grid, grid)
     coords = torch.tensor([[[side / 2, side / 2]]])

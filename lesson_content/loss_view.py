@@ -204,20 +204,14 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-# ---- formulas (LaTeX), with the constants read from sam_core.losses' own defaults -----------------------
+# ---- formulas (LaTeX), with the constants from sam_core.losses -----------------------
 
 def loss_defaults() -> dict[str, float]:
-    """alpha, gamma, smooth, focal_weight, dice_weight as sam_core.losses declares them."""
-    import inspect
-
+    """alpha, gamma, smooth, focal_weight, dice_weight: sam_core.losses' constants (its functions' defaults)."""
     from sam_core import losses
 
-    def default(func, name: str) -> float:
-        return float(inspect.signature(func).parameters[name].default)
-
-    return {"alpha": default(losses.focal_loss, "alpha"), "gamma": default(losses.focal_loss, "gamma"),
-            "smooth": default(losses.dice_loss, "smooth"), "focal_weight": default(losses.mask_loss, "focal_weight"),
-            "dice_weight": default(losses.mask_loss, "dice_weight")}
+    return {"alpha": losses.FOCAL_ALPHA, "gamma": losses.FOCAL_GAMMA, "smooth": losses.DICE_SMOOTH,
+            "focal_weight": losses.FOCAL_WEIGHT, "dice_weight": losses.DICE_WEIGHT}
 
 
 def formulas(focal_w: float, dice_w: float, smooth: float) -> dict[str, str]:

@@ -20,6 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sam_core.losses import DICE_WEIGHT, FOCAL_WEIGHT
+from sam_core.masks import iou_matrix, mask_iou
+
 GRID = 64  # side of the free masks (the embedding grid's side; small enough to run in about a second)
 STEPS = 100  # gradient steps per objective
 LEARNING_RATE = 0.1  # Adam
@@ -46,16 +49,12 @@ class DemoResult:
 
 
 def _pairwise_agreement(masks: np.ndarray) -> float:
-    values = []
-    for i in range(len(masks)):
-        for j in range(i + 1, len(masks)):
-            union = np.logical_or(masks[i], masks[j]).sum()
-            values.append(np.logical_and(masks[i], masks[j]).sum() / union if union else 1.0)
+    values = [mask_iou(masks[i], masks[j]) for i in range(len(masks)) for j in range(i + 1, len(masks))]
     return float(np.mean(values))
 
 
 def run_demo(target_masks: Sequence[np.ndarray], objective: str, steps: int = STEPS, grid: int = GRID,
-             focal_weight: float = 20.0, dice_weight: float = 1.0) -> DemoResult:
+             focal_weight: float = FOCAL_WEIGHT, dice_weight: float = DICE_WEIGHT) -> DemoResult:
     """Gradient descent on three free masks, starting at mask i = target i, under one objective."""
     import torch
 
@@ -88,10 +87,5 @@ def run_demo(target_masks: Sequence[np.ndarray], objective: str, steps: int = ST
             optimizer.step()
         loss_end = float(objective_value().detach())
     final = (logits.detach() > 0).numpy()
-    iou = np.zeros((n, n))
-    t_np = targets.numpy() > 0.5
-    for i in range(n):
-        for j in range(n):
-            union = np.logical_or(final[i], t_np[j]).sum()
-            iou[i, j] = np.logical_and(final[i], t_np[j]).sum() / union if union else 1.0
+    iou = iou_matrix(final, list(targets.numpy() > 0.5))
     return DemoResult(objective, iou, _pairwise_agreement(final), loss_start, loss_end, grad_start, final)

@@ -26,13 +26,16 @@ __all__ = ["DICE_WEIGHT", "FOCAL_WEIGHT", "actual_iou", "dice_loss", "focal_loss
 # loss in a 20:1 ratio"). Training, the lesson pages and the demos read them from here.
 FOCAL_WEIGHT = 20.0
 DICE_WEIGHT = 1.0
+FOCAL_ALPHA = 0.25  # focal loss: weight of the positive class (Lin et al. 2017's default, SAM's too)
+FOCAL_GAMMA = 2.0  # focal loss: how fast easy pixels are down-weighted
+DICE_SMOOTH = 1.0  # dice loss: added to numerator and denominator (an empty mask and target give 0 loss)
 
 
 def focal_loss(
     logits: torch.Tensor,
     targets: torch.Tensor,
-    alpha: float = 0.25,
-    gamma: float = 2.0,
+    alpha: float = FOCAL_ALPHA,
+    gamma: float = FOCAL_GAMMA,
     reduction: str = "mean",
 ) -> torch.Tensor:
     """Sigmoid focal loss (Lin et al. 2017).
@@ -56,7 +59,7 @@ def focal_loss(
     raise ValueError(f"unknown reduction {reduction!r}; expected 'mean', 'sum' or 'none'")
 
 
-def dice_loss(logits: torch.Tensor, targets: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+def dice_loss(logits: torch.Tensor, targets: torch.Tensor, smooth: float = DICE_SMOOTH) -> torch.Tensor:
     """Soft dice loss per mask: [..., H, W] -> [...]; 0 = perfect overlap, -> 1 = none."""
     targets = targets.to(logits.dtype)
     p = torch.sigmoid(logits)

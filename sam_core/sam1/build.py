@@ -117,7 +117,6 @@ def _nano() -> Sam:
     return build_sam_from_sizes(NanoImageEncoder(config), NANO_DECODER)
 
 
-_assemble = build_sam_from_sizes  # old private name, still used by lesson_content/decoder_view.py
 
 
 def build_reference_sam(model_type: str = "vit_b", seed: int | None = None) -> Sam:
