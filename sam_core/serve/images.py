@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from sam_core.images import to_rgb
 from sam_core.serve.errors import ApiError
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "ICO", "TGA")
@@ -26,33 +27,6 @@ ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "ICO", "T
 class DecodedImage:
     rgb: np.ndarray  # uint8 [H, W, 3]
     notes: tuple[str, ...]  # what was changed ("rotated upright ...")
-
-
-def _to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
-    """Any Pillow mode -> RGB: transparency composited on white, 16-bit and float rescaled to 8 bits."""
-    mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        values = np.asarray(img, dtype=np.float64)
-        if mode == "F":
-            low, high = float(np.nanmin(values)), float(np.nanmax(values))
-            scaled = (values - low) / (high - low) * 255.0 if high > low else np.zeros_like(values)
-        else:
-            scaled = values / (65535.0 if values.max() > 255 else 255.0) * 255.0
-        notes.append(f"converted a {mode} (high bit depth) grayscale image to 8-bit RGB")
-        gray = np.clip(np.nan_to_num(scaled), 0, 255).astype(np.uint8)
-        return Image.fromarray(np.repeat(gray[:, :, None], 3, axis=2), "RGB")
-    if mode == "P":
-        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
-        mode = img.mode
-    if mode in ("PA", "LA", "La", "RGBa", "RGBA"):
-        rgba = img.convert("RGBA")
-        if rgba.getextrema()[3][0] < 255:
-            notes.append("transparent areas were filled with white")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    if mode == "CMYK":
-        notes.append("converted from CMYK to RGB")
-    return img if mode == "RGB" else img.convert("RGB")
 
 
 def decode_image(data: bytes, *, max_pixels: int, min_side: int) -> DecodedImage:
@@ -93,7 +67,7 @@ def decode_image(data: bytes, *, max_pixels: int, min_side: int) -> DecodedImage
             if orientation not in (1, None) and rotated is not None:
                 notes.append("rotated upright according to the EXIF orientation")
                 img = rotated
-            img = _to_rgb(img, notes)
+            img = to_rgb(img, notes)
             rgb = np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
     except ApiError:
         raise
