@@ -344,3 +344,25 @@ def all_token_masks(run: TracedPrediction, threshold: float = 0.0) -> np.ndarray
     up = up[..., : run.input_size[0], : run.input_size[1]]
     up = F.interpolate(up, tuple(run.original_size), mode="bilinear", align_corners=False)
     return (up[0] > threshold).numpy()
+
+
+@dataclass(frozen=True)
+class DecoderStructure:
+    """What the decoder page says about the loaded model's decoder, read from the model in one place."""
+
+    depth: int  # two-way transformer layers
+    up_convs: int  # transposed convolutions in the output upscaling
+    stride: int  # stride of each transposed convolution
+    mid_channels: int  # channels after the first transposed convolution
+    iou_depth: int  # Linear layers of the IoU head
+
+
+def decoder_structure(model) -> DecoderStructure:
+    """The loaded model's decoder structure (SAM: 2 layers, 2 transposed convs of stride 2, 3-layer IoU head)."""
+    from torch import nn
+
+    decoder = model.mask_decoder
+    up_convs = [m for m in decoder.output_upscaling if isinstance(m, nn.ConvTranspose2d)]
+    return DecoderStructure(depth=int(decoder.transformer.depth), up_convs=len(up_convs),
+                            stride=int(up_convs[0].stride[0]), mid_channels=int(up_convs[0].out_channels),
+                            iou_depth=len(decoder.iou_prediction_head.layers))

@@ -398,3 +398,11 @@ def real_source() -> str:
     return "\n".join(inspect.getsource(f) for f in (PositionEmbeddingRandom._pe_encoding,
                                                      PositionEmbeddingRandom.forward_with_coords,
                                                      PromptEncoder._embed_points))
+
+
+def mask_downscaling_summary(prompt_encoder) -> dict[str, int]:
+    """The mask-downscaling path in numbers: convs, strided convs, their stride, the last kernel size."""
+    convs = [m for m in prompt_encoder.mask_downscaling if isinstance(m, torch.nn.Conv2d)]
+    strided = [m for m in convs if m.stride[0] > 1]
+    return {"n_convs": len(convs), "n_stride_convs": len(strided),
+            "stride": strided[0].stride[0] if strided else 1, "kernel_last": convs[-1].kernel_size[0]}

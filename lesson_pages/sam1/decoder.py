@@ -68,7 +68,8 @@ with st.spinner("Tracing the decoder on your click ..."):
     run = page.traced_prediction(scene.image, points=[(x, y)], labels=[1])
 dims = dv.decoder_dims(run, model)
 layout = dv.token_layout(run)
-depth = int(model.mask_decoder.transformer.depth)
+structure = dv.decoder_structure(model)
+depth = structure.depth
 
 st.markdown(render("decoder.intro", depth=depth, model_name=info.name))
 
@@ -159,11 +160,9 @@ with st.expander("The same formula with SAM's sizes"):
 
 # ---- masks forming ----------------------------------------------------------------------------------------
 st.header("Upscaling and the hypernetwork")
-up_convs = [m for m in model.mask_decoder.output_upscaling if type(m).__name__ == "ConvTranspose2d"]
-stride = int(up_convs[0].stride[0])
-st.markdown(render("decoder.upscaling", grid=dims.grid, up_convs=len(up_convs), stride=stride,
-                   mid_side=dims.grid * stride, up_side=dims.upscaled_side, width=dims.width,
-                   mid_channels=int(up_convs[0].out_channels), up_channels=dims.upscaled_channels))
+st.markdown(render("decoder.upscaling", grid=dims.grid, up_convs=structure.up_convs, stride=structure.stride,
+                   mid_side=dims.grid * structure.stride, up_side=dims.upscaled_side, width=dims.width,
+                   mid_channels=structure.mid_channels, up_channels=dims.upscaled_channels))
 for line in dv.mask_latex(dims):
     st.latex(line)
 TOP_TERMS = 3  # how many of the strongest w_c * F_c terms to draw per mask (a display choice)
@@ -184,7 +183,7 @@ for item in forming[1:]:
 
 # ---- IoU head ---------------------------------------------------------------------------------------------
 st.header("The IoU head")
-st.markdown(render("decoder.iou_head", iou_depth=len(model.mask_decoder.iou_prediction_head.layers),
+st.markdown(render("decoder.iou_head", iou_depth=structure.iou_depth,
                    mask_tokens=layout.num_mask_tokens))
 actual = [max((mask_iou(m, t.mask) for t in hits), default=0.0) for m in token_masks]
 st.table({"mask token": list(range(layout.num_mask_tokens)),

@@ -201,11 +201,7 @@ if model is not None:
     with mask_col:
         loaded = pe.mask_downscaling_shapes(model.prompt_encoder)
         reference = pe.mask_downscaling_shapes(pe.reference_prompt_encoder())
-        convs = [m for m in model.prompt_encoder.mask_downscaling if isinstance(m, pe.torch.nn.Conv2d)]
-        strided = [m for m in convs if m.stride[0] > 1]
-        st.markdown(render("prompt_encoding.mask", n_convs=len(convs), n_stride_convs=len(strided),
-                           stride=strided[0].stride[0] if strided else 1, kernel_last=convs[-1].kernel_size[0],
-                           dim=dim))
+        st.markdown(render("prompt_encoding.mask", **pe.mask_downscaling_summary(model.prompt_encoder), dim=dim))
         st.dataframe(pd.DataFrame([{
             "step": step, "loaded model": " × ".join(map(str, shape[1:])),
             ref_name: " × ".join(map(str, ref_shape[1:])),
