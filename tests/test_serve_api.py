@@ -8,6 +8,7 @@ against the library, not against themselves.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import io
 import json
@@ -254,6 +255,13 @@ def test_export_zip_has_masks_and_manifest(client_a, png_bytes, scene, local_pre
 
 
 # ---- in-process checks: the worker queue and the last-resort error handler --------------------
+def _run_in_fresh_loop(coro):
+    """asyncio.run on a thread of its own: another test (Playwright's sync API) may leave this thread's
+    event loop running, and asyncio.run refuses to start inside one."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def test_worker_runs_one_call_at_a_time_and_bounds_the_queue():
     worker = ModelWorker(max_queued=40)
     running, peak = [0], [0]
@@ -271,14 +279,14 @@ def test_worker_runs_one_call_at_a_time_and_bounds_the_queue():
     async def thirty_at_once():
         return await asyncio.gather(*(worker.run(model_call, i) for i in range(30)))
 
-    assert asyncio.run(thirty_at_once()) == list(range(30)) and peak[0] == 1
+    assert _run_in_fresh_loop(thirty_at_once()) == list(range(30)) and peak[0] == 1
 
     small = ModelWorker(max_queued=2)
 
     async def overflow():
         return await asyncio.gather(*(small.run(time.sleep, 0.05) for _ in range(3)), return_exceptions=True)
 
-    outcomes = asyncio.run(overflow())
+    outcomes = _run_in_fresh_loop(overflow())
     assert [isinstance(o, ApiError) and o.status == 503 for o in outcomes] == [False, False, True]
     worker.shutdown()
     small.shutdown()
