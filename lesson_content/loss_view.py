@@ -6,7 +6,7 @@ the input and brought to the low-res side.
 
     gt = gt_low_res(target.mask, run)                     # float [S, S], S = low-res side
     scores, best = score_masks(run, gt, examples)         # per candidate: focal, dice, total, IoU ...
-    log = training_log()                                  # the embedded model's curves, or None
+    log = embedded_training_log()                         # the embedded model's curves, or None
 
 Imports no Streamlit.
 """
@@ -27,6 +27,9 @@ from .live_trace import TracedPrediction
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TRAINING_LOGS = (REPO_ROOT / "assets" / "models" / "nano" / "training_log.csv",
                  REPO_ROOT / "assets" / "models" / "nano" / "training_log.json")
+# The embedded model was trained in stages, each resuming the previous one's weights (model card).
+STAGE_LOGS = (REPO_ROOT / "assets" / "models" / "nano" / "training_log.csv",
+              REPO_ROOT / "assets" / "models" / "nano" / "training_log_stage2.csv")
 
 
 def gt_low_res(mask: np.ndarray, run: TracedPrediction) -> np.ndarray:
@@ -125,6 +128,27 @@ def training_log(paths: Sequence[Path] = TRAINING_LOGS) -> dict[str, np.ndarray]
         if isinstance(data, dict):
             return {name: np.asarray(values, dtype=float) for name, values in data.items()}
     return None
+
+
+def embedded_training_log(stages: Sequence[Path] = STAGE_LOGS) -> dict[str, np.ndarray] | None:
+    """The embedded model's whole training, its stages' logs end to end: each later stage's step and
+    wall_s continue from the previous stage's last row, and a column a stage lacks is NaN there.
+    Also has "stage" (1, 2, ...) per row. None when no stage log is there."""
+    logs = [log for log in (training_log((path,)) for path in stages if path.is_file()) if log]
+    if not logs:
+        return None
+    names = list(dict.fromkeys(name for log in logs for name in log))
+    joined: dict[str, list[np.ndarray]] = {name: [] for name in (*names, "stage")}
+    step0 = wall0 = 0.0
+    for number, log in enumerate(logs, start=1):
+        rows = len(next(iter(log.values())))
+        for name in names:
+            values = log.get(name, np.full(rows, np.nan))
+            joined[name].append(values + step0 if name == "step" else values + wall0 if name == "wall_s" else values)
+        joined["stage"].append(np.full(rows, float(number)))
+        step0 += float(log["step"][-1]) if "step" in log else 0.0
+        wall0 += float(log["wall_s"][-1]) if "wall_s" in log else 0.0
+    return {name: np.concatenate(parts) for name, parts in joined.items()}
 
 
 def aux_summary(log: dict[str, np.ndarray], window: int) -> dict[str, float] | None:

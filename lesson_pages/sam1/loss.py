@@ -160,7 +160,7 @@ else:
 
 # ---- training curves -------------------------------------------------------------------------------------------
 st.header("Training curves of the embedded model")
-log = lv.training_log()
+log = lv.embedded_training_log()
 if log is None or "step" not in log:
     st.info(render("loss.training_missing"), icon=":material/hourglass_empty:")
 else:

@@ -159,7 +159,7 @@ for i in range(len(srun.scores)):
     cols[i + 1].image(widgets.mask_overlay(small, widgets.resize_mask(srun.masks[i], small.shape[:2]),
                                            widgets.MASK_COLORS[i % len(widgets.MASK_COLORS)]),
                       width="stretch", caption=f"mask {i + 1}: predicted IoU {srun.scores[i]:.3f}")
-sky_training = lv.sky_negatives(lv.training_log() or {}, SKY_WINDOW) if info.source == "embedded" else None
+sky_training = lv.sky_negatives(lv.embedded_training_log() or {}, SKY_WINDOW) if info.source == "embedded" else None
 if sky_training is not None:
     st.markdown(render("together.sky_trained", last=sky_training["sky_pred_last"], window=SKY_WINDOW))
 st.markdown(render("together.sky_compare", target=target.name, pred_obj=float(run.scores[best]),
