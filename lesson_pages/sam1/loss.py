@@ -164,8 +164,9 @@ log = lv.embedded_training_log()
 if log is None or "step" not in log:
     st.info(render("loss.training_missing"), icon=":material/hourglass_empty:")
 else:
-    path = next(p for p in lv.TRAINING_LOGS if p.is_file())
-    st.markdown(render("loss.training", log_name=path.name, rows=len(log["step"]), last_step=float(log["step"][-1])))
+    names = ", then ".join(f"`{p.name}`" for p in lv.STAGE_LOGS if p.is_file())
+    st.markdown(render("loss.training", log_name=names, stages=int(log["stage"][-1]), rows=len(log["step"]),
+                       last_step=float(log["step"][-1])))
     window = max(1, len(log["step"]) // 50)
     ramp = lv.focal_ramp(log)
     if ramp is not None:
