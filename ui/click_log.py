@@ -7,6 +7,8 @@ is the whole list of clicks Python has not applied yet, so the latest value alwa
 earlier click. Python applies the new events in order and passes back how far it got
 (`applied_log`, `applied_seq`); the browser then forgets those. Until then each queued click is drawn
 at once as a dashed marker with a "3 clicks queued" badge, so a fast student sees every click land.
+After a server restart the tab reconnects to a new session, which ignores a fragment's rerun until the
+page has run in full once; `watchdog` (outside the fragment) then asks for a full rerun.
 
     clicks = pending_clicks("segment_canvas", image.shape[:2])      # new Clicks, oldest first
     clickable_log_image(image, "segment_canvas", points=..., labels=..., mask=...)
@@ -32,6 +34,7 @@ from ui import widgets
 
 _FRONTEND = Path(__file__).resolve().parent / "click_log_frontend"
 _component = components.declare_component("click_log", path=str(_FRONTEND))
+_watchdog = components.declare_component("click_log_watchdog", path=str(_FRONTEND))  # same page, its own name
 JPEG_QUALITY = 88  # what the browser shows: 800 px JPEG, a few tens of KB per rerun
 
 
@@ -40,24 +43,29 @@ def applied_key(key: str) -> str:
     return f"{key}_applied"
 
 
-def new_events(value: dict | None, applied: Sequence | None) -> tuple[list[dict], list | None]:
-    """The events of `value` not applied yet, in order, and the new applied marker.
+def new_events(values: Sequence[dict | None], applied: Sequence | None) -> tuple[list[dict], list | None]:
+    """The events not applied yet, in order, and the new applied marker.
 
     Arguments:
-      value: the component's value (see the module docstring), or None before the first click.
+      values: component values (see the module docstring; None before the first click): the canvas's,
+        and the watchdog's, which carries the same log. Events of the log with the newest event count.
       applied: [log_id, seq] applied last, or None.
     Returns:
       (events, applied): events with seq above the marker when the log is the same; every event
       of a new log (a new iframe: its counter starts again); applied = [log_id, last seq].
     """
-    if not isinstance(value, dict) or not isinstance(value.get("events"), list):
-        return [], list(applied) if applied else None
-    log_id = str(value.get("log_id", ""))
+    logs = [v for v in values if isinstance(v, dict) and isinstance(v.get("events"), list) and v["events"]]
+    unchanged = (list(applied) if applied else None)
+    if not logs:
+        return [], unchanged
+    newest = max(logs, key=lambda v: max(float(e.get("unix_time", 0)) for e in v["events"] if isinstance(e, dict)))
+    log_id = str(newest.get("log_id", ""))
     last = int(applied[1]) if applied and applied[0] == log_id else 0
-    fresh = sorted((e for e in value["events"] if isinstance(e, dict) and int(e.get("seq", 0)) > last),
-                   key=lambda e: int(e["seq"]))
-    if not fresh:
-        return [], list(applied) if applied else None
+    by_seq = {int(e["seq"]): e for v in logs if str(v.get("log_id", "")) == log_id
+              for e in v["events"] if isinstance(e, dict) and int(e.get("seq", 0)) > last}
+    if not by_seq:
+        return [], unchanged
+    fresh = [by_seq[seq] for seq in sorted(by_seq)]
     return fresh, [log_id, int(fresh[-1]["seq"])]
 
 
@@ -69,7 +77,7 @@ def pending_clicks(key: str, original_size: tuple[int, int],
     Streamlit call in between: a rerun that interrupts the page later cannot apply a click twice.
     """
     store = st.session_state if store is None else store
-    events, applied = new_events(store.get(key), store.get(applied_key(key)))
+    events, applied = new_events([store.get(key), store.get(watchdog_key(key))], store.get(applied_key(key)))
     if events:
         store[applied_key(key)] = applied
     return [widgets.event_to_click(event, original_size) for event in events]
@@ -104,4 +112,15 @@ def clickable_log_image(
     shown = widgets.draw_prompts(shown, points, labels, box, scale, pending_corner)
     applied = st.session_state.get(applied_key(key)) or ["", 0]
     _component(src=_data_url(np.ascontiguousarray(shown)), drag=bool(drag), applied_log=applied[0],
-               applied_seq=int(applied[1]), key=key, default=None)
+               applied_seq=int(applied[1]), role="canvas", key=key, default=None)
+
+
+def watchdog_key(key: str) -> str:
+    return f"{key}_watchdog"
+
+
+def watchdog(key: str) -> None:
+    """Place OUTSIDE the fragment that draws the canvas `key`: a zero-height helper that reruns the
+    whole page, with the canvas's queued clicks as its value, when they stay unapplied (a new server
+    session drops fragment reruns until the page has run once: a tab reconnecting after a restart)."""
+    _watchdog(role="watchdog", key=watchdog_key(key), default=None)
