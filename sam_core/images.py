@@ -106,18 +106,17 @@ def _ico_problem(data: bytes, max_pixels: int) -> str | None:
     return None
 
 
-_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}  # others: 4
+_HIGH_BIT_DEPTH = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+# Bytes per pixel: decoded, plus the copy the conversion to 8 bits makes at full size (16-bit: a uint16
+# copy; palette and bilevel: RGB(A), because Pillow resizes them with NEAREST only). Others: 4, as Pillow
+# keeps RGB in 4 bytes per pixel.
+_BYTES_PER_PIXEL = {"1": 1 + 4, "L": 1, "P": 1 + 4, "I;16": 2 + 2, "I;16B": 2 + 2, "I;16L": 2 + 2, "I;16N": 2 + 2}
 
 
 def decoded_bytes(img: Image.Image) -> int:
-    """Memory Pillow needs for `img` decoded (before load): width x height x bytes per pixel of its mode.
-
-    Pillow keeps RGB in 4 bytes per pixel; palette and bilevel images are converted to RGB(A) before
-    they are downscaled, so they count 1 + 4.
-    """
+    """Memory that decoding `img` (not loaded yet) needs: width x height x bytes per pixel of its mode."""
     width, height = img.size
-    per_pixel = _BYTES_PER_PIXEL.get(img.mode, 4) + (4 if img.mode in ("1", "P") else 0)
-    return width * height * per_pixel
+    return width * height * _BYTES_PER_PIXEL.get(img.mode, 4)
 
 
 def aspect_problem(width: int, height: int) -> str | None:
@@ -148,7 +147,12 @@ def exif_orientation(img: Image.Image) -> int:
 def to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
     """Any Pillow mode -> 'RGB'. Transparent pixels are composited on white, 16-bit is rescaled."""
     mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        values = np.asarray(img)  # uint16: integer shifts, no float copy of the image
+        gray = (values >> 8).astype(np.uint8) if values.max() > 255 else values.astype(np.uint8)
+        notes.append(f"Converted a {mode} (high bit depth) grayscale image to 8-bit RGB.")
+        return Image.fromarray(gray, "L").convert("RGB")
+    if mode in _HIGH_BIT_DEPTH:
         # float32, not float64: 4 bytes per pixel (callers downscale before converting when they can).
         values = np.asarray(img, dtype=np.float32)
         if mode == "F":
