@@ -134,3 +134,70 @@ def test_torch_threads_policy(monkeypatch):
     assert session.torch_threads() == 1
     monkeypatch.setattr(session.os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
     assert session.torch_threads() == 8
+
+
+# ---- class mode: no file oracle, checks before any model is built, failures cached (issue 23) ----------
+
+def test_class_mode_path_box_reveals_nothing(monkeypatch, tmp_path):
+    from ui import session
+
+    monkeypatch.setenv(session.CLASS_MODE_ENV, "1")
+    monkeypatch.delenv(session.CHECKPOINT_DIR_ENV, raising=False)
+    assert not session.local_paths_allowed()  # no folder configured: no local option at all
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    (folder / "mine.pth").write_bytes(b"PK\x03\x04" + bytes(100))
+    (folder / "notes.txt").write_text("not a checkpoint")
+    monkeypatch.setenv(session.CHECKPOINT_DIR_ENV, str(folder))
+    assert session.local_checkpoints() == ["mine.pth"]
+    messages = {path: session._local_file_info({"name": "vit_h", "path": path}, "cpu")
+                for path in ("/etc/passwd", "/no/such/file", "../checkpoints/mine.pth", str(folder / "mine.pth"))}
+    assert {info.status for info in messages.values()} == {"error"}
+    assert len({info.message for info in messages.values()}) == 1  # the same words whatever exists
+    assert all("passwd" not in info.message and "bytes" not in info.message for info in messages.values())
+    assert session._local_file_info({"name": "vit_h", "path": "mine.pth"}, "cpu").ready
+
+
+def test_local_file_checked_before_building(monkeypatch, tmp_path):
+    import os
+    import time
+
+    from ui import session
+
+    monkeypatch.delenv(session.CLASS_MODE_ENV, raising=False)
+    fifo = tmp_path / "weights.pth"
+    os.mkfifo(fifo)
+    text = tmp_path / "passwd.pth"
+    text.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    started = time.perf_counter()
+    for path, words in ((fifo, "regular file"), ("/dev/zero", "regular file"), ("/etc/passwd", "only"),
+                        (text, "not a PyTorch")):
+        info = session._local_file_info({"name": "vit_h", "path": str(path)}, "cpu")
+        assert info.status == "error" and words in info.message, info.message
+    assert time.perf_counter() - started < 2.0  # nothing blocked on the FIFO, nothing read from /dev/zero
+
+
+def test_failed_load_is_cached(monkeypatch, tmp_path):
+    from ui import session
+
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"\x80\x04" + bytes(200))  # looks like a pickle, is not a checkpoint
+    info = session.ModelInfo("bad.pth", "path", "vit_h", str(bad), "cpu", "ready")
+    calls = []
+
+    def failing_load(model_type, checkpoint, device):
+        calls.append(checkpoint)
+        raise ValueError(f"broken file at {checkpoint}")
+
+    monkeypatch.setattr(session, "model_info", lambda: info)
+    monkeypatch.setattr(session, "_load_model", failing_load)
+    monkeypatch.setattr(session, "st", type("FakeSt", (), {"session_state": {}})())
+    monkeypatch.setattr(session, "_FAILED_LOADS", {})
+    for _ in range(3):
+        model, result = session.resolve_model()
+        assert model is None and result.status == "error"
+    assert len(calls) == 1  # built and read once, not on every rerun
+    monkeypatch.setenv(session.CLASS_MODE_ENV, "1")
+    monkeypatch.setattr(session, "_FAILED_LOADS", {})
+    _, result = session.resolve_model()
+    assert str(tmp_path) not in result.message  # class mode: no server path in the message

@@ -10,12 +10,17 @@ Model choice (set by the sidebar in app.py, read by every page through `current_
   st.session_state["app_device"] = "auto" | "cpu" | "cuda" | "mps"
 Environment overrides (tests, instructors): SAM_CHECKPOINT=<file> makes the default model that file,
 SAM_MODEL_TYPE=<registry key> its architecture (default "nano").
+
+Class mode (SAM_LESSON_CLASS_MODE=1, for a server shared by a class): the sidebar offers no free path
+box: local checkpoints, if any, are the files of SAM_LESSON_CHECKPOINT_DIR, picked by name; messages
+never show server paths (details go to the server log).
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +33,10 @@ from sam_core.device import resolve_device as _resolve_device
 from sam_core.sam1.build import NANO_WEIGHTS, build_sam
 from sam_core.sam1.predictor import SamPredictor
 from sam_core.weights import download
+from sam_core.weights.checkpoint import MAX_CHECKPOINT_BYTES, _sniff
 from sam_core.weights.registry import KNOWN_MODELS, ModelSpec, get_spec
+
+log = logging.getLogger(__name__)
 
 MODEL_KEY = "app_model"
 DEVICE_KEY = "app_device"
@@ -64,6 +72,59 @@ class ModelInfo:
     def cache_key(self) -> str:
         """Identifies the loaded weights for caches shared across sessions ("nano|/path/x.pt|cpu")."""
         return f"{self.model_type}|{self.checkpoint}|{self.device}"
+
+
+# ---- class mode and local checkpoint files -------------------------------------------------------
+
+CLASS_MODE_ENV = "SAM_LESSON_CLASS_MODE"
+CHECKPOINT_DIR_ENV = "SAM_LESSON_CHECKPOINT_DIR"
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
+MAX_LISTED_CHECKPOINTS = 200
+
+
+def class_mode() -> bool:
+    """Whether the app serves a class (SAM_LESSON_CLASS_MODE=1): no server paths typed or shown."""
+    return os.environ.get(CLASS_MODE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def checkpoint_folder() -> Path | None:
+    """The operator's folder of checkpoints (SAM_LESSON_CHECKPOINT_DIR), or None."""
+    configured = os.environ.get(CHECKPOINT_DIR_ENV, "").strip()
+    return Path(configured).resolve() if configured and Path(configured).is_dir() else None
+
+
+def local_paths_allowed() -> bool:
+    """Local checkpoints: any path on a student's own machine; in class mode only the operator's folder."""
+    return not class_mode() or checkpoint_folder() is not None
+
+
+def local_checkpoints() -> list[str]:
+    """File names (regular files with a checkpoint suffix) in checkpoint_folder(), sorted; [] if none."""
+    folder = checkpoint_folder()
+    if folder is None:
+        return []
+    names = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in CHECKPOINT_SUFFIXES and p.is_file())
+    return names[:MAX_LISTED_CHECKPOINTS]
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Why `path` cannot be a checkpoint, checked before any model is built (cheap), or None.
+
+    Regular files only (a FIFO would block, /dev/zero never ends), a checkpoint suffix, a size within
+    sam_core.weights.checkpoint.MAX_CHECKPOINT_BYTES, and first bytes of a zip, pickle or safetensors file.
+    """
+    if not path.is_file():
+        return "it is not a regular file"
+    if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
+        return f"only {', '.join(CHECKPOINT_SUFFIXES)} files are checkpoints"
+    size = path.stat().st_size
+    if not 0 < size <= MAX_CHECKPOINT_BYTES:
+        return "its size is not that of a SAM checkpoint"
+    with path.open("rb") as file:
+        kind = _sniff(file.read(64), size)
+    if kind not in ("zip", "pickle", "safetensors"):
+        return f"it is {kind}, not a PyTorch or safetensors checkpoint"
+    return None
 
 
 # ---- model choice -------------------------------------------------------------------------------
@@ -133,15 +194,7 @@ def model_info() -> ModelInfo:
                              f"{name} is not downloaded yet: use the download button in the sidebar.")
         return ModelInfo(name, "registry", model_type, path, device, "ready")
     if source == "path":
-        path = choice.get("path", "").strip()
-        model_type = choice.get("name") or "vit_b"
-        if not path:
-            return ModelInfo("local file", "path", model_type, None, device, "error",
-                             "Enter the path of a checkpoint file in the sidebar.")
-        if not Path(path).is_file():
-            return ModelInfo(Path(path).name, "path", model_type, path, device, "error",
-                             f"No file at {path}.")
-        return ModelInfo(Path(path).name, "path", model_type, path, device, "ready")
+        return _local_file_info(choice, device)
     env_path = download.checkpoint_from_env("nano")
     env_checkpoint = str(env_path) if env_path else ""
     if env_checkpoint:
@@ -157,6 +210,42 @@ def model_info() -> ModelInfo:
                          "Pick a known model in the sidebar and download it, or give a local checkpoint.")
     return ModelInfo("nano (embedded)", "embedded", "nano", str(NANO_WEIGHTS), device, "ready")
 
+
+def _local_file_info(choice: dict, device: str) -> ModelInfo:
+    """ModelInfo of a local checkpoint: a path (own machine), or a name in the operator's folder (class)."""
+    model_type = choice.get("name") or "vit_b"
+    typed = choice.get("path", "").strip()
+    if class_mode():
+        folder = checkpoint_folder()
+        if folder is None or typed not in local_checkpoints():
+            return ModelInfo("local file", "path", model_type, None, device, "error",
+                             "Pick a checkpoint from the list in the sidebar.")
+        path = folder / typed
+    else:
+        if not typed:
+            return ModelInfo("local file", "path", model_type, None, device, "error",
+                             "Enter the path of a checkpoint file in the sidebar.")
+        path = Path(typed).expanduser()
+        if not path.exists():
+            return ModelInfo(path.name, "path", model_type, typed, device, "error", f"No file at {typed}.")
+    problem = checkpoint_problem(path)
+    if problem:
+        return ModelInfo(path.name, "path", model_type, str(path), device, "error",
+                         f"{path.name} cannot be loaded: {problem}.")
+    return ModelInfo(path.name, "path", model_type, str(path), device, "ready")
+
+
+_FAILED_LOADS: dict[tuple, str] = {}  # (model, file, size, mtime, device) -> message; shared, bounded
+MAX_FAILED_LOADS = 64
+
+
+def _failure_key(info: ModelInfo) -> tuple:
+    try:
+        stat = Path(info.checkpoint).stat() if info.checkpoint else None
+    except OSError:
+        stat = None
+    return (info.model_type, info.checkpoint, info.device,
+            stat.st_size if stat else None, stat.st_mtime_ns if stat else None)
 
 
 @st.cache_resource(show_spinner="Loading the model ...", max_entries=3)
@@ -205,11 +294,21 @@ def resolve_model():
     info = model_info()
     model = None
     if info.ready:
-        try:
-            model = _load_model(info.model_type, info.checkpoint, info.device)
-        except Exception as error:  # a corrupt or mismatched checkpoint: say so, keep the app running
+        failure_key = _failure_key(info)
+        message = _FAILED_LOADS.get(failure_key)
+        if message is None:
+            try:
+                model = _load_model(info.model_type, info.checkpoint, info.device)
+            except Exception as error:  # a corrupt or mismatched checkpoint: say so, keep the app running
+                log.warning("could not load %s (%s): %s", info.checkpoint, info.model_type, error)
+                detail = "" if class_mode() else f": {type(error).__name__}: {error}"
+                message = f"Could not load {info.name} as {info.model_type}{detail}"
+                if len(_FAILED_LOADS) >= MAX_FAILED_LOADS:
+                    _FAILED_LOADS.clear()
+                _FAILED_LOADS[failure_key] = message  # the same file is not built and read again each rerun
+        if message is not None:
             info = ModelInfo(info.name, info.source, info.model_type, info.checkpoint, info.device, "error",
-                             f"Could not load {info.name}: {type(error).__name__}: {error}")
+                             message)
     st.session_state[_CURRENT_KEY] = (model, info)
     return model, info
 

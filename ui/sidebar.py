@@ -54,7 +54,7 @@ def fetch_with_progress(name: str, progress_bar, status) -> str | None:
 def _model_picker():
     """The model selectbox and its status; returns (model, info) resolved once for this run."""
     registry = session.known_models()
-    options = [EMBEDDED, *registry.keys(), LOCAL_FILE]
+    options = [EMBEDDED, *registry.keys(), *([LOCAL_FILE] if session.local_paths_allowed() else [])]
     choice = st.selectbox(
         "Model", options, key="app_model_select",
         format_func=lambda o: o if o in (EMBEDDED, LOCAL_FILE) else f"{o} ({_spec_summary(registry[o])})",
@@ -64,8 +64,11 @@ def _model_picker():
     if choice == EMBEDDED:
         session.set_model_choice("embedded", "nano")
     elif choice == LOCAL_FILE:
-        path = st.text_input("Checkpoint path", key="app_model_path",
-                             placeholder="/path/to/sam_vit_b_01ec64.pth")
+        if session.class_mode():  # the operator's folder, by name: no server path is typed or shown
+            path = st.selectbox("Checkpoint", session.local_checkpoints(), key="app_model_file") or ""
+        else:
+            path = st.text_input("Checkpoint path", key="app_model_path",
+                                 placeholder="/path/to/sam_vit_b_01ec64.pth")
         types = [t for t in sam_model_registry if t != "default"]
         model_type = st.selectbox("Architecture", types, key="app_model_path_type")
         session.set_model_choice("path", model_type, path)
