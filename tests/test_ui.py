@@ -119,7 +119,8 @@ def test_predictor_for_encodes_once_per_image_and_never_touches_the_model(monkey
     before = {k: v.clone() for k, v in model.state_dict().items()}
     other = AppTest.from_string(PREDICTOR_SCRIPT, default_timeout=120).run()  # another student
     assert not other.exception
-    assert len(encoded) == 4  # a new session has its own embeddings
+    assert len(encoded) == 2  # the same images: the embeddings are shared (ui.model_queue), not redone
+    assert other.session_state["shapes"] == ((3, 64, 96), (3,))
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert not any(p.requires_grad for p in model.parameters())
 

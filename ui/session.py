@@ -35,6 +35,7 @@ from sam_core.sam1.predictor import SamPredictor
 from sam_core.weights import download
 from sam_core.weights.checkpoint import MAX_CHECKPOINT_BYTES, _sniff
 from sam_core.weights.registry import KNOWN_MODELS, ModelSpec, get_spec
+from ui import model_queue
 
 log = logging.getLogger(__name__)
 
@@ -360,10 +361,11 @@ PREDICTORS_PER_SESSION = 4  # embeddings kept per student: switching between pag
 def predictor_for(image: np.ndarray):
     """This session's SamPredictor over the shared model, with `image` set.
 
-    The heavy encoder runs only for an image (content hash) this session has not encoded with this
-    model recently: the session keeps up to PREDICTORS_PER_SESSION predictors, one per image, so
-    pages with different images do not re-encode each other's. They live in st.session_state, so one
-    student's embeddings and clicks never reach another session. The shared model is never modified.
+    The heavy encoder runs only for an image (content hash) no session has encoded with this model
+    recently (ui.model_queue's shared, bounded embedding cache); the session keeps up to
+    PREDICTORS_PER_SESSION predictors, one per image, so pages with different images do not redo each
+    other's. Predictors live in st.session_state: one student's prompts never reach another session;
+    the shared embedding and model are only read.
     Raises NoModelError when no model is available.
     """
     model, info = current_model()
@@ -381,10 +383,20 @@ def predictor_for(image: np.ndarray):
         if len(by_image) >= PREDICTORS_PER_SESSION:
             by_image.pop(next(iter(by_image)))  # least recently used
         predictor = SamPredictor(model)
-        predictor.set_image(np.ascontiguousarray(image, dtype=np.uint8))
+        # Through the model's worker, and shared by every session that has the same image (same model).
+        model_queue.set_image_shared(predictor, image, info.cache_key, digest, torch_threads())
     by_image[digest] = predictor  # (re)inserted last = most recently used
     state["last"] = predictor
     return predictor
+
+
+def predict(predictor, **prompts):
+    """predictor.predict(**prompts) on the model's worker thread (ui.model_queue: one queue per model).
+
+    Raises model_queue.ModelBusyError when too many students' calls are waiting already.
+    """
+    _, info = current_model()
+    return model_queue.worker_for(info.cache_key, torch_threads()).call(predictor.predict, **prompts)
 
 
 def last_predictor():

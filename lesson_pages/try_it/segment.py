@@ -7,7 +7,7 @@ import streamlit as st
 from PIL import Image
 
 from sam_core.prompts import BACKGROUND, FOREGROUND
-from ui import click_log, images, session, sidebar, widgets, work_store
+from ui import click_log, images, model_queue, session, sidebar, widgets, work_store
 from ui.page import PageKeys
 from ui.prompt_state import MAX_POINTS, PromptState
 
@@ -167,12 +167,16 @@ def interact(image: np.ndarray, image_name: str) -> None:
     predictor = session.predictor_for(image)  # the same embedding: the image hash is memoised
     masks, scores = None, None
     if prompts.has_prompt:
-        masks, scores, _ = predictor.predict(
-            point_coords=np.array(points, dtype=np.float32) if points else None,
-            point_labels=np.array(labels, dtype=np.int64) if points else None,
-            box=np.array(box, dtype=np.float32) if box is not None else None,
-            multimask_output=multimask,
-        )
+        try:  # on the model's worker: students' calls queue there instead of competing for the cores
+            masks, scores, _ = session.predict(
+                predictor,
+                point_coords=np.array(points, dtype=np.float32) if points else None,
+                point_labels=np.array(labels, dtype=np.int64) if points else None,
+                box=np.array(box, dtype=np.float32) if box is not None else None,
+                multimask_output=multimask,
+            )
+        except model_queue.ModelBusyError as busy:
+            st.warning(str(busy), icon=":material/hourglass_empty:")
     best = int(np.argmax(scores)) if scores is not None else 0
     chosen = min(st.session_state.get(k("chosen"), best), len(scores) - 1) if scores is not None else 0
     if click is not None and scores is not None:
