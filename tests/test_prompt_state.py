@@ -76,3 +76,35 @@ def test_a_new_image_forgets_the_prompts_and_the_same_image_keeps_them():
     again = PromptState(store, "segment")  # the next rerun reads the same store back
     again.apply(point(4.0, 4.0), FOREGROUND)
     assert PromptState(store, "segment").points == [[4.0, 4.0]]
+
+
+def test_points_are_bounded_and_undo_history_too():
+    from ui.prompt_state import MAX_POINTS, MAX_UNDO
+
+    store: dict = {}
+    state = PromptState(store, "segment")
+    results = [state.apply(point(float(i), 1.0), FOREGROUND) for i in range(MAX_POINTS + 10)]
+    assert results.count(True) == MAX_POINTS and not any(results[MAX_POINTS:])
+    assert len(state.points) == MAX_POINTS and state.full
+    assert len(store["segment_history"]) <= MAX_UNDO
+    assert state.apply(Click("box", 0.0, 0.0, 5.0, 5.0), None)  # a box still fits
+
+
+def test_restore_only_onto_the_same_image_and_only_checked_values():
+    store: dict = {}
+    state = PromptState(store, "segment")
+    state.start_image("cat")
+    state.apply(point(10.0, 20.0), FOREGROUND)
+    state.apply(Click("box", 1.0, 2.0, 30.0, 40.0), None)
+    saved = state.as_dict()
+
+    other: dict = {}
+    restored = PromptState(other, "segment")
+    restored.start_image("dog")
+    assert not restored.restore(saved)  # made on another image: not restored
+    restored.start_image("cat")
+    assert restored.restore(saved)
+    assert restored.points == [[10.0, 20.0]] and restored.box == [1.0, 2.0, 30.0, 40.0]
+    for broken in ({**saved, "labels": [1, 0]}, {**saved, "points": [["x", 1]]}, {**saved, "box": [1, 2]},
+                   {**saved, "points": [[1e30, 1.0]]}):
+        assert not PromptState({"segment_image_id": "cat"}, "segment").restore(broken)
