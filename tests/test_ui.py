@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -202,3 +204,31 @@ def test_failed_load_is_cached(monkeypatch, tmp_path):
     monkeypatch.setattr(session, "_FAILED_LOADS", {})
     _, result = session.resolve_model()
     assert str(tmp_path) not in result.message  # class mode: no server path in the message
+
+
+def test_streamlit_config_hides_error_details_and_keeps_xsrf():
+    import tomllib
+
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == "none"  # no traceback or server path in the browser
+    assert config["server"]["enableXsrfProtection"] is True
+    from ui.images import MAX_UPLOAD_BYTES
+
+    assert config["server"]["maxUploadSize"] * 2**20 == MAX_UPLOAD_BYTES
+
+
+def test_class_mode_sidebar_has_no_path_box(with_model, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from ui import sidebar
+
+    app = str(Path(__file__).resolve().parents[1] / "app.py")
+    monkeypatch.setenv("SAM_LESSON_CLASS_MODE", "1")
+    monkeypatch.delenv("SAM_LESSON_CHECKPOINT_DIR", raising=False)
+    at = AppTest.from_file(app, default_timeout=120).run()
+    assert not at.exception
+    assert sidebar.LOCAL_FILE not in at.sidebar.selectbox(key="app_model_select").options
+    assert not [t for t in at.sidebar.text_input if t.key == "app_model_path"]
+    monkeypatch.delenv("SAM_LESSON_CLASS_MODE")
+    at = AppTest.from_file(app, default_timeout=120).run()
+    assert sidebar.LOCAL_FILE in at.sidebar.selectbox(key="app_model_select").options

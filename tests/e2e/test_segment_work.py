@@ -114,3 +114,45 @@ def test_fast_clicks_reload_and_restart_lose_nothing(browser, server_env, tmp_pa
     finally:
         context.close()
         stop_server(process)
+
+
+def test_an_upload_and_its_points_survive_a_restart_and_start_over_forgets(browser, server_env, tmp_path):
+    import io
+
+    from PIL import Image
+
+    log_path = tmp_path / "streamlit.log"
+    process = start_server(server_env, log_path)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    try:
+        open_page(page, BASE, "segment")
+        page.get_by_text("Upload", exact=True).click()
+        wait_idle(page)
+        buffer = io.BytesIO()
+        Image.new("RGB", (320, 240), (30, 160, 90)).save(buffer, format="PNG")
+        (tmp_path / "mine.png").write_bytes(buffer.getvalue())
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(tmp_path / "mine.png"))
+        box = image_box(page)
+        for fraction in (0.3, 0.6):
+            page.mouse.click(box["x"] + box["width"] * fraction, box["y"] + box["height"] * 0.5)
+            page.wait_for_timeout(100)
+        expect(page.get_by_text("Points: 2")).to_be_visible(timeout=60_000)
+        wait_idle(page)
+        stop_server(process)
+        process = start_server(server_env, log_path)
+        page.reload(wait_until="domcontentloaded")  # the uploader is empty now; the kept image is not
+        expect(page.get_by_text("Restored your work")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("Points: 2")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("320 x 240 px")).to_be_visible()
+        wait_idle(page)
+        page.get_by_role("button", name="Start over").click()
+        expect(page.get_by_text("Points: 0")).to_be_visible(timeout=30_000)
+        wait_idle(page)
+        page.reload(wait_until="domcontentloaded")
+        wait_idle(page)
+        expect(page.get_by_text("Restored your work")).to_have_count(0)
+        assert page.locator('[data-testid="stException"]').count() == 0
+    finally:
+        context.close()
+        stop_server(process)
