@@ -89,3 +89,32 @@ def test_click_log_applies_every_new_event_once_in_order():
     store["canvas_watchdog"] = {"log_id": "B", "nudge": 1, "events": [_event(1, 70), _event(2, 80)]}
     assert [c.x0 for c in click_log.pending_clicks("canvas", (100, 100), store)] == [80.0]
     assert click_log.new_events([None, {"bogus": 1}, "text"], None) == ([], None)
+
+
+def test_segment_page_restores_saved_work_and_drops_bad_values(with_model):
+    from streamlit.testing.v1 import AppTest
+
+    from lesson_content.page_table import page
+    from ui import images
+
+    token = work_store.new_token()
+    cat = images.load_bundled("cat")
+    prompts = {"points": [[100.0, 80.0], [200.0, 150.0]], "labels": [1, 0], "box": None, "corner": None,
+               "image_id": image_hash(cat)}
+    work_store.default_store().save_page(token, "segment", {
+        "source": "Photo", "photo": "no_such_photo", "seed": "not a number", "mode": "Foreground point",
+        "multimask": "yes", "chosen": 1, "prompts": prompts, "applied": ["old-log", 7]})
+    at = AppTest.from_file(str(work_store.Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+    at.query_params["work"] = token
+    at.run()
+    at.switch_page(page("segment").file)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["segment_points"] == prompts["points"]  # the first photo (cat): restored
+    assert at.session_state["segment_canvas_applied"] == ["old-log", 7]
+    assert sum("IoU score" in m.value for m in at.markdown) == 3
+    other = AppTest.from_file(str(work_store.Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+    other.run()
+    other.switch_page(page("segment").file)
+    other.run()
+    assert other.session_state["segment_points"] == []  # another tab (its own token) gets nothing

@@ -25,6 +25,7 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -210,3 +211,68 @@ def work_token() -> str:
     if st.query_params.get(TOKEN_PARAM) != token:
         st.query_params[TOKEN_PARAM] = token
     return token
+
+
+class PageWork:
+    """One page's saved work for this tab, in st.session_state terms (keys carry the page prefix).
+
+        work = PageWork("segment", {"source": lambda v: v in SOURCES, "mode": lambda v: v in MODES})
+        saved = work.restore_widgets()      # once per session: widget values set before the widgets
+        ...
+        work.save({...})                    # written only when it changed
+    """
+
+    def __init__(self, page: str, widgets: dict[str, Callable[[object], bool]]):
+        """widgets: name -> check of a saved value (a value the current widget would refuse is dropped)."""
+        self.page = page
+        self.widgets = widgets
+        self.store = default_store()
+        self.token = work_token()
+
+    def _key(self, name: str) -> str:
+        return f"{self.page}_{name}"
+
+    def restore_widgets(self) -> dict:
+        """The saved state not consumed yet ({} when none): on a session's first run, the saved widget
+        values are put into st.session_state (unless the browser already sent its own)."""
+        import streamlit as st
+
+        pending = self._key("restore_pending")
+        if pending not in st.session_state:
+            saved = self.store.load_page(self.token, self.page)
+            st.session_state[pending] = saved
+            for name, valid in self.widgets.items():
+                if self._key(name) in st.session_state or saved.get(name) is None:
+                    continue
+                try:
+                    ok = bool(valid(saved[name]))
+                except (TypeError, ValueError):
+                    ok = False
+                if ok:
+                    st.session_state[self._key(name)] = saved[name]
+        return st.session_state[pending]
+
+    def consumed(self) -> None:
+        """The page has restored what it could: later runs of this session restore nothing."""
+        import streamlit as st
+
+        st.session_state[self._key("restore_pending")] = {}
+
+    def widget_values(self) -> dict:
+        import streamlit as st
+
+        return {name: st.session_state.get(self._key(name)) for name in self.widgets}
+
+    def save(self, state: dict) -> None:
+        import streamlit as st
+
+        last = self._key("saved_last")
+        if state != st.session_state.get(last):
+            self.store.save_page(self.token, self.page, state)
+            st.session_state[last] = state
+
+    def forget(self) -> None:
+        import streamlit as st
+
+        self.store.clear(self.token, self.page)
+        st.session_state.pop(self._key("saved_last"), None)

@@ -21,17 +21,16 @@ st.caption(
 )
 
 # ---- the student's saved work (a reload or a server restart): widget values first ----------------------
-store, token = work_store.default_store(), work_store.work_token()
-if k("restore_pending") not in st.session_state:  # once per session
-    saved = store.load_page(token, "segment")
-    st.session_state[k("restore_pending")] = saved or None
-    for name in ("source", "photo", "scene", "seed", "mode", "multimask"):
-        if name in saved and k(name) not in st.session_state:
-            st.session_state[k(name)] = saved[name]
-saved = st.session_state[k("restore_pending")]
+source_options = ["Photo", "Scene", "Upload"] if images.scene_kinds() else ["Photo", "Upload"]
+work = work_store.PageWork(k.prefix, {  # each saved value checked against what the widget accepts now
+    "source": lambda v: v in source_options, "photo": lambda v: v in images.BUNDLED_IMAGES,
+    "scene": lambda v: v in images.scene_kinds(), "seed": lambda v: type(v) is int and 0 <= v <= 9999,
+    "mode": lambda v: v in MODES, "multimask": lambda v: type(v) is bool,
+    "chosen": lambda v: type(v) is int and 0 <= v < 3})
+saved = work.restore_widgets()
+store = work.store
 
 # ---- choose an image --------------------------------------------------------------------------------
-source_options = ["Photo", "Scene", "Upload"] if images.scene_kinds() else ["Photo", "Upload"]
 # Horizontal containers wrap on narrow screens instead of squeezing the widgets.
 picker = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
 source = picker.radio("Image", source_options, key=k("source"), horizontal=True, width="content")
@@ -86,9 +85,8 @@ if image is None:
 prompts = PromptState(st.session_state, k.prefix)
 prompts.start_image(session.image_hash(image))
 if saved:
-    st.session_state[k("restore_pending")] = None
+    work.consumed()
     if prompts.restore(saved.get("prompts", {})):
-        st.session_state[k("chosen")] = int(saved.get("chosen", 0))
         st.session_state[click_log.applied_key(k("canvas"))] = saved.get("applied")  # no click twice
         st.toast(f"Restored your work: {image_name} with {len(prompts.points)} point(s)"
                  f"{' and a box' if prompts.box else ''}.", icon=":material/restore:")
@@ -97,23 +95,19 @@ if saved:
 
 def save_work() -> None:
     """Keep this page's state under the tab's token (ui.work_store): a reload or restart brings it back."""
-    state = {name: st.session_state.get(k(name)) for name in ("source", "photo", "scene", "seed", "mode",
-                                                               "multimask", "chosen")}
+    state = work.widget_values()
     state["seed"] = int(state["seed"]) if state["seed"] is not None else None
     state.update(prompts=PromptState(st.session_state, k.prefix).as_dict(),
                  applied=st.session_state.get(click_log.applied_key(k("canvas"))),
                  upload=st.session_state.get(k("upload_kept")) if source == "Upload" else None)
-    if state != st.session_state.get(k("saved_last")):
-        store.save_page(token, "segment", state)
-        st.session_state[k("saved_last")] = state
+    work.save(state)
 
 
 def forget_work() -> None:
     """The "Start over" button: forget the saved work and every prompt (the image choice stays)."""
-    store.clear(token, "segment")
+    work.forget()
     PromptState(st.session_state, k.prefix).clear()
     st.session_state.pop(k("upload_kept"), None)
-    st.session_state.pop(k("saved_last"), None)
     st.session_state.pop(k("restored_note"), None)
 
 
