@@ -61,9 +61,13 @@ async def one_session(browser, base: str, clicks: int, seed: int, latencies: lis
             box = await handle.bounding_box()
             await page.mouse.click(box["x"] + box["width"] * rng.uniform(0.15, 0.85),
                                    box["y"] + box["height"] * rng.uniform(0.15, 0.85))
-            shown_at = await frame.evaluate("() => window.__shown")
-            down_at = await frame.evaluate("() => window.__lastDown")
-            latencies.append(float(shown_at - down_at))
+            try:
+                shown_at = await frame.evaluate("() => window.__shown")
+                down_at = await frame.evaluate("() => window.__lastDown")
+                latencies.append(float(shown_at - down_at))
+            except Exception as error:  # noqa: BLE001 - the iframe was replaced: no time for this click
+                result["detached"] = result.get("detached", 0) + 1
+                result["error_detail"] = str(error)[:120]
             await page.wait_for_function(IDLE_JS, timeout=120_000)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -100,6 +104,7 @@ async def run_class(base: str, sessions: int, clicks: int) -> dict:
             "p95_ms": round(percentile(latencies, 0.95), 1) if latencies else None,
             "mean_ms": round(statistics.fmean(latencies), 1) if latencies else None,
             "errors": sum(r["errors"] for r in results), "lost_clicks": lost, "leaks": leaks,
+            "detached_frames": sum(r.get("detached", 0) for r in results),
             "wall_s": round(wall, 1), "failures": [r["error"] for r in results if "error" in r][:3]}
 
 

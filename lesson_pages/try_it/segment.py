@@ -155,8 +155,9 @@ def interact(image: np.ndarray, image_name: str) -> None:
     if st.session_state.get(k("restored_note")):
         controls.button("Start over", key=k("forget"), on_click=forget_work, icon=":material/restart_alt:",
                         help="Your image and prompts were restored from before a reload. This forgets them.")
+    notices = st.container()  # always here, so a notice never moves the canvas (its iframe would restart)
     if refused:
-        st.warning(f"At most {MAX_POINTS} points: {refused} click(s) were not added. Undo or clear first.")
+        notices.warning(f"At most {MAX_POINTS} points: {refused} click(s) were not added. Undo or clear first.")
 
     predictor = session.predictor_for(image)  # the same embedding: the image hash is memoised
     masks, scores = None, None
@@ -170,7 +171,7 @@ def interact(image: np.ndarray, image_name: str) -> None:
                 multimask_output=multimask,
             )
         except model_queue.ModelBusyError as busy:
-            st.warning(str(busy), icon=":material/hourglass_empty:")
+            notices.warning(str(busy), icon=":material/hourglass_empty:")
     best = int(np.argmax(scores)) if scores is not None else 0
     chosen = min(st.session_state.get(k("chosen"), best), len(scores) - 1) if scores is not None else 0
     if click is not None and scores is not None:
