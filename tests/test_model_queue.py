@@ -38,6 +38,23 @@ def assert_equal(a, b):
     assert a == b
 
 
+def test_decoder_calls_go_before_waiting_encoder_calls():
+    worker = model_queue.ModelWorker("test-priority", threads=1)
+    gate, order = threading.Event(), []
+    first = threading.Thread(target=worker.call, args=(gate.wait,))
+    first.start()
+    time.sleep(0.05)
+    calls = [threading.Thread(target=worker.call, args=(order.append, name), kwargs={"priority": priority})
+             for name, priority in (("encode", model_queue.ENCODER_PRIORITY), ("click1", 0), ("click2", 0))]
+    for thread in calls:
+        thread.start()
+        time.sleep(0.02)
+    gate.set()
+    for thread in [first, *calls]:
+        thread.join()
+    assert order == ["click1", "click2", "encode"]
+
+
 def test_errors_reach_the_caller_and_a_full_queue_says_busy():
     worker = model_queue.ModelWorker("test-busy", threads=1, max_pending=2)
     with pytest.raises(ZeroDivisionError):

@@ -5,8 +5,10 @@ run eight model calls at once on a 2-core machine; every call then waits on the 
 issue 23: click -> mask p50 2.7 s with 8 sessions against 0.2-0.3 s alone), and sixteen students
 on the same bundled photo encode it sixteen times. So:
 
-- every call of one model goes through that model's worker: one thread, first come first served,
-  at most MAX_PENDING calls waiting (more: ModelBusyError, a clear "busy" message, never a pile-up);
+- every call of one model goes through that model's worker: one thread, first come first served
+  within a priority (a click's light decoder call goes before a waiting encoder call, so one
+  student's new upload does not hold up everyone's clicks), at most MAX_PENDING calls waiting (more:
+  ModelBusyError, a clear "busy" message, never a pile-up);
 - image embeddings are cached by (model, image content hash) across sessions, within
   MAX_EMBEDDING_BYTES; a second request for an image being encoded waits for that encoding.
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import itertools
 import queue
 import threading
 import time
@@ -31,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+DECODER_PRIORITY, ENCODER_PRIORITY = 0, 1  # lower runs first
 MAX_PENDING = 64  # calls waiting per model: a class of 30 clicking twice at once still fits
 CALL_TIMEOUT_S = 120.0  # a call waits at most this long for its turn and its result
 MAX_EMBEDDING_BYTES = 256 * 2**20  # SAM 1 embeddings are 256 x 64 x 64 floats: 4 MiB each, 64 images
@@ -41,19 +45,20 @@ class ModelBusyError(RuntimeError):
 
 
 class ModelWorker:
-    """One thread that runs the calls of one model in arrival order (a bounded FIFO queue)."""
+    """One thread that runs the calls of one model by priority, then arrival (a bounded queue)."""
 
     def __init__(self, name: str, threads: int, max_pending: int = MAX_PENDING):
         self.name = name
         self.threads = threads
-        self._queue: queue.Queue = queue.Queue(maxsize=max_pending)
+        self._queue: queue.PriorityQueue = queue.PriorityQueue(maxsize=max_pending)
+        self._arrivals = itertools.count()  # ties within a priority: first come, first served
         self.calls = 0
         threading.Thread(target=self._run, name=f"model-worker-{name}", daemon=True).start()
 
     def _run(self) -> None:
         torch.set_num_threads(self.threads)  # per thread: the worker's own setting
         while True:
-            function, args, kwargs, future = self._queue.get()
+            _, _, function, args, kwargs, future = self._queue.get()
             if not future.set_running_or_notify_cancel():
                 continue
             try:
@@ -66,11 +71,11 @@ class ModelWorker:
     def pending(self) -> int:
         return self._queue.qsize()
 
-    def call(self, function: Callable, *args: Any, **kwargs: Any) -> Any:
+    def call(self, function: Callable, *args: Any, priority: int = DECODER_PRIORITY, **kwargs: Any) -> Any:
         """Run function(*args, **kwargs) on this model's thread and return its result (or raise its error)."""
         future: concurrent.futures.Future = concurrent.futures.Future()
         try:
-            self._queue.put_nowait((function, args, kwargs, future))
+            self._queue.put_nowait((priority, next(self._arrivals), function, args, kwargs, future))
         except queue.Full:
             raise ModelBusyError(f"The model is busy with {self.pending} requests from other students; "
                                  "please click again in a moment.") from None
@@ -172,7 +177,7 @@ def set_image_shared(predictor, image: np.ndarray, model_key: str, image_hash: s
     A cached embedding is only read by the decoder (never modified in place), so sessions share it.
     """
     embedding, cached = EMBEDDINGS.get_or_compute(
-        (model_key, image_hash), lambda: worker_for(model_key, threads).call(_encode, predictor, image))
+        (model_key, image_hash), lambda: worker_for(model_key, threads).call(_encode, predictor, image, priority=ENCODER_PRIORITY))
     if cached:
         predictor.reset_image()
         predictor.features, predictor.image_pe = embedding.features, embedding.image_pe
