@@ -112,6 +112,16 @@ SCHEMA: tuple[Field, ...] = (
     Field("zero_shot", "photo", str, None, None, "Zero-shot example: a bundled photograph (cat, coffee, astronaut, rocket)."),
     Field("zero_shot", "x", int, 0, 8191, "Zero-shot click, column in the photograph's pixels (clamped to the photo)."),
     Field("zero_shot", "y", int, 0, 8191, "Zero-shot click, row."),
+    Field("ecosystem", "probe_train_per_kind", int, 1, 20,
+          "Ecosystem page: scenes per kind the linear probe is fitted on (each costs one encoder run)."),
+    Field("ecosystem", "probe_test_per_kind", int, 1, 20, "Ecosystem page: held-out scenes per kind it is scored on."),
+    Field("ecosystem", "probe_first_seed", int, 1_000_000, 2_000_000_000,
+          "Ecosystem page: first scene seed of the probe (held-out seeds start at 1,000,000)."),
+    Field("ecosystem", "annotation_kind", str, None, None, "Ecosystem page: the scene the simulated annotator labels.",
+          _scene_kinds()),
+    Field("ecosystem", "annotation_seed", int, 0, 2_000_000_000, "Ecosystem page: that scene's seed."),
+    Field("ecosystem", "similarity_kind", str, None, None, "Ecosystem page: the scene kind of the similarity map.",
+          _scene_kinds()),
 )
 
 _FIELDS: dict[tuple[str, str], Field] = {(f.section, f.key): f for f in SCHEMA}
