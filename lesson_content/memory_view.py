@@ -126,6 +126,9 @@ def track_clip(predictor, frames: np.ndarray | list[np.ndarray], click_frame: in
 
 # ---- the plan's trace beside the model's ----------------------------------------------------------------------
 
+PLAN_RECENT_FRAMES = 6  # the plan's "N most recent frames (default N=6)"
+
+
 def plan_shapes() -> list[dict[str, str]]:
     """The lesson plan's tensor trace for one video frame (§11e), quoted."""
     return [
@@ -134,7 +137,7 @@ def plan_shapes() -> list[dict[str, str]]:
         {"step": "prompt encoder", "plan": "click/box -> prompt tokens [N_prompt, 256]"},
         {"step": "mask decoder", "plan": "(features, tokens) -> masks [3, 256, 256], IoU scores [3]"},
         {"step": "memory encoder", "plan": "(mask, features) -> memory tokens [64, 64, 64]"},
-        {"step": "memory bank", "plan": "N most recent frames (default N = 6) + every prompted frame"},
+        {"step": "memory bank", "plan": f"N most recent frames (default N = {PLAN_RECENT_FRAMES}) + every prompted frame"},
     ]
 
 

@@ -40,7 +40,7 @@ if not track.visible[click_frame]:
 default = interior_point(track.masks[click_frame])
 (x, y), own = page.config_click(k, (cfg["kind"], cfg["seed"], cfg["frames"], click_frame), default,
                                 video.frames[click_frame].shape[:2])
-st.markdown(render("memory.clip", frames=video.num_frames, size=video.size, name=track.phrase,
+st.markdown(render("memory.clip", frames=video.num_frames, size=video.size, object_name=track.phrase,
                    visible=int(track.visible.sum()), hidden=int((~track.visible).sum()), click_frame=click_frame,
                    model_name=status.name))
 
@@ -114,7 +114,7 @@ st.markdown(render("memory.occlusion"))
 st.header("The plan's trace and the real shapes")
 ref = mv.reference_shapes()
 loaded = mv.real_shapes(predictor)
-st.markdown(render("memory.shapes", ref_name="Hiera-B+", model_name=status.name, mem_dim=ref.mem_dim,
+st.markdown(render("memory.shapes", ref_name="SAM 2.1 Hiera-B+", plan_n=mv.PLAN_RECENT_FRAMES, model_name=status.name, mem_dim=ref.mem_dim,
                    recent=ref.num_maskmem - 1, slots=ref.num_maskmem))
 rows = []
 for plan, real, mine in zip(mv.plan_shapes(), ref.rows(), loaded.rows(), strict=True):
