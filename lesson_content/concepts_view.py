@@ -43,25 +43,33 @@ class ConceptResult:
     seconds: float = 0.0  # phrase -> masks, wall time (image features already computed)
 
 
-def detect(processor, image: np.ndarray, phrase: str, threshold: float = 0.5, state: dict | None = None) -> ConceptResult:
-    """Run one phrase on one image; pass `state` from processor.set_image to reuse the image features."""
-    processor.confidence_threshold = float(threshold)
-    with trace() as t:
-        if state is None:
-            state = processor.set_image(image)
-        start = time.perf_counter()
-        state = processor.set_text_prompt(phrase, state)
-        seconds = time.perf_counter() - start
+def _result(state: dict, phrase: str, threshold: float, timings_ms: dict[str, float], seconds: float) -> ConceptResult:
+    """A ConceptResult from a processor state after a prompt (kept instances sorted by score, high first)."""
+    if "outputs" not in state:
+        return ConceptResult(phrase, 0.0, [], np.zeros(0), float(threshold), dict(timings_ms), seconds)
     out = state["outputs"]
     presence = float(out["presence_logit_dec"].sigmoid().reshape(-1)[0])
     scores = (out["pred_logits"].sigmoid().reshape(-1) * presence).float().cpu().numpy()
     masks = state["masks"].reshape(-1, *state["masks"].shape[-2:]).cpu().numpy().astype(bool)
     boxes = state["boxes"].float().cpu().numpy()
     kept = state["scores"].float().cpu().numpy()
-    order = np.argsort(-kept)
-    instances = [Instance(masks[i], tuple(float(v) for v in boxes[i]), float(kept[i])) for i in order]
-    return ConceptResult(phrase, presence, instances, np.sort(scores)[::-1], float(threshold), dict(t.timings_ms),
+    instances = [Instance(masks[i], tuple(float(v) for v in boxes[i]), float(kept[i])) for i in np.argsort(-kept)]
+    return ConceptResult(phrase, presence, instances, np.sort(scores)[::-1], float(threshold), dict(timings_ms),
                          seconds)
+
+
+def detect(processor, image: np.ndarray, phrase: str, threshold: float = 0.5, state: dict | None = None) -> ConceptResult:
+    """Run one phrase on one image; pass `state` from processor.set_image to reuse the image features."""
+    processor.confidence_threshold = float(threshold)
+    with trace() as t:
+        if state is None:
+            state = processor.set_image(image)
+        else:
+            processor.reset_all_prompts(state)  # a phrase alone: no boxes left from an earlier prompt
+        start = time.perf_counter()
+        state = processor.set_text_prompt(phrase, state)
+        seconds = time.perf_counter() - start
+    return _result(state, phrase, threshold, t.timings_ms, seconds)
 
 
 @dataclass(frozen=True)
@@ -211,3 +219,66 @@ SAM3_EXAMPLE = """\
  "phrases": {"red car": {"boxes": [[12, 80, 64, 120], [150, 90, 210, 131]],
                          "masks": ["street_0042_redcar_0.png", "street_0042_redcar_1.png"]},
              "elephant": {"boxes": [], "masks": []}}}"""
+
+
+# ---- exports (Try it: Concepts) ------------------------------------------------------------------------------
+
+def merged_mask(result: ConceptResult, shape: tuple[int, int]) -> np.ndarray:
+    """bool [H, W]: the union of every kept instance (what seed 004's /segment/text returns)."""
+    out = np.zeros(shape, dtype=bool)
+    for inst in result.instances:
+        out |= inst.mask
+    return out
+
+
+def _png(mask: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(mask.astype(np.uint8) * 255).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def detections_json(result: ConceptResult, image_name: str, model_name: str, boxes_prompt: list | None = None) -> dict:
+    """Boxes [x0, y0, x1, y1] (pixels), scores and mask files of every kept instance, as JSON-ready data."""
+    return {"image": image_name, "model": model_name, "phrase": result.phrase, "threshold": result.threshold,
+            "presence": round(result.presence, 6), "exemplar_boxes": boxes_prompt or [],
+            "detections": [{"id": i + 1, "score": round(inst.score, 6), "bbox": [round(v, 2) for v in inst.box],
+                            "area": int(inst.mask.sum()), "mask": f"masks/instance_{i + 1:03d}.png"}
+                           for i, inst in enumerate(result.instances)]}
+
+
+def export_zip(result: ConceptResult, image_name: str, model_name: str, boxes_prompt: list | None = None) -> bytes:
+    """A zip: masks/instance_NNN.png per instance, merged.png (their union), detections.json."""
+    import io
+    import json
+    import zipfile
+
+    buffer = io.BytesIO()
+    shape = result.instances[0].mask.shape if result.instances else (1, 1)
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for i, inst in enumerate(result.instances):
+            archive.writestr(f"masks/instance_{i + 1:03d}.png", _png(inst.mask))
+        archive.writestr("merged.png", _png(merged_mask(result, shape)))
+        archive.writestr("detections.json", json.dumps(detections_json(result, image_name, model_name, boxes_prompt),
+                                                       indent=1))
+    return buffer.getvalue()
+
+
+def detect_with_boxes(processor, image: np.ndarray, phrase: str, boxes: list[tuple[list[float], bool]],
+                      threshold: float, state: dict) -> ConceptResult:
+    """A phrase (may be empty) plus exemplar boxes ([x0, y0, x1, y1] pixels, positive?) on one image."""
+    processor.reset_all_prompts(state)
+    processor.confidence_threshold = float(threshold)
+    h, w = image.shape[:2]
+    start = time.perf_counter()
+    with trace() as t:
+        if phrase:
+            state = processor.set_text_prompt(phrase, state)
+        for (x0, y0, x1, y1), positive in boxes:
+            box = [(x0 + x1) / 2 / w, (y0 + y1) / 2 / h, (x1 - x0) / w, (y1 - y0) / h]
+            state = processor.add_geometric_prompt(box, positive, state)
+    seconds = time.perf_counter() - start
+    return _result(state, phrase, threshold, t.timings_ms, seconds)
