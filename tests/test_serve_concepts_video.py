@@ -25,28 +25,17 @@ from sam_core.scenes import render_scene
 from sam_core.serve.client import SamServiceClient, ServiceError
 from sam_core.serve.fields import masks_to_numpy
 from sam_core.serve.local import LocalServer
+from tests.serve_fixtures import VIDEO_SIZE, model_args, tiny_weights
 
 TOKEN_A = "token-A-" + "a" * 24
 TOKEN_B = "token-B-" + "b" * 24
-VIDEO_SIZE = 256  # SAM 2's input size here (1024 as trained): keeps a propagated frame well under a second
 FRAMES = 5
 MAX_VIDEO_FRAMES = 8
 
 
-def save_random(model: torch.nn.Module, path) -> None:
-    from safetensors.torch import save_file
-
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-
-
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("serve_weights")
-    torch.manual_seed(3)
-    save_random(build_sam3("tiny"), folder / "sam3_tiny.safetensors")
-    torch.manual_seed(4)
-    save_random(build_sam2_video_predictor("hiera_tiny", image_size=VIDEO_SIZE), folder / "sam2_tiny.safetensors")
-    return folder / "sam3_tiny.safetensors", folder / "sam2_tiny.safetensors"
+    return tiny_weights(tmp_path_factory.mktemp("serve_weights"))
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +62,8 @@ def media_root(tmp_path_factory, frames):
 
 @pytest.fixture(scope="module")
 def server(weights, media_root):
-    concept, video = weights
     args = ["--model", "nano", "--token", TOKEN_A, "--token", TOKEN_B, "--media-root", str(media_root),
-            "--concept-model", "tiny", "--concept-checkpoint", str(concept), "--video-model", "hiera_tiny",
-            "--video-checkpoint", str(video), "--video-image-size", str(VIDEO_SIZE),
-            "--max-video-frames", str(MAX_VIDEO_FRAMES)]
+            *model_args(*weights), "--max-video-frames", str(MAX_VIDEO_FRAMES)]
     with LocalServer(args, nice=5, startup_timeout_s=120) as running:
         yield running
 

@@ -81,6 +81,8 @@ async def encoded_image(service: Service, principal: str, image: UploadFile | No
 async def encode_upload_or_path(service: Service, encode: Callable[[bytes], T], image: UploadFile | None,
                                 image_path: str | None) -> T:
     """``encode(bytes)`` on the worker for an upload, or for a file under the media root (read there, bounded)."""
+    if image is not None and image_path is not None:
+        raise ApiError(422, "give either 'image' (an upload) or 'image_path', not both")
     if image is not None:
         data = await image.read()
         return await service.worker.run(encode, data)
