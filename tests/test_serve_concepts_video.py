@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from sam_core.masks import tight_box
 from sam_core.sam2.build import build_sam2_video_predictor
 from sam_core.sam3 import Sam3Processor, build_sam3
 from sam_core.scenes import render_scene
 from sam_core.serve.client import SamServiceClient, ServiceError
-from sam_core.serve.fields import masks_to_numpy
+from sam_core.serve.fields import decode_mask_png, masks_to_numpy
 from sam_core.serve.local import LocalServer
 from tests.serve_fixtures import VIDEO_SIZE, model_args, tiny_weights
 
@@ -111,8 +113,8 @@ def test_openapi_schema_documents_the_seed_fields(client_a):
     status, _, body = client_a.request("GET", "/openapi.json")
     schema = json.loads(body)
     assert status == 200
-    assert {"/detect", "/segment/text", "/track/start", "/track/prompt", "/track/propagate", "/track/stop"} <= set(
-        schema["paths"])
+    assert {"/detect", "/segment/text", "/track/start", "/track/prompt", "/track/propagate", "/track/stop",
+            "/track/export"} <= set(schema["paths"])
     bodies = schema["components"]["schemas"]
     detect_fields = bodies["Body_detect_detect_post"]["properties"]
     assert {"image", "text", "confidence", "boxes", "box_labels", "image_path"} == set(detect_fields)
@@ -237,6 +239,24 @@ def test_propagate_directions_start_frame_and_max_frames(client_a, tracked):
     assert all(r.object_ids == [1, 2] and r.masks.shape == (2, 120, 160) for r in results)
 
 
+def test_track_export_is_the_tracked_masks_and_a_manifest(client_a, tracked):
+    sid = tracked["session_id"]
+    client_a.track_prompt(sid, frame_idx=1, points=[[80, 60]], height=120, width=160)
+    client_a.track_prompt(sid, frame_idx=1, obj_id=3, box_cxcywh=[0.3, 0.4, 0.3, 0.4], height=120, width=160)
+    results = client_a.track_propagate(sid, direction="both", height=120, width=160)
+    with zipfile.ZipFile(io.BytesIO(client_a.track_export(sid))) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        assert manifest["format"] == "sam-lesson-tracking" and manifest["video"] == {
+            "num_frames": FRAMES, "width": 160, "height": 120}
+        assert [f["frame_idx"] for f in manifest["frames"]] == list(range(FRAMES))
+        for frame, result in zip(manifest["frames"], results, strict=True):
+            assert [o["obj_id"] for o in frame["objects"]] == result.object_ids == [1, 3]
+            for entry, mask in zip(frame["objects"], result.masks, strict=True):
+                exported = decode_mask_png(archive.read(entry["file"]))
+                assert np.array_equal(exported, mask) and entry["area"] == int(mask.sum())
+                assert entry["bbox"] == (list(tight_box(mask)) if mask.any() else None)
+
+
 def test_stopped_session_is_404_and_another_tokens_is_403(client_a, client_b, frames):
     sid = client_a.track_start([png(f) for f in frames[:2]])["session_id"]
     with pytest.raises(ServiceError) as foreign:
@@ -247,7 +267,8 @@ def test_stopped_session_is_404_and_another_tokens_is_403(client_a, client_b, fr
     assert foreign_stop.value.status == 403
     client_a.track_stop(sid)
     for call in (lambda: client_a.track_prompt(sid, points=[[5, 5]], height=120, width=160),
-                 lambda: client_a.track_propagate(sid, height=120, width=160), lambda: client_a.track_stop(sid)):
+                 lambda: client_a.track_propagate(sid, height=120, width=160), lambda: client_a.track_export(sid),
+                 lambda: client_a.track_stop(sid)):
         with pytest.raises(ServiceError) as gone:
             call()
         assert gone.value.status == 404

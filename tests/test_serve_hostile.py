@@ -203,6 +203,9 @@ for name, fields in {
     "start_frame 1000": {"session_id": "{SID}", "start_frame": "1000"}, "start_frame_idx (seed's typo)": {"session_id": "{SID}", "start_frame_idx": "0"},
 }.items():
     case(f"track/propagate: {name}", "/track/propagate", fields=fields, files={})
+case("track/export: unknown session", "/track/export", fields={"session_id": "F" * 32}, files={})
+case("track/export: nothing tracked yet", "/track/export", fields={"session_id": "{SID}"}, files={})
+case("track/export: image session", "/track/export", fields={"session_id": "{IMAGE_SID}"}, files={})
 case("track/stop: unknown session", "/track/stop", fields={"session_id": "E" * 32}, files={})
 case("track/stop: no session", "/track/stop", fields={}, files={})
 case("track/stop: image session id kind", "/track/stop", fields={"session_id": "{IMAGE_SID}"}, files={})

@@ -177,6 +177,10 @@ class ConceptAndVideoCalls:
         answer = self._json("POST", "/track/propagate", fields)
         return [_frame_result(frame, height, width) for frame in answer["frames"]]
 
+    def track_export(self, session_id: str) -> bytes:
+        """``POST /track/export`` -> the zip's bytes (masks/frame_NNNNN_obj_NNN.png + manifest.json)."""
+        return self._call("POST", "/track/export", {"session_id": session_id})[1]
+
     def track_stop(self, session_id: str) -> None:
         """``POST /track/stop``; a ServiceError 404 if the session is already gone."""
         self._json("POST", "/track/stop", {"session_id": session_id})

@@ -173,6 +173,28 @@ class VideoEngine:
                                                           masks_to_numpy(logits > 0)))
         return [results[frame] for frame in sorted(results)]
 
+    @torch.inference_mode()
+    def tracked_masks(self, session: TrackSession) -> list[FrameMasks]:
+        """Every frame that some object has a result on (prompted or propagated), in frame order, from the
+        session's state (nothing is kept twice): masks [N_obj, H, W], empty where an object has none."""
+        _check_open(session)
+        state = session.state
+        per_obj = []  # for each object: {frame: low-res logits [1, 1, h, w]}
+        for obj_idx in range(len(state["obj_ids"])):
+            found = {}
+            for store in (state["output_dict_per_obj"][obj_idx], state["temp_output_dict_per_obj"][obj_idx]):
+                for outputs in (store["non_cond_frame_outputs"], store["cond_frame_outputs"]):
+                    found.update({f: out["pred_masks"] for f, out in outputs.items()})  # a prompt wins
+            per_obj.append(found)
+        results = []
+        for frame in sorted(set().union(*per_obj)) if per_obj else []:
+            shape = next(p[frame] for p in per_obj if frame in p).shape
+            logits = torch.cat([(p[frame] if frame in p else torch.full(shape, -1024.0)).to(self.device)
+                                for p in per_obj])  # -1024: Meta's NO_OBJ_SCORE, an empty mask
+            _, video_res = self.predictor._get_orig_video_res_output(state, logits)
+            results.append(FrameMasks(frame, [int(o) for o in state["obj_ids"]], masks_to_numpy(video_res > 0)))
+        return results
+
     def close_payload(self, payload: TrackSession | None) -> None:
         """SessionStore's on_close (the payload is None while /track/start is still decoding)."""
         if payload is not None:

@@ -9,6 +9,8 @@
 - ``/track/propagate``: ``direction`` forward / backward / both, ``start_frame`` (absent: the first
   prompted frame), ``max_frames`` (-1 or absent: to the end; passed to the predictor as None, never
   as -1). Answers every tracked frame's masks ``[N_obj, H, W]`` as base64 PNGs.
+- ``/track/export``: a zip of every tracked frame's masks (``masks/frame_NNNNN_obj_NNN.png``) and a
+  ``manifest.json`` (the seed's tracking save, as a download: nothing is written on the server).
 - ``/track/stop``: frees the session; its id is then unknown (404).
 """
 
@@ -17,10 +19,12 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from sam_core.serve.engine_video import FrameMasks, TrackSession
 from sam_core.serve.errors import ApiError
+from sam_core.serve.export import build_tracking_zip
 from sam_core.serve.fields import (
     masks_to_base64,
     parse_box,
@@ -160,6 +164,25 @@ async def track_propagate(
     return {"session_id": session_id, "direction": direction, "start_frame": start, "max_frames": limit,
             "video_frames": session.num_frames, "num_frames_tracked": len(frames),
             "shape": [len(session.obj_ids), session.height, session.width], "frames": frames}
+
+
+@router.post("/track/export", summary="Every tracked frame's masks as PNGs plus manifest.json, as a zip",
+             responses={200: {"content": {"application/zip": {}}}})
+async def track_export(
+    service: Annotated[Service, Depends(get_service)],
+    principal: Annotated[str, Depends(get_principal)],
+    _: Annotated[None, Depends(known_fields("session_id"))],
+    session_id: SessionField,
+) -> Response:
+    session = _session(service, session_id, principal)
+    if not session.obj_ids:
+        raise ApiError(409, "the session has no prompt yet: nothing to export")
+    frames = await service.worker.run(service.video.tracked_masks, session)
+    video_info = {"num_frames": session.num_frames, "width": session.width, "height": session.height}
+    model_info = {"name": service.video.name, "family": service.video.family}
+    archive = await run_in_threadpool(build_tracking_zip, frames, video_info, model_info)
+    return Response(archive, media_type="application/zip",
+                    headers={"Content-Disposition": 'attachment; filename="tracking.zip"'})
 
 
 @router.post("/track/stop", summary="Close a tracking session and free its memory")
