@@ -103,15 +103,15 @@ def load_concept_engine(name: str, checkpoint: Path | None, device: str | None, 
     Raises ValueError (unknown name, not SAM 3, no weights) or CheckpointError / OfflineError.
     """
     spec = KNOWN_MODELS.get(name)
-    if spec is not None:
-        if spec.family != "sam3":
-            raise ValueError(f"model '{name}' is a {spec.family} model, not a SAM 3 concept model")
+    if spec is not None and spec.family == "sam3":
         model_type = spec.model_type
         weights = checkpoint if checkpoint is not None else fetch_checkpoint(spec.name, show_progress_bar=True)
-    elif name in SAM3_CONFIGS:
+    elif name in SAM3_CONFIGS:  # a size (also when a SAM 1 model shares the name, as "nano" may)
         if checkpoint is None:
             raise ValueError(f"SAM 3 size '{name}' has no published weights: give --concept-checkpoint")
         model_type, weights = name, checkpoint
+    elif spec is not None:
+        raise ValueError(f"model '{name}' is a {spec.family} model, not a SAM 3 concept model")
     else:
         known = sorted({n for n, s in KNOWN_MODELS.items() if s.family == "sam3"} | set(SAM3_CONFIGS))
         raise ValueError(f"unknown SAM 3 model '{name}'; known: {', '.join(known)}")

@@ -220,15 +220,15 @@ def load_video_engine(name: str, checkpoint: Path | None, device: str | None, *,
     Raises ValueError (unknown name, not SAM 2, no weights) or CheckpointError / OfflineError.
     """
     spec = KNOWN_MODELS.get(name)
-    if spec is not None:
-        if spec.family != "sam2":
-            raise ValueError(f"model '{name}' is a {spec.family} model, not a SAM 2 video model")
+    if spec is not None and spec.family == "sam2":
         model_type = spec.model_type
         weights = checkpoint if checkpoint is not None else fetch_checkpoint(spec.name, show_progress_bar=True)
-    elif name in HIERA_SIZES:
+    elif name in HIERA_SIZES:  # a size (also when a model of another family shares the name)
         if checkpoint is None:
             raise ValueError(f"SAM 2 size '{name}' alone has no weights: give --video-checkpoint")
         model_type, weights = name, checkpoint
+    elif spec is not None:
+        raise ValueError(f"model '{name}' is a {spec.family} model, not a SAM 2 video model")
     else:
         known = sorted({n for n, s in KNOWN_MODELS.items() if s.family == "sam2"} | set(HIERA_SIZES))
         raise ValueError(f"unknown SAM 2 model '{name}'; known: {', '.join(known)}")
