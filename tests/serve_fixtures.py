@@ -1,7 +1,7 @@
 """Tiny SAM 3 and SAM 2 models with random weights, saved to files, for the service tests.
 
 The service loads weights from files only (no random-weight mode), so the tests save a tiny SAM 3
-(``SAM3_CONFIGS["tiny"]``: 112 px) and a SAM 2.1 hiera_tiny (run at 256 px) and start the server with
+(``SAM3_CONFIGS["tiny"]``: 112 px) and a SAM 2.1 hiera_tiny (run at 128 px) and start the server with
 ``--concept-checkpoint`` / ``--video-checkpoint``. Seeds fixed: the in-process oracles load the same files.
 """
 
@@ -14,7 +14,7 @@ import torch
 from sam_core.sam2.build import build_sam2_video_predictor
 from sam_core.sam3 import build_sam3
 
-VIDEO_SIZE = 256  # SAM 2's input size in the tests (1024 as trained): a propagated frame well under a second
+VIDEO_SIZE = 128  # SAM 2's input size in the tests (1024 as trained): 8 x 8 memory tokens, fast on a CPU
 
 
 def save_random(model: torch.nn.Module, path: Path) -> Path:

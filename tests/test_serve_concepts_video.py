@@ -1,7 +1,7 @@
 """The service's SAM 3 (/detect, /segment/text) and SAM 2 (/track/*) endpoints over HTTP.
 
 The real server (uvicorn on 127.0.0.1) runs a tiny SAM 3 (``SAM3_CONFIGS["tiny"]``) and a SAM 2.1
-hiera_tiny at 256 px, both with random weights saved to files (no hub, no embedded SAM 2 / SAM 3 yet);
+hiera_tiny at 128 px, both with random weights saved to files (no hub, no embedded SAM 2 / SAM 3 yet);
 every answer is compared with ``Sam3Processor`` / ``SAM2VideoPredictor`` run in this process on the
 same weights, so the wire formats are checked against the library. The seed's pitfalls are tests here:
 ``max_frames=-1`` tracks every frame, points without ``obj_id`` belong to object 1, answers are JSON
@@ -65,7 +65,7 @@ def media_root(tmp_path_factory, frames):
 @pytest.fixture(scope="module")
 def server(weights, media_root):
     args = ["--model", "nano", "--token", TOKEN_A, "--token", TOKEN_B, "--media-root", str(media_root),
-            *model_args(*weights), "--max-video-frames", str(MAX_VIDEO_FRAMES)]
+            *model_args(*weights), "--max-video-frames", str(MAX_VIDEO_FRAMES), "--max-session-frames", "20"]
     with LocalServer(args, nice=5, startup_timeout_s=120) as running:
         yield running
 
@@ -162,6 +162,12 @@ def test_segment_text_is_every_instance_merged(client_a, frames):
     assert np.array_equal(merged, np.any([d.mask for d in detections], axis=0))
     nothing, none_found = client_a.segment_text(png(frames[0]), text="ripe apple", confidence=1.0)
     assert none_found == 0 and nothing.shape == (120, 160) and not nothing.any()
+
+
+@pytest.mark.parametrize("text", ["🍎 ripe apple", "pomme mûre", "リンゴ", "a" * 200, "apple apple " * 16])
+def test_any_printable_phrase_is_answered(client_a, frames, text):
+    detections, answer = client_a.detect(png(frames[0]), text=text, confidence=0.0)
+    assert answer["text"] == text.strip() and {d.label for d in detections} == {text.strip()}
 
 
 def test_detect_answer_is_structured_json(client_a, frames):
@@ -273,6 +279,19 @@ def test_stopped_session_is_404_and_another_tokens_is_403(client_a, client_b, fr
             call()
         assert gone.value.status == 404
     assert client_a.sessions() == []
+
+
+def test_frame_budget_is_429_until_a_session_stops(client_a, client_b, frames):
+    eight = [png(frames[t % FRAMES]) for t in range(MAX_VIDEO_FRAMES)]
+    first = client_a.track_start(eight)["session_id"]
+    second = client_b.track_start(eight)["session_id"]  # the budget is the server's, over every token
+    with pytest.raises(ServiceError) as full:
+        client_a.track_start(eight)
+    assert full.value.status == 429 and "frames" in full.value.message
+    client_b.track_stop(second)
+    third = client_a.track_start(eight)["session_id"]
+    for sid in (first, third):
+        client_a.track_stop(sid)
 
 
 def test_video_path_under_media_root_only(client_a, media_root, tmp_path):

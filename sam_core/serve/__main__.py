@@ -35,6 +35,8 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
     parser.add_argument("--max-image-mp", type=float, default=defaults.max_image_pixels / 1e6)
     parser.add_argument("--max-sessions", type=int, default=defaults.max_sessions)
     parser.add_argument("--max-sessions-per-token", type=int, default=defaults.max_sessions_per_token)
+    parser.add_argument("--max-session-frames", type=int, default=defaults.max_session_frames,
+                        help="frames held by all sessions together (an image session holds one)")
     parser.add_argument("--session-ttl-s", type=float, default=defaults.session_ttl_s)
     parser.add_argument("--cache-size", type=int, default=defaults.embedding_cache_size)
     args = parser.parse_args(argv)
@@ -47,6 +49,7 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         media_root=media_root_from(args.media_root),
         max_request_bytes=int(args.max_request_mb * 2**20), max_image_pixels=int(args.max_image_mp * 1e6),
         max_sessions=args.max_sessions, max_sessions_per_token=args.max_sessions_per_token,
+        max_session_frames=args.max_session_frames,
         session_ttl_s=args.session_ttl_s, embedding_cache_size=args.cache_size,
     )
 
