@@ -173,6 +173,7 @@ for name, fields, files in (
     ("corrupt frame", {}, {"frames": PNG[:50]}), ("bomb frame", {}, {"frames": png_claiming(100_000, 100_000)}),
     ("frames of two sizes", {}, [("frames", PNG), ("frames", encoded(Image.new("RGB", (64, 64)), "PNG"))]),
     ("13 frames (limit 12)", {}, [("frames", PNG)] * 13), ("unknown field", {"fps": "30"}, FRAME),
+    ("video bomb: 12 small PNGs of 1000 x 1000", {}, [("frames", encoded(Image.new("RGB", (1000, 1000)), "PNG"))] * 12),
     ("image instead of frames", {}, {"image": PNG}),
 ):
     case(f"track/start: {name}", "/track/start", fields=fields, files=files)
@@ -230,7 +231,7 @@ def media_root(tmp_path_factory):
 def server(media_root, tmp_path_factory):
     args = ["--model", "nano", "--token", TOKEN, "--media-root", str(media_root), "--max-request-mb", "2",
             "--max-image-mp", "1", *model_args(*tiny_weights(tmp_path_factory.mktemp("weights"))),
-            "--max-video-frames", "12"]
+            "--max-video-frames", "12", "--max-video-mp", "5"]
     with LocalServer(args, nice=5, startup_timeout_s=120) as running:
         yield running
 

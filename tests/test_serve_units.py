@@ -314,7 +314,7 @@ def test_model_loaders_refuse_with_a_reason(tmp_path):
     from sam_core.serve.engine_video import load_video_engine
 
     sizes = dict(max_pixels=10**6, min_side=16)
-    video = dict(image_size=256, max_frames=8, max_file_bytes=2**20, **sizes)
+    video = dict(image_size=256, max_frames=8, max_file_bytes=2**20, max_video_pixels=10**7, **sizes)
     for call, words in (
         (lambda: load_concept_engine("nope", None, "cpu", cache_size=1, **sizes), "unknown SAM 3 model"),
         (lambda: load_concept_engine("sam_vit_b", None, "cpu", cache_size=1, **sizes), "sam1 model, not a SAM 3"),

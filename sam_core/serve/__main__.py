@@ -24,6 +24,8 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
     parser.add_argument("--video-image-size", type=int, default=defaults.video_image_size,
                         help="SAM 2 input size (1024 as trained; smaller is faster on a CPU)")
     parser.add_argument("--max-video-frames", type=int, default=defaults.max_video_frames)
+    parser.add_argument("--max-video-mp", type=float, default=defaults.max_video_pixels / 1e6,
+                        help="frames x width x height of one video, in megapixels")
     parser.add_argument("--device", help="cuda, cuda:1, mps or cpu (default: SAM_DEVICE, else cuda -> mps -> cpu)")
     parser.add_argument("--host", default=defaults.host, help="address to bind; not loopback needs a token")
     parser.add_argument("--port", type=int, default=defaults.port)
@@ -45,6 +47,7 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         concept_model=args.concept_model, concept_checkpoint=args.concept_checkpoint,
         video_model=args.video_model, video_checkpoint=args.video_checkpoint,
         video_image_size=args.video_image_size, max_video_frames=args.max_video_frames,
+        max_video_pixels=int(args.max_video_mp * 1e6),
         tokens=tokens_from(args.token, token_file=args.token_file), cors_origins=tuple(args.cors_origin),
         media_root=media_root_from(args.media_root),
         max_request_bytes=int(args.max_request_mb * 2**20), max_image_pixels=int(args.max_image_mp * 1e6),
@@ -83,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             loading = config.video_model
             video = load_video_engine(config.video_model, config.video_checkpoint, config.device,
                                       image_size=config.video_image_size, max_frames=config.max_video_frames,
-                                      max_file_bytes=config.max_request_bytes, **sizes)
+                                      max_file_bytes=config.max_request_bytes,
+                                      max_video_pixels=config.max_video_pixels, **sizes)
     except (ValueError, CheckpointError, OSError) as error:
         print(f"sam_core.serve: cannot load model '{loading}': {error}", file=sys.stderr)
         return 2

@@ -40,7 +40,9 @@ class ServerConfig:
     max_points: int = 64  # SAM was trained with ~10 clicks; 64 is generous and keeps one decode cheap
     max_objects: int = 32  # objects in one /export (each costs one decode)
     max_exemplar_boxes: int = 16  # SAM 3 exemplar boxes per request (each re-runs the detector heads)
-    max_video_frames: int = 300  # frames in one tracking session: 10 s at 30 fps; ~12 MB each at 1024 px
+    max_video_frames: int = 300  # frames in one tracking session: 10 s at 30 fps
+    max_video_pixels: int = 300 * 1920 * 1080  # frames x width x height of one video: 10 s of 1080p (1.9 GB
+    # decoded); small PNGs of a huge frame would otherwise decode to many GB (a "video bomb")
 
     embedding_cache_size: int = 32  # image embeddings kept (LRU); vit_h: ~8 MB each with the positional map
     max_queued: int = 128  # model calls waiting for the worker; beyond this a request gets 503 + Retry-After
@@ -48,7 +50,8 @@ class ServerConfig:
     session_ttl_s: float = 15 * 60  # a session idle this long is closed (a lesson's pause, not a day)
     max_sessions: int = 64  # two per student of a class of thirty, and a few spare
     max_sessions_per_token: int = 16  # one token cannot take every slot
-    max_session_frames: int = 4000  # frames held by all sessions together (an image session holds one)
+    max_session_frames: int = 2000  # held by all sessions together (an image session holds one); a video
+    # frame costs SAM 2 ~12.6 MB of host memory at 1024 px (3 x 1024^2 float32), so 2000 frames ~ 25 GB
     sweep_interval_s: float = 30.0  # how often expired sessions are closed in the background
 
     @property
@@ -73,7 +76,7 @@ class ServerConfig:
         if self.media_root is not None and not self.media_root.is_dir():
             raise ValueError(f"--media-root {self.media_root} is not a folder.")
         for name in ("max_request_bytes", "max_image_pixels", "max_points", "max_objects", "max_sessions",
-                     "max_exemplar_boxes", "max_video_frames", "video_image_size", "max_sessions_per_token",
+                     "max_exemplar_boxes", "max_video_frames", "max_video_pixels", "video_image_size", "max_sessions_per_token",
                      "max_session_frames", "embedding_cache_size", "max_queued"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1.")

@@ -57,13 +57,14 @@ class VideoEngine:
     family = "sam2"
 
     def __init__(self, predictor: SAM2VideoPredictor, name: str, *, max_pixels: int, min_side: int,
-                 max_frames: int, max_file_bytes: int) -> None:
+                 max_frames: int, max_file_bytes: int, max_video_pixels: int) -> None:
         self.predictor = predictor
         self.name = name
         self.max_pixels = max_pixels
         self.min_side = min_side
         self.max_frames = max_frames  # per video
         self.max_file_bytes = max_file_bytes  # per frame file read from the media folder
+        self.max_video_pixels = max_video_pixels  # frames x width x height of one video
 
     @property
     def device(self) -> torch.device:
@@ -82,11 +83,19 @@ class VideoEngine:
                 frames.append(decode_image(data, max_pixels=self.max_pixels, min_side=self.min_side).rgb)
             except ApiError as error:
                 raise ApiError(error.status, f"frame {index}: {error.message}") from None
+            if index == 0:
+                self._check_video_pixels(len(files), *frames[0].shape[:2])  # before decoding the others
             if frames[-1].shape != frames[0].shape:
                 height, width = frames[0].shape[:2]
                 raise ApiError(422, f"frame {index} is {frames[-1].shape[1]} x {frames[-1].shape[0]} pixels; "
                                     f"frame 0 is {width} x {height}: every frame of a video has one size")
         return frames
+
+    def _check_video_pixels(self, count: int, height: int, width: int) -> None:
+        if count * height * width > self.max_video_pixels:
+            raise ApiError(413, f"the video is {count} frames of {width} x {height} pixels "
+                                f"({count * height * width / 1e6:.0f} MP in all); this server takes at most "
+                                f"{self.max_video_pixels / 1e6:.0f} MP per video: send fewer or smaller frames")
 
     def read_media(self, path: Path) -> list[np.ndarray]:
         """A folder of JPEG / PNG frames or a video file under the media root (already resolved) -> frames."""
@@ -130,6 +139,7 @@ class VideoEngine:
                     raise ApiError(413 if width * height > self.max_pixels else 422,
                                    f"the video is {width} x {height} pixels; not within this server's limits")
                 for frame in container.decode(stream):
+                    self._check_video_pixels(len(frames) + 1, height, width)
                     if len(frames) == self.max_frames:
                         raise ApiError(413, f"the video has more than {self.max_frames} frames; this server "
                                             f"tracks at most {self.max_frames}")
@@ -213,7 +223,8 @@ def _check_open(session: TrackSession) -> None:
 
 
 def load_video_engine(name: str, checkpoint: Path | None, device: str | None, *, image_size: int,
-                      max_pixels: int, min_side: int, max_frames: int, max_file_bytes: int) -> VideoEngine:
+                      max_pixels: int, min_side: int, max_frames: int, max_file_bytes: int,
+                      max_video_pixels: int) -> VideoEngine:
     """Build the SAM 2 video predictor once: ``name`` is a registry name of the sam2 family (weights fetched
     unless ``checkpoint`` is given) or a size of ``HIERA_SIZES`` with an explicit ``checkpoint``.
 
@@ -242,5 +253,5 @@ def load_video_engine(name: str, checkpoint: Path | None, device: str | None, *,
     if chosen.type == "mps":
         ensure_float32(predictor)
     return VideoEngine(predictor, name, max_pixels=max_pixels, min_side=min_side, max_frames=max_frames,
-                       max_file_bytes=max_file_bytes)
+                       max_file_bytes=max_file_bytes, max_video_pixels=max_video_pixels)
 
