@@ -170,6 +170,18 @@ def test_any_printable_phrase_is_answered(client_a, frames, text):
     assert answer["text"] == text.strip() and {d.label for d in detections} == {text.strip()}
 
 
+def test_image_path_and_upload_share_one_backbone_pass(client_a, frames):
+    def concept_cache():
+        return json.loads(client_a.request("GET", "/stats")[2])["concept_cache"]
+
+    before = concept_cache()
+    by_path, answer = client_a.detect(image_path="orchard/00003.png", text="unripe apple", confidence=0.0)
+    uploaded, _ = client_a.detect(png(frames[3]), text="unripe apple", confidence=0.0)  # the same bytes
+    after = concept_cache()
+    assert answer["sha256"] and np.array_equal([d.mask for d in by_path], [d.mask for d in uploaded])
+    assert (after["misses"] - before["misses"], after["hits"] - before["hits"]) == (1, 1)
+
+
 def test_detect_answer_is_structured_json(client_a, frames):
     status, headers, body = client_a.request("POST", "/detect", {"text": "apple", "confidence": "0"},
                                              {"image": png(frames[0])})

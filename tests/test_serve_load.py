@@ -29,6 +29,7 @@ CLIENTS = 20
 CALLS = 50
 SESSIONS = 5
 VIDEO_FRAMES = 6
+TRACK_CLICKS = 6  # per tracking session and round
 
 
 def student_image(index: int) -> bytes:
@@ -112,19 +113,25 @@ def test_twenty_clients_then_five_sessions_no_errors_no_growth(server):
     videos = [student_video(i) for i in range(SESSIONS)]
 
     def tracking_student(index: int) -> tuple[list[float], list[str]]:
-        """One tracking session: its latency is the whole start -> click -> propagate (all frames) -> stop."""
-        begin = time.perf_counter()
-        errors = []
+        """One tracking session: start, then TRACK_CLICKS clicks each followed by a propagation over every
+        frame, then stop. Latencies of the clicks and propagations (tagged), the session's wall time."""
+        latencies, errors = [], []
         try:
             started = client.track_start(videos[index])
             sid = started["session_id"]
-            client.track_prompt(sid, points=[[80, 60]], height=120, width=160)
-            tracked = client.track_propagate(sid, max_frames=-1, height=120, width=160)
-            assert [r.frame_idx for r in tracked] == list(range(VIDEO_FRAMES))
+            for call in range(TRACK_CLICKS):
+                begin = time.perf_counter()
+                point = (clicks[index, call] / 2).tolist()  # the frames are 160 x 120
+                client.track_prompt(sid, frame_idx=call % VIDEO_FRAMES, points=[point], height=120, width=160)
+                latencies.append(("prompt", time.perf_counter() - begin))
+                begin = time.perf_counter()
+                tracked = client.track_propagate(sid, max_frames=-1, direction="both", height=120, width=160)
+                latencies.append(("propagate", time.perf_counter() - begin))
+                assert [r.frame_idx for r in tracked] == list(range(VIDEO_FRAMES))
             client.track_stop(sid)
         except (ServiceError, AssertionError) as error:
             errors.append(repr(error))
-        return [time.perf_counter() - begin], errors
+        return latencies, errors
 
     rounds, tracking_rounds = [], []
     for _ in range(2):  # twice: memory after the second round shows whether stopped sessions leak
@@ -134,7 +141,8 @@ def test_twenty_clients_then_five_sessions_no_errors_no_growth(server):
     for _ in range(2):
         track_latencies, track_errors, track_wall = run_clients(SESSIONS, tracking_student)
         errors += track_errors
-        tracking_rounds.append((summary(track_latencies, track_wall), server.rss_bytes()))
+        tracking_rounds.append(({kind: summary([t for k, t in track_latencies if k == kind], track_wall)
+                                 for kind in ("prompt", "propagate")}, server.rss_bytes()))
     stats = client.request("GET", "/stats")[2].decode()
 
     mib = 2**20
@@ -142,8 +150,9 @@ def test_twenty_clients_then_five_sessions_no_errors_no_growth(server):
     for number, (numbers, rss) in enumerate(rounds, 1):
         print(f"{SESSIONS} image sessions x {CALLS}, round {number}: {numbers}, server RSS {rss / mib:.0f} MiB")
     for number, (numbers, rss) in enumerate(tracking_rounds, 1):
-        print(f"{SESSIONS} tracking sessions x {VIDEO_FRAMES} frames (start+click+propagate+stop), round {number}: "
-              f"{numbers} (throughput: sessions/s), server RSS {rss / mib:.0f} MiB")
+        print(f"{SESSIONS} tracking sessions ({VIDEO_FRAMES} frames, {TRACK_CLICKS} x click + propagate both ways), "
+              f"round {number}: /track/prompt {numbers['prompt']}, /track/propagate {numbers['propagate']}, "
+              f"server RSS {rss / mib:.0f} MiB")
     print(f"server RSS: after warm-up {rss_start / mib:.0f} MiB, after uploads {rss_uploads / mib:.0f} MiB")
     print(f"stats: {stats}")
     assert errors == []

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
@@ -35,6 +36,7 @@ from sam_core.serve.fields import (
 )
 from sam_core.serve.security import resolve_media_path
 from sam_core.serve.service import Service, get_principal, get_service, known_fields
+from sam_core.serve.sessions import SessionError
 
 router = APIRouter(tags=["SAM 2: video tracking"])
 
@@ -89,8 +91,9 @@ async def track_start(
     reserved = service.sessions.create(principal, KIND, None, frames=len(decoded), on_close=video.close_payload)
     try:
         reserved.payload = await service.worker.run(video.start, decoded)
-    except BaseException:
-        service.sessions.close(reserved.session_id, principal)
+    except BaseException:  # the model failed or the client went away: give the frames back
+        with contextlib.suppress(SessionError):
+            service.sessions.close(reserved.session_id, principal)
         raise
     tracked = reserved.payload
     return {**reserved.describe(reserved.last_used, service.sessions.ttl_s), "num_frames": tracked.num_frames,
