@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
 
 import numpy as np
@@ -273,6 +274,37 @@ def test_track_export_is_the_tracked_masks_and_a_manifest(client_a, tracked):
                 exported = decode_mask_png(archive.read(entry["file"]))
                 assert np.array_equal(exported, mask) and entry["area"] == int(mask.sum())
                 assert entry["bbox"] == (list(tight_box(mask)) if mask.any() else None)
+
+
+def test_clicks_of_others_are_served_between_propagated_frames(client_a, client_b, frames):
+    """A propagation runs one frame per model call: while it runs, the same session refuses a prompt (409)
+    and a click on another student's session is answered before the propagation ends."""
+    import threading
+
+    sid = client_a.track_start([png(frames[t % FRAMES]) for t in range(MAX_VIDEO_FRAMES)])["session_id"]
+    client_a.track_prompt(sid, frame_idx=4, points=[[80, 60]], height=120, width=160)
+    other = client_b.track_start([png(f) for f in frames[:2]])["session_id"]
+    client_b.track_prompt(other, points=[[80, 60]], height=120, width=160)
+    finished = {}
+
+    def propagate() -> None:
+        client_a.track_propagate(sid, direction="both", height=120, width=160)
+        finished["at"] = time.perf_counter()
+
+    worker = threading.Thread(target=propagate)
+    worker.start()
+    refused = None
+    while refused is None and worker.is_alive():  # poll until the propagation is seen running
+        status, _, body = client_a.request("POST", "/track/prompt", {"session_id": sid, "points": [[5, 5]]})
+        if status == 409:
+            refused = json.loads(body)["detail"]
+    client_b.track_prompt(other, points=[[40, 30]], height=120, width=160)
+    clicked_at = time.perf_counter()
+    worker.join()
+    for session_id, owner in ((sid, client_a), (other, client_b)):
+        owner.track_stop(session_id)
+    assert refused is not None and "propagating" in refused
+    assert clicked_at < finished["at"]
 
 
 def test_stopped_session_is_404_and_another_tokens_is_403(client_a, client_b, frames):

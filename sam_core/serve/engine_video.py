@@ -12,6 +12,7 @@ tensors are freed when the last reference goes (``torch.cuda.empty_cache`` retur
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,7 @@ class TrackSession:
     width: int
     height: int
     closed: bool = False
+    busy: bool = False  # a propagation is running (between its frames other requests are served)
     obj_ids: list[int] = field(default_factory=list)  # objects prompted so far, in order
 
 
@@ -169,19 +171,22 @@ class VideoEngine:
             session.obj_ids.append(obj_id)
         return FrameMasks(int(frame), [int(o) for o in obj_ids], masks_to_numpy(logits > 0))
 
-    def propagate(self, session: TrackSession, direction: str, start_frame: int | None,
-                  max_frames: int | None) -> list[FrameMasks]:
-        """Track every prompted object: forward, backward, or both (forward, then backward from the same
-        start; the start frame once), in frame order. ``max_frames`` None = to the end of the video (Meta's None)."""
+    def propagation(self, session: TrackSession, direction: str, start_frame: int | None,
+                    max_frames: int | None) -> Iterator[FrameMasks]:
+        """Track every prompted object, one frame per ``next()``: forward, backward, or both (forward, then
+        backward from the same start; the start frame once). ``max_frames`` None = to the end of the video
+        (Meta's None). The route runs each ``next()`` as its own worker call, so other students' clicks
+        are served between two frames; a session stopped meanwhile ends it with a 404."""
         _check_open(session)
-        results: dict[int, FrameMasks] = {}
+        seen: set[int] = set()
         passes = {"forward": (False,), "backward": (True,), "both": (False, True)}[direction]
         for reverse in passes:
             for frame, obj_ids, logits in self.predictor.propagate_in_video(
                     session.state, start_frame_idx=start_frame, max_frame_num_to_track=max_frames, reverse=reverse):
-                results.setdefault(int(frame), FrameMasks(int(frame), [int(o) for o in obj_ids],
-                                                          masks_to_numpy(logits > 0)))
-        return [results[frame] for frame in sorted(results)]
+                _check_open(session)
+                if int(frame) not in seen:
+                    seen.add(int(frame))
+                    yield FrameMasks(int(frame), [int(o) for o in obj_ids], masks_to_numpy(logits > 0))
 
     @torch.inference_mode()
     def tracked_masks(self, session: TrackSession) -> list[FrameMasks]:

@@ -115,6 +115,8 @@ async def track_prompt(
     text: Annotated[str | None, Form(description="needs a SAM 3 video model (refused by SAM 2)")] = None,
 ) -> dict:
     session = _session(service, session_id, principal)
+    if session.busy:
+        raise ApiError(409, "this session is propagating; add prompts when that call has finished")
     if text is not None:
         raise ApiError(422, f"field 'text': this server tracks with {service.video.name} (SAM 2), which takes "
                             "points and boxes; text prompts need a SAM 3 video model")
@@ -158,7 +160,17 @@ async def track_propagate(
         raise ApiError(409, "the session has no prompt yet: add points or a box with /track/prompt first")
     start = None if start_frame is None else _frame_index("start_frame", start_frame, session)
     limit = parse_max_frames(max_frames)
-    results = await service.worker.run(service.video.propagate, session, direction, start, limit)
+    if session.busy:
+        raise ApiError(409, "this session is already propagating; wait for that call to finish")
+    session.busy = True
+    try:
+        steps = service.video.propagation(session, direction, start, limit)
+        results = []
+        while (result := await service.worker.run(next, steps, None)) is not None:  # one frame per model call
+            results.append(result)
+    finally:
+        session.busy = False
+    results.sort(key=lambda r: r.frame_idx)
 
     def encode_all() -> list[dict]:
         return [_frame_json(r, masks_to_base64(r.masks)) for r in results]
@@ -180,6 +192,8 @@ async def track_export(
     session = _session(service, session_id, principal)
     if not session.obj_ids:
         raise ApiError(409, "the session has no prompt yet: nothing to export")
+    if session.busy:
+        raise ApiError(409, "this session is propagating; export when that call has finished")
     frames = await service.worker.run(service.video.tracked_masks, session)
     video_info = {"num_frames": session.num_frames, "width": session.width, "height": session.height}
     model_info = {"name": service.video.name, "family": service.video.family}
