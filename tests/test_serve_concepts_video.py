@@ -383,3 +383,27 @@ def test_start_limits_and_refusals(client_a, frames):
     code, _, body = client_a.request("POST", "/track/propagate", {"session_id": sid, "max_frames": "-2"})
     assert code == 422 and "max_frames" in json.loads(body)["detail"]
     client_a.track_stop(sid)
+
+
+def test_stopping_a_tracking_session_frees_its_tensors(local_video, frames):
+    """In process: once the store closes a session, nothing holds its frames or memory bank any more."""
+    import gc
+    import weakref
+
+    from sam_core.serve.engine_video import VideoEngine
+    from sam_core.serve.sessions import SessionStore
+
+    engine = VideoEngine(local_video, "hiera_tiny", max_pixels=10**6, min_side=16, max_frames=8,
+                         max_file_bytes=2**20, max_video_pixels=10**7)
+    store = SessionStore(max_sessions=2, max_per_owner=2, max_frames=16, ttl_s=60)
+    tracked = engine.start(frames[:3])
+    session = store.create("owner", "video", tracked, frames=3, on_close=engine.close_payload)
+    engine.add_prompt(tracked, 0, 1, np.array([[80.0, 60.0]]), np.array([1]), None)
+    list(engine.propagation(tracked, "forward", None, None))
+    images = weakref.ref(tracked.state["images"])
+    memory = weakref.ref(tracked.state["output_dict_per_obj"][0]["cond_frame_outputs"][0]["maskmem_features"])
+    store.close(session.session_id, "owner")
+    assert tracked.closed and session.payload is None
+    del tracked, session
+    gc.collect()
+    assert images() is None and memory() is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -99,3 +100,16 @@ def test_another_web_server_is_not_taken_for_a_model_server():
 def test_only_http_addresses_are_asked(url):
     result = model_server._check(url, "")
     assert result.state == "down" and "the address must" in result.message
+
+
+def test_idle_session_expires_over_http_and_the_app_reopens_it(image):
+    with LocalServer(["--model", "nano", "--session-ttl-s", "1"], nice=5) as short_lived:
+        service = SamServiceClient(short_lived.url)
+        remote = model_server.RemotePredictor(service, image)
+        first, _, _ = remote.predict(point_coords=np.array([[150.0, 90.0]]), point_labels=np.array([1]))
+        expired = remote.session_id
+        time.sleep(1.5)  # idle longer than the lifetime
+        status, _, _ = service.request("POST", "/predict/mask", {"session_id": expired, "points": [[1, 1]]})
+        assert status == 404 and service.sessions() == []
+        again, _, _ = remote.predict(point_coords=np.array([[150.0, 90.0]]), point_labels=np.array([1]))
+        assert remote.session_id != expired and np.array_equal(first, again)
