@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import torch
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -49,6 +50,8 @@ def create_app(config: ServerConfig, engine: Sam1Engine, concept: ConceptEngine 
             while True:
                 await asyncio.sleep(config.sweep_interval_s)
                 service.sessions.sweep()
+                if any(e.device.type == "cuda" for e in service.engines):
+                    torch.cuda.empty_cache()  # give freed sessions' blocks back to the GPU (other processes)
 
         sweeper = asyncio.create_task(sweep_forever())
         try:

@@ -7,7 +7,8 @@ thread: the worker runs one model call at a time, so a session is never used by 
 
 Closing a session (``/track/stop``, its lifetime, the server's shutdown) marks it closed and drops the
 store's reference; a call already queued for it sees ``closed`` and answers 404, and the state's
-tensors are freed when the last reference goes (``torch.cuda.empty_cache`` returns them to the GPU).
+tensors are freed when the last reference goes (the server's sweeper then returns cached CUDA blocks
+with ``torch.cuda.empty_cache``).
 """
 
 from __future__ import annotations
@@ -211,15 +212,13 @@ class VideoEngine:
         return results
 
     def close_payload(self, payload: TrackSession | None) -> None:
-        """SessionStore's on_close (the payload is None while /track/start is still decoding)."""
+        """SessionStore's on_close (the payload is None while /track/start's SAM 2 encoding still runs)."""
         if payload is not None:
             self.close(payload)
 
     def close(self, session: TrackSession) -> None:
         """Mark the session closed; its tensors go with the last reference (see the module docstring)."""
         session.closed = True
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
 
 
 def _check_open(session: TrackSession) -> None:

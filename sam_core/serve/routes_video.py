@@ -83,11 +83,12 @@ async def track_start(
         if len(frames) > video.max_frames:
             raise ApiError(413, f"the video has {len(frames)} frames; this server tracks at most {video.max_frames}")
         data = [await frame.read() for frame in frames]
+        # decoded on the worker, like the model calls: one video decoded at a time bounds the memory
         decoded = await service.worker.run(video.decode_frames, data)
     else:
         path = resolve_media_path(service.config.media_root, video_path, allow_folder=True)
         decoded = await service.worker.run(video.read_media, path)
-    # reserve the frames before the model spends time on them: a full server answers 429 at once
+    # reserve the frames before SAM 2 encodes them: a full server answers 429 without that cost
     reserved = service.sessions.create(principal, KIND, None, frames=len(decoded), on_close=video.close_payload)
     try:
         reserved.payload = await service.worker.run(video.start, decoded)
