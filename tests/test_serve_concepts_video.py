@@ -221,11 +221,11 @@ def local_track(predictor, frames, point, **propagate):
 def test_track_session_equals_sam2_video_predictor(client_a, tracked, frames, local_video):
     assert tracked["num_frames"] == FRAMES and (tracked["width"], tracked["height"]) == (160, 120)
     sid = tracked["session_id"]
-    clicked = client_a.track_prompt(sid, frame_idx=0, points=[[80, 60]], height=120, width=160)  # no obj_id
+    clicked = client_a.track_prompt(sid, frame_idx=0, points=[[80, 60]])  # no obj_id
     assert clicked.object_ids == [1] and clicked.masks.shape == (1, 120, 160)
     first, propagated = local_track(local_video, frames, [80, 60])
     assert np.array_equal(clicked.masks, first)
-    results = client_a.track_propagate(sid, max_frames=-1, height=120, width=160)
+    results = client_a.track_propagate(sid, max_frames=-1)
     assert [r.frame_idx for r in results] == list(range(FRAMES))  # -1: every frame, not none
     for result in results:
         assert result.masks.shape == (1, 120, 160)
@@ -243,26 +243,26 @@ def test_track_answers_are_json_with_object_ids(client_a, tracked):
 
 def test_propagate_directions_start_frame_and_max_frames(client_a, tracked):
     sid = tracked["session_id"]
-    client_a.track_prompt(sid, frame_idx=2, points=[[80, 60]], height=120, width=160)
-    client_a.track_prompt(sid, frame_idx=2, obj_id=2, box_cxcywh=[0.25, 0.25, 0.3, 0.3], height=120, width=160)
+    client_a.track_prompt(sid, frame_idx=2, points=[[80, 60]])
+    client_a.track_prompt(sid, frame_idx=2, obj_id=2, box_cxcywh=[0.25, 0.25, 0.3, 0.3])
 
     def frames_of(**kwargs):
-        return [r.frame_idx for r in client_a.track_propagate(sid, height=120, width=160, **kwargs)]
+        return [r.frame_idx for r in client_a.track_propagate(sid, **kwargs)]
 
     assert frames_of() == [2, 3, 4]  # forward from the prompted frame
     assert frames_of(direction="backward") == [0, 1, 2]
     assert frames_of(direction="both") == [0, 1, 2, 3, 4]
     assert frames_of(start_frame=3, max_frames=0) == [3]  # start_frame is honoured (the seed's key mismatch)
     assert frames_of(direction="backward", start_frame=4, max_frames=2) == [2, 3, 4]
-    results = client_a.track_propagate(sid, direction="both", height=120, width=160)
+    results = client_a.track_propagate(sid, direction="both")
     assert all(r.object_ids == [1, 2] and r.masks.shape == (2, 120, 160) for r in results)
 
 
 def test_track_export_is_the_tracked_masks_and_a_manifest(client_a, tracked):
     sid = tracked["session_id"]
-    client_a.track_prompt(sid, frame_idx=1, points=[[80, 60]], height=120, width=160)
-    client_a.track_prompt(sid, frame_idx=1, obj_id=3, box_cxcywh=[0.3, 0.4, 0.3, 0.4], height=120, width=160)
-    results = client_a.track_propagate(sid, direction="both", height=120, width=160)
+    client_a.track_prompt(sid, frame_idx=1, points=[[80, 60]])
+    client_a.track_prompt(sid, frame_idx=1, obj_id=3, box_cxcywh=[0.3, 0.4, 0.3, 0.4])
+    results = client_a.track_propagate(sid, direction="both")
     with zipfile.ZipFile(io.BytesIO(client_a.track_export(sid))) as archive:
         manifest = json.loads(archive.read("manifest.json"))
         assert manifest["format"] == "sam-lesson-tracking" and manifest["video"] == {
@@ -282,13 +282,13 @@ def test_clicks_of_others_are_served_between_propagated_frames(client_a, client_
     import threading
 
     sid = client_a.track_start([png(frames[t % FRAMES]) for t in range(MAX_VIDEO_FRAMES)])["session_id"]
-    client_a.track_prompt(sid, frame_idx=4, points=[[80, 60]], height=120, width=160)
+    client_a.track_prompt(sid, frame_idx=4, points=[[80, 60]])
     other = client_b.track_start([png(f) for f in frames[:2]])["session_id"]
-    client_b.track_prompt(other, points=[[80, 60]], height=120, width=160)
+    client_b.track_prompt(other, points=[[80, 60]])
     finished = {}
 
     def propagate() -> None:
-        client_a.track_propagate(sid, direction="both", height=120, width=160)
+        client_a.track_propagate(sid, direction="both")
         finished["at"] = time.perf_counter()
 
     worker = threading.Thread(target=propagate)
@@ -298,7 +298,7 @@ def test_clicks_of_others_are_served_between_propagated_frames(client_a, client_
         status, _, body = client_a.request("POST", "/track/prompt", {"session_id": sid, "points": [[5, 5]]})
         if status == 409:
             refused = json.loads(body)["detail"]
-    client_b.track_prompt(other, points=[[40, 30]], height=120, width=160)
+    client_b.track_prompt(other, points=[[40, 30]])
     clicked_at = time.perf_counter()
     worker.join()
     for session_id, owner in ((sid, client_a), (other, client_b)):
@@ -310,14 +310,14 @@ def test_clicks_of_others_are_served_between_propagated_frames(client_a, client_
 def test_stopped_session_is_404_and_another_tokens_is_403(client_a, client_b, frames):
     sid = client_a.track_start([png(f) for f in frames[:2]])["session_id"]
     with pytest.raises(ServiceError) as foreign:
-        client_b.track_prompt(sid, points=[[5, 5]], height=120, width=160)
+        client_b.track_prompt(sid, points=[[5, 5]])
     assert foreign.value.status == 403
     with pytest.raises(ServiceError) as foreign_stop:
         client_b.track_stop(sid)
     assert foreign_stop.value.status == 403
     client_a.track_stop(sid)
-    for call in (lambda: client_a.track_prompt(sid, points=[[5, 5]], height=120, width=160),
-                 lambda: client_a.track_propagate(sid, height=120, width=160), lambda: client_a.track_export(sid),
+    for call in (lambda: client_a.track_prompt(sid, points=[[5, 5]]),
+                 lambda: client_a.track_propagate(sid), lambda: client_a.track_export(sid),
                  lambda: client_a.track_stop(sid)):
         with pytest.raises(ServiceError) as gone:
             call()
@@ -379,7 +379,7 @@ def test_start_limits_and_refusals(client_a, frames):
     sid = client_a.track_start([png(frames[0])])["session_id"]
     code, _, body = client_a.request("POST", "/track/propagate", {"session_id": sid})
     assert code == 409 and "no prompt yet" in json.loads(body)["detail"]
-    client_a.track_prompt(sid, points=[[5, 5]], height=120, width=160)
+    client_a.track_prompt(sid, points=[[5, 5]])
     code, _, body = client_a.request("POST", "/track/propagate", {"session_id": sid, "max_frames": "-2"})
     assert code == 422 and "max_frames" in json.loads(body)["detail"]
     client_a.track_stop(sid)

@@ -122,10 +122,10 @@ def test_twenty_clients_then_five_sessions_no_errors_no_growth(server):
             for call in range(TRACK_CLICKS):
                 begin = time.perf_counter()
                 point = (clicks[index, call] / 2).tolist()  # the frames are 160 x 120
-                client.track_prompt(sid, frame_idx=call % VIDEO_FRAMES, points=[point], height=120, width=160)
+                client.track_prompt(sid, frame_idx=call % VIDEO_FRAMES, points=[point])
                 latencies.append(("prompt", time.perf_counter() - begin))
                 begin = time.perf_counter()
-                tracked = client.track_propagate(sid, max_frames=-1, direction="both", height=120, width=160)
+                tracked = client.track_propagate(sid, max_frames=-1, direction="both")
                 latencies.append(("propagate", time.perf_counter() - begin))
                 assert [r.frame_idx for r in tracked] == list(range(VIDEO_FRAMES))
             client.track_stop(sid)

@@ -7,6 +7,14 @@
     result.masks.shape, result.scores                             # (3, H, W) bool, (3,) float32
     client.stop_image(session.session_id)
 
+    detections, info = client.detect(rgb, text="ripe apple")     # SAM 3 (a server with --concept-model)
+    detections[0].mask, detections[0].bbox, detections[0].score  # bool [H, W], (x0, y0, x1, y1), float
+    video = client.track_start(frames)                            # SAM 2 (a server with --video-model)
+    client.track_prompt(video["session_id"], frame_idx=0, points=[[120, 80]])   # obj_id 1
+    for frame in client.track_propagate(video["session_id"], direction="both"):
+        frame.frame_idx, frame.object_ids, frame.masks            # masks bool [N_obj, H, W]
+    client.track_stop(video["session_id"])
+
 Every failure is a ``ServiceError`` with the HTTP ``status`` and the server's message;
 ``ServiceUnavailable`` (status None) when the server cannot be reached at all.
 """
@@ -117,9 +125,10 @@ def _decode_masks(encoded: list[str], height: int, width: int) -> np.ndarray:
     return np.stack([decode_mask_png(base64.b64decode(m)) for m in encoded])
 
 
-def _frame_result(answer: dict, height: int, width: int) -> FrameResult:
+def _frame_result(answer: dict, shape: list[int]) -> FrameResult:
+    """One frame of a /track answer; ``shape`` is the answer's [N_obj, H, W]."""
     return FrameResult(int(answer["frame_idx"]), [int(o) for o in answer["object_ids"]],
-                       _decode_masks(answer["masks"], height, width))
+                       _decode_masks(answer["masks"], shape[1], shape[2]))
 
 
 class ConceptAndVideoCalls:
@@ -158,16 +167,17 @@ class ConceptAndVideoCalls:
 
     def track_prompt(self, session_id: str, *, frame_idx: int = 0, obj_id: int | None = None,
                      points: list | None = None, labels: list | None = None,
-                     box_cxcywh: list[float] | None = None, height: int, width: int) -> FrameResult:
+                     box_cxcywh: list[float] | None = None) -> FrameResult:
         """``POST /track/prompt`` -> that frame's masks for every object."""
         fields: dict[str, Any] = {"session_id": session_id, "frame_idx": str(frame_idx)}
         for name, value in (("obj_id", obj_id), ("points", points), ("labels", labels), ("boxes", box_cxcywh)):
             if value is not None:
                 fields[name] = json.dumps(np.asarray(value).tolist()) if name != "obj_id" else str(value)
-        return _frame_result(self._json("POST", "/track/prompt", fields), height, width)
+        answer = self._json("POST", "/track/prompt", fields)
+        return _frame_result(answer, answer["shape"])
 
     def track_propagate(self, session_id: str, *, direction: str = "forward", start_frame: int | None = None,
-                        max_frames: int | None = None, height: int, width: int) -> list[FrameResult]:
+                        max_frames: int | None = None) -> list[FrameResult]:
         """``POST /track/propagate`` -> every tracked frame's masks, in frame order."""
         fields = {"session_id": session_id, "direction": direction}
         if start_frame is not None:
@@ -175,7 +185,7 @@ class ConceptAndVideoCalls:
         if max_frames is not None:
             fields["max_frames"] = str(max_frames)
         answer = self._json("POST", "/track/propagate", fields)
-        return [_frame_result(frame, height, width) for frame in answer["frames"]]
+        return [_frame_result(frame, answer["shape"]) for frame in answer["frames"]]
 
     def track_export(self, session_id: str) -> bytes:
         """``POST /track/export`` -> the zip's bytes (masks/frame_NNNNN_obj_NNN.png + manifest.json)."""
