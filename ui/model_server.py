@@ -34,7 +34,7 @@ _STATUS_KEY = "_model_server_status"  # (url, token, checked_at, Status)
 _PREDICTORS_KEY = "_model_server_predictors"  # {(url, token, image hash): RemotePredictor}
 DEFAULT_URL = "http://127.0.0.1:8001"
 STATUS_TTL_S = 5.0  # a down server is asked again after this long, not on every click
-HEALTH_TIMEOUT_S = 3.0
+HEALTH_TIMEOUT_S = 5.0  # a refused connection answers at once; this bounds an unreachable host
 PREDICT_TIMEOUT_S = 60.0  # a busy class server queues requests; a click waits at most this long
 MAX_IMAGES = 4  # image sessions one student keeps open on the server (older ones are stopped)
 
