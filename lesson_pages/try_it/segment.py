@@ -7,7 +7,7 @@ import streamlit as st
 from PIL import Image
 
 from sam_core.prompts import BACKGROUND, FOREGROUND
-from ui import images, session, sidebar, widgets
+from ui import images, model_server, session, sidebar, widgets
 from ui.page import PageKeys
 from ui.prompt_state import PromptState
 
@@ -64,8 +64,10 @@ if image is None:
 PromptState(st.session_state, k.prefix).start_image(session.image_hash(image))
 
 # ---- the model ------------------------------------------------------------------------------------------
-model, info = session.current_model()
-if model is None:
+remote = model_server.status().state != "off"  # the sidebar's "Model server": clicks go to the service
+predictor_for = model_server.predictor_for if remote else session.predictor_for
+model, info = (None, None) if remote else session.current_model()
+if model is None and not remote:
     if info.status == "no_weights":
         st.warning(
             "**No weights yet.** The embedded nano model has not been trained yet, so there is nothing "
@@ -79,7 +81,7 @@ if model is None:
 
 # Encode as soon as the image is shown, so the first click only runs the light decoder.
 with st.spinner("Encoding the image (once per image) ..."):
-    session.predictor_for(image)
+    predictor_for(image)
 
 
 @st.fragment
@@ -102,7 +104,7 @@ def interact(image: np.ndarray, image_name: str) -> None:
                     disabled=not prompts.can_undo)
     controls.button("Clear", key=k("clear"), on_click=prompts.clear, icon=":material/clear_all:")
 
-    predictor = session.predictor_for(image)  # the same embedding: the image hash is memoised
+    predictor = predictor_for(image)  # the same embedding: the image hash is memoised
     masks, scores = None, None
     if prompts.has_prompt:
         masks, scores, _ = predictor.predict(
