@@ -213,14 +213,24 @@ def first_visible(track) -> int:
 
 
 def track_ious(run: ClipRun, track) -> np.ndarray:
-    """[T] mask IoU per frame against the track's visible mask (1.0 where both are empty: a correct "hidden")."""
+    """[T] mask IoU per frame against the track's visible mask; NaN on frames where the object is hidden
+    (there the object score, not a mask, says whether the model got it right)."""
     from sam_core.masks import mask_iou
 
-    out = []
-    for f in run.frames:
-        truth = track.masks[f.frame]
-        out.append(1.0 if not truth.any() and not f.mask.any() else mask_iou(f.mask, truth))
-    return np.array(out)
+    return np.array([mask_iou(f.mask, track.masks[f.frame]) if track.visible[f.frame] else np.nan
+                     for f in run.frames])
+
+
+def hidden_spans(track, frames: np.ndarray) -> list[tuple[float, float]]:
+    """(first - 0.5, last + 0.5) of every run of consecutive frames where the track is hidden."""
+    hidden = [int(t) for t in frames if not track.visible[t]]
+    spans: list[tuple[float, float]] = []
+    for t in hidden:
+        if spans and t - 0.5 == spans[-1][1]:
+            spans[-1] = (spans[-1][0], t + 0.5)
+        else:
+            spans.append((t - 0.5, t + 0.5))
+    return spans
 
 
 def occlusion_summary(run: ClipRun, track) -> dict[str, float]:
@@ -231,14 +241,14 @@ def occlusion_summary(run: ClipRun, track) -> dict[str, float]:
     said_visible = scores > 0
     back = track.reappearances()
     ious = track_ious(run, track)
-    after = [ious[i] for i, f in enumerate(run.frames) if back and f.frame >= back[0]]
+    after = [ious[i] for i, f in enumerate(run.frames) if back and f.frame >= back[0] and track.visible[f.frame]]
     return {
         "visible_frames": int(visible.sum()), "hidden_frames": int((~visible).sum()),
         "visible_said_visible": float(said_visible[visible].mean()) if visible.any() else float("nan"),
         "hidden_said_hidden": float((~said_visible[~visible]).mean()) if (~visible).any() else float("nan"),
         "reappears_at": float(back[0]) if back else float("nan"),
         "iou_after_return": float(np.mean(after)) if after else float("nan"),
-        "iou_visible": float(ious[visible].mean()) if visible.any() else float("nan"),
+        "iou_visible": float(np.nanmean(ious[visible])) if visible.any() else float("nan"),
     }
 
 

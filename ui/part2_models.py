@@ -66,6 +66,7 @@ def _embedded_file(module: str, attribute: str):
 
 def sam2_video_predictor():
     """(SAM2VideoPredictor | None, Part2Status) for this run's device."""
+    session.current_model()  # also sets this thread's torch threads (1 on a small shared machine)
     device = session.resolve_device()
     checkpoint = os.environ.get("SAM2_CHECKPOINT") or None
     model_type = os.environ.get("SAM2_MODEL_TYPE", "hiera_base_plus")
@@ -77,7 +78,8 @@ def sam2_video_predictor():
                                      "(assets/models/sam2_nano/). Train them with `python -m sam_core.training.video`, "
                                      "or set SAM2_CHECKPOINT to Meta's SAM 2.1 checkpoint.")
     else:
-        name = f"SAM 2.1 {model_type} ({os.path.basename(checkpoint)})"
+        family = "SAM 2" if model_type == "nano" else "SAM 2.1"
+        name = f"{family} {model_type} ({os.path.basename(checkpoint)})"
     key = f"sam2|{checkpoint}|{model_type}|{device}"
     try:
         return _load_sam2(checkpoint, model_type, device), Part2Status(name, True, cache_key=key)
@@ -89,6 +91,7 @@ def sam3_processor(threshold: float = 0.5):
     """(Sam3Processor | None, Part2Status); a new light processor per call around the shared model."""
     from sam_core.sam3.processor import Sam3Processor
 
+    session.current_model()  # also sets this thread's torch threads (1 on a small shared machine)
     device = session.resolve_device()
     checkpoint = os.environ.get("SAM3_CHECKPOINT") or None
     if checkpoint is None:

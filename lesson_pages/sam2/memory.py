@@ -78,10 +78,10 @@ values = dict(n_frames=len(run.frames), seconds=run.seconds, ms_per_frame=1000 *
 st.markdown(render("memory.run" if track.reappearances() else "memory.no_return", **values))
 
 frames_axis = np.array([f.frame for f in run.frames])
-hidden = [(t, 0.0, "hidden") for t in frames_axis[~track.visible[frames_axis]]][:1]
 fig = plots.line_plot(frames_axis, {"object-score logit": run.object_scores,
-                                    "IoU with the truth": mv.track_ious(run, track)},
-                      xlabel="frame", ylabel="logit / IoU", dark=dark, markers=hidden, width=6.4, height=2.6,
+                                    "mask IoU with the truth (visible frames)": mv.track_ious(run, track)},
+                      xlabel="frame", ylabel="logit / IoU", dark=dark, width=6.4, height=2.6,
+                      spans=[(a, b, "hidden (ground truth)") for a, b in mv.hidden_spans(track, frames_axis)],
                       title="The object score through the occlusion (below 0: the model says hidden)")
 st.pyplot(fig, width="content")
 
@@ -105,7 +105,7 @@ if current.attention:
     st.caption("Where this frame's object queries looked, on each memory frame (last memory-attention layer, heads "
                "averaged; the colour scale is shared)")
     top = max(float(v.max()) for v in current.attention.values())
-    cols = st.columns(min(len(current.attention), 7))
+    cols = st.columns(7)  # at most 7 memory frames (SAM 2's slots); small images whatever the count
     for col, (t, kind) in zip(cols, current.bank, strict=False):
         col.image(heat_overlay(video.frames[t], current.attention[t], hi=top), width="stretch",
                   caption=f"frame {t} ({kind})")
@@ -120,7 +120,7 @@ rows = []
 for plan, real, mine in zip(mv.plan_shapes(), ref.rows(), loaded.rows(), strict=True):
     rows.append({"step": plan["step"], "the plan": plan["plan"], "SAM 2.1 (1024 px)": real["real"],
                  status.name: mine["real"]})
-st.dataframe(rows, hide_index=True)
+st.table(rows)
 
 st.header("Interactions: SAM 2 against SAM 1 frame by frame")
 sam1_model, _ = session.current_model()
