@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from sam_core.sam3.checkpoint import load_sam3_state_dict
 from sam_core.sam3.decoder import TransformerDecoder
 from sam_core.sam3.fusion_encoder import TransformerEncoderFusion
 from sam_core.sam3.geometry_encoder import SequenceGeometryEncoder
@@ -82,24 +83,14 @@ def build_sam3_from_config(cfg: Sam3Config, bpe_path: str | Path = DEFAULT_BPE_P
     return model.eval()
 
 
-def detector_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Official `sam3.pt` keys -> this model's: keep `detector.*` (prefix dropped), as Meta's builder does.
-
-    The `tracker.*` keys (the SAM 2-style tracker head for videos and clicks) are not part of the image
-    detector. A state dict without `detector.` keys is returned unchanged.
-    """
-    if not any(k.startswith("detector.") for k in state_dict):
-        return dict(state_dict)
-    return {k[len("detector."):]: v for k, v in state_dict.items() if k.startswith("detector.")}
-
-
 def build_sam3(model_type: str = "sam3", checkpoint: str | Path | None = None,
                device: str | torch.device = "cpu") -> Sam3Image:
     """Build a SAM 3 image model of a named size; load `checkpoint` (Meta's sam3.pt or our keys) if given.
 
     Arguments:
       model_type: a key of SAM3_CONFIGS ("sam3", "tiny").
-      checkpoint: path to a .pt (loaded with weights_only=True) or .safetensors file.
+      checkpoint: Meta's sam3.pt (loaded with weights_only=True) or transformers' model.safetensors
+        (sam_core.sam3.checkpoint says how each layout is read).
     Raises:
       KeyError for an unknown model_type; RuntimeError naming missing / unexpected keys.
     """
@@ -109,22 +100,5 @@ def build_sam3(model_type: str = "sam3", checkpoint: str | Path | None = None,
     if checkpoint is not None:
         from sam_core.weights.checkpoint import load_state_dict
 
-        state = detector_state_dict(load_state_dict(checkpoint, max_bytes=None, map_transformers=False))
-        load_detector_weights(model, state)
+        load_sam3_state_dict(model, load_state_dict(checkpoint, max_bytes=None, map_transformers=False))
     return model.to(device)
-
-
-# Keys a full sam3.pt detector carries that the image model does not use: the second FPN (it feeds the
-# SAM 2-style tracker head). RoPE tables are recomputed when a checkpoint lacks them.
-UNUSED_PREFIXES = ("backbone.vision_backbone.sam2_convs.",)
-RECOMPUTED_SUFFIXES = (".attn.freqs_cis",)
-
-
-def load_detector_weights(model: Sam3Image, state: dict[str, torch.Tensor]) -> None:
-    """Load detector weights; raise RuntimeError naming any key that is missing or unknown."""
-    state = {k: v for k, v in state.items() if not k.startswith(UNUSED_PREFIXES)}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.endswith(RECOMPUTED_SUFFIXES)]
-    if missing or unexpected:
-        raise RuntimeError(f"SAM 3 checkpoint does not fit: {len(missing)} missing keys {missing[:5]}, "
-                           f"{len(unexpected)} unexpected keys {unexpected[:5]}")
