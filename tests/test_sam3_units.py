@@ -114,8 +114,9 @@ def test_registry_entry_and_gated_message():
     from sam_core.weights.registry import ModelSpec
     from sam_core.weights.registry_sam3 import SAM3_SPECS, gated_access_message
 
-    (spec,) = SAM3_SPECS
-    assert isinstance(spec, ModelSpec) and spec.repo_id == "facebook/sam3" and spec.filename == "sam3.pt"
-    assert spec.licence == "SAM License" and spec.model_type in SAM3_CONFIGS
+    assert [spec.filename for spec in SAM3_SPECS] == ["sam3.pt", "model.safetensors"]
+    for spec in SAM3_SPECS:
+        assert isinstance(spec, ModelSpec) and spec.repo_id == "facebook/sam3"
+        assert spec.licence == "SAM License" and spec.model_type in SAM3_CONFIGS
     message = gated_access_message()
     assert "hf auth login" in message and "request access" in message
