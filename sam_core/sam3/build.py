@@ -22,6 +22,7 @@ from sam_core.sam3.sam3_image import Sam3Image, TransformerWrapper
 from sam_core.sam3.segmentation_head import DotProductScoring, UniversalSegmentationHead
 from sam_core.sam3.text_encoder import VETextEncoder
 from sam_core.sam3.tokenizer import DEFAULT_BPE_PATH, SimpleTokenizer
+from sam_core.sam3.tracker_head import Sam3TrackerHead
 
 
 @dataclass(frozen=True)
@@ -61,13 +62,15 @@ SAM3_CONFIGS: dict[str, Sam3Config] = {
 }
 
 
-def build_sam3_from_config(cfg: Sam3Config, bpe_path: str | Path = DEFAULT_BPE_PATH) -> Sam3Image:
-    """Wire the components for `cfg` (random weights, eval mode)."""
+def build_sam3_from_config(cfg: Sam3Config, bpe_path: str | Path = DEFAULT_BPE_PATH,
+                           enable_inst_interactivity: bool = False) -> Sam3Image:
+    """Wire the components for `cfg` (random weights, eval mode); with `enable_inst_interactivity` also
+    the tracker neck and head for clicks (Meta's flag of the same name)."""
     from sam_core.sam3.vit import ViT
 
     trunk = ViT(cfg.image_size, cfg.patch_size, cfg.vit_dim, cfg.vit_depth, cfg.vit_heads, cfg.vit_mlp_ratio,
                 cfg.window_size, cfg.global_blocks, cfg.pretrain_image_size)
-    neck = Sam3DualViTDetNeck(trunk, cfg.d_model)
+    neck = Sam3DualViTDetNeck(trunk, cfg.d_model, add_sam2_neck=enable_inst_interactivity)
     text = VETextEncoder(cfg.d_model, SimpleTokenizer(bpe_path), cfg.text_width, cfg.text_heads, cfg.text_layers,
                          cfg.context_length, cfg.vocab_size)
     transformer = TransformerWrapper(
@@ -79,16 +82,19 @@ def build_sam3_from_config(cfg: Sam3Config, bpe_path: str | Path = DEFAULT_BPE_P
         input_geometry_encoder=SequenceGeometryEncoder(cfg.d_model, cfg.heads, cfg.ffn_dim, cfg.geometry_layers),
         segmentation_head=UniversalSegmentationHead(cfg.d_model, cfg.upsampling_stages, cfg.heads),
         dot_prod_scoring=DotProductScoring(cfg.d_model, cfg.d_model, cfg.ffn_dim),
-        image_size=cfg.image_size)
+        image_size=cfg.image_size,
+        tracker=Sam3TrackerHead(cfg.d_model, cfg.image_size, cfg.patch_size, cfg.heads, cfg.ffn_dim)
+        if enable_inst_interactivity else None)
     return model.eval()
 
 
 def build_sam3(model_type: str = "sam3", checkpoint: str | Path | None = None,
-               device: str | torch.device = "cpu") -> Sam3Image:
+               device: str | torch.device = "cpu", enable_inst_interactivity: bool = False) -> Sam3Image:
     """Build a SAM 3 image model of a named size; load `checkpoint` (Meta's sam3.pt or our keys) if given.
 
     Arguments:
       model_type: a key of SAM3_CONFIGS ("sam3", "tiny").
+      enable_inst_interactivity: add the SAM 2-style tracker head for clicks (Sam3InteractivePredictor).
       checkpoint: Meta's sam3.pt (loaded with weights_only=True) or transformers' model.safetensors
         (sam_core.sam3.checkpoint says how each layout is read).
     Raises:
@@ -96,7 +102,7 @@ def build_sam3(model_type: str = "sam3", checkpoint: str | Path | None = None,
     """
     if model_type not in SAM3_CONFIGS:
         raise KeyError(f"unknown SAM 3 model_type {model_type!r}; known: {sorted(SAM3_CONFIGS)}")
-    model = build_sam3_from_config(SAM3_CONFIGS[model_type])
+    model = build_sam3_from_config(SAM3_CONFIGS[model_type], enable_inst_interactivity=enable_inst_interactivity)
     if checkpoint is not None:
         from sam_core.weights.checkpoint import load_state_dict
 

@@ -11,7 +11,7 @@ ORIGINAL_TO_CONVERTED_KEY_MAPPING), read right to left. What differs besides the
 - transformers' geometry encoder takes boxes only: the point-exemplar projections of Meta's
   (`geometry_encoder.points_*`) are not in a transformers checkpoint (see POINT_KEYS);
 - the hub's `model.safetensors` is a `Sam3VideoModel`: the detector under `detector_model.`, the SAM 2-style
-  tracker under `tracker_model.` and `tracker_neck.`; the tracker keys are returned as `unmapped`.
+  tracker under `tracker_model.` and `tracker_neck.` (see hf_tracker_to_sam3_state_dict below).
 """
 
 from __future__ import annotations
@@ -134,12 +134,22 @@ def hf_to_sam3_state_dict(hf: Mapping[str, torch.Tensor]) -> tuple[dict[str, tor
 
     Arguments:
       hf: a transformers `Sam3Model` state dict, or a `Sam3VideoModel` one (detector under
-        `detector_model.`; its tracker keys come back as unmapped).
+        `detector_model.`, tracker under `tracker_model.` / `tracker_neck.`): the tracker's image head
+        comes back under `tracker.` and `backbone.vision_backbone.sam2_convs.`, its video-only parts
+        as unmapped.
     """
     if any(k.startswith(_DETECTOR_PREFIX) for k in hf):
         hf = {k[len(_DETECTOR_PREFIX):] if k.startswith(_DETECTOR_PREFIX) else k: v for k, v in hf.items()}
     out: dict[str, torch.Tensor] = {}
     unmapped: list[str] = []
+    # The hub file's tracker: its FPN (tracker_neck.*) and heads (tracker_model.*), named as in Sam3TrackerModel.
+    tracker = {("vision_encoder.neck." + k[len("tracker_neck."):]) if k.startswith("tracker_neck.")
+               else k[len("tracker_model."):]: k for k in hf if k.startswith(_TRACKER_PREFIXES)}
+    if tracker:
+        mapped, rest = hf_tracker_to_sam3_state_dict({short: hf[full] for short, full in tracker.items()})
+        out.update(mapped)
+        unmapped.extend(tracker[k] for k in rest)
+        hf = {k: v for k, v in hf.items() if not k.startswith(_TRACKER_PREFIXES)}
     for key, value in hf.items():
         if key in _SPECIAL:
             if key.endswith("position_embeddings"):  # Meta's table has a CLS row it never uses
@@ -160,6 +170,67 @@ def hf_to_sam3_state_dict(hf: Mapping[str, torch.Tensor]) -> tuple[dict[str, tor
         elif hit := _rename(_RENAMES_RE, key):
             base, m = hit
             out[f"{base}.{m.groups()[-1]}"] = value
+        else:
+            unmapped.append(key)
+    return out, unmapped
+
+
+# --------------------------------------------------------------------------------------------------
+# The tracker head (transformers' Sam3TrackerModel, or the hub file's tracker_model.* / tracker_neck.*)
+# --------------------------------------------------------------------------------------------------
+# transformers' SAM 2-style heads differ from Meta's (= sam_core.sam2's) as SamModel's do from SAM 1's
+# (sam_core.weights.hf_keys), plus: attention `o_proj` (Meta: `out_proj`), the four point embeddings as
+# one [4, C] table, and the object-score MLP split like the others (proj_in / layers.i / proj_out).
+_TRACKER_IMAGE_PARTS = ("prompt_encoder.", "mask_decoder.", "no_memory_embedding", "shared_image_embedding.")
+_SPLIT_MLP = re.compile(r"(?P<mlp>mask_decoder\.(?:output_hypernetworks_mlps\.\d+|iou_prediction_head|"
+                        r"pred_obj_score_head|transformer\.layers\.\d+\.mlp))\.(?P<part>proj_in|proj_out|layers\.(?P<i>\d+))"
+                        r"\.(?P<param>weight|bias)")
+
+
+def _tracker_key(key: str, value: torch.Tensor, hf: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """One Sam3TrackerModel key (no model prefix) -> {our key: tensor}; {} when it is not an image-head key."""
+    from sam_core.weights.hf_keys import GAUSSIAN_HF_PROMPT, GAUSSIAN_HF_TOP, hf_to_original_key
+
+    if key == "no_memory_embedding":
+        return {"tracker.no_mem_embed": value}
+    if key in (GAUSSIAN_HF_TOP, GAUSSIAN_HF_PROMPT):  # tied: one matrix for image and prompt encodings
+        return {"tracker.sam_prompt_encoder.pe_layer.positional_encoding_gaussian_matrix": value}
+    if key == "prompt_encoder.point_embed.weight":
+        return {f"tracker.sam_prompt_encoder.point_embeddings.{i}.weight": value[i: i + 1]
+                for i in range(value.shape[0])}
+    if m := _SPLIT_MLP.fullmatch(key):
+        hidden = sum(1 for k in hf if k.startswith(f"{m['mlp']}.layers.") and k.endswith(".weight"))
+        index = 0 if m["part"] == "proj_in" else hidden + 1 if m["part"] == "proj_out" else int(m["i"]) + 1
+        return {f"tracker.sam_{m['mlp']}.layers.{index}.{m['param']}": value}
+    if key.startswith(("prompt_encoder.", "mask_decoder.")):
+        renamed = hf_to_original_key(key.replace(".o_proj.", ".out_proj."))
+        return {"tracker.sam_" + renamed: value}
+    return {}
+
+
+def hf_tracker_to_sam3_state_dict(hf: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """A transformers `Sam3TrackerModel` state dict -> (our keys, keys not mapped).
+
+    Its `vision_encoder.backbone.*` is SAM 3's ViT (the detector's names), its `vision_encoder.neck.*`
+    the tracker FPN (`backbone.vision_backbone.sam2_convs.*`), the heads go under `tracker.`. Video-only
+    parts (memory attention, memory encoder, object pointers) come back unmapped.
+    """
+    from sam_core.weights.hf_keys import GAUSSIAN_HF_PROMPT, GAUSSIAN_HF_TOP
+
+    top, prompt = hf.get(GAUSSIAN_HF_TOP), hf.get(GAUSSIAN_HF_PROMPT)
+    if top is not None and prompt is not None and not top.is_meta and not torch.equal(top, prompt):
+        raise ValueError(f"the tied Gaussian matrix differs between '{GAUSSIAN_HF_TOP}' and '{GAUSSIAN_HF_PROMPT}'; "
+                         "SAM uses one matrix for the image and the prompt positional encodings")
+    backbone = {k: v for k, v in hf.items() if k.startswith(_VIT)}
+    out, unmapped = hf_to_sam3_state_dict(backbone)  # the shared ViT
+    for key, value in hf.items():
+        if key in backbone:
+            continue
+        if key.startswith("vision_encoder.neck.") and (hit := _rename(_RENAMES_RE, key)):
+            base, m = hit
+            out[f"{base}.{m.groups()[-1]}".replace(".convs.", ".sam2_convs.", 1)] = value
+        elif key.startswith(_TRACKER_IMAGE_PARTS) and (mapped := _tracker_key(key, value, hf)):
+            out.update(mapped)
         else:
             unmapped.append(key)
     return out, unmapped
