@@ -3,6 +3,10 @@ Meta's tokenizer, the full-size model's parameters and keys against Meta's, trac
 
 from __future__ import annotations
 
+import contextlib
+import re
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -120,3 +124,42 @@ def test_registry_entry_and_gated_message():
         assert spec.licence == "SAM License" and spec.model_type in SAM3_CONFIGS
     message = gated_access_message()
     assert "hf auth login" in message and "request access" in message
+
+
+CUDA_ONLY = re.compile(r"\.cuda\(|pin_memory|non_blocking|device\(\s*[\"']cuda|autocast\(\s*[\"']cuda|torch\.cuda\.")
+
+
+def test_no_cuda_only_calls_in_sam3_sources():
+    """Seed 004 section 5.8 lists what breaks SAM 3 off CUDA; none of it may appear in sam_core/sam3."""
+    import sam_core.sam3
+
+    offenders = []
+    for path in Path(sam_core.sam3.__file__).parent.glob("*.py"):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if CUDA_ONLY.search(line.split("#")[0]):
+                offenders.append(f"{path.name}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_bf16_checkpoint_becomes_float32_off_cuda_and_processor_asks_autocast_for_its_device(tmp_path, monkeypatch):
+    source = build_sam3_from_config(SAM3_CONFIGS["tiny"])
+    path = tmp_path / "bf16.pt"
+    torch.save({k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in source.state_dict().items()}, path)
+    model = build_sam3("tiny", checkpoint=path)  # device=None: cuda -> mps -> cpu; this machine: cpu
+    assert model.device.type == "cpu"
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    from sam_core.sam3 import processor as processor_module
+
+    asked = []
+    real = processor_module.autocast_context
+
+    def spy(device, enabled_bf16):
+        asked.append((torch.device(device).type, enabled_bf16))
+        return real(device, enabled_bf16)
+
+    monkeypatch.setattr(processor_module, "autocast_context", spy)
+    processor = processor_module.Sam3Processor(model, resolution=SAM3_CONFIGS["tiny"].image_size)
+    state = processor.set_text_prompt("a red car", processor.set_image(torch.zeros(3, 20, 20, dtype=torch.uint8)))
+    assert asked and all(entry == ("cpu", True) for entry in asked)  # bf16 requested, granted on CUDA only
+    assert isinstance(real("cpu", True), contextlib.nullcontext)
+    assert all(v.dtype == torch.float32 for v in state["outputs"].values() if torch.is_tensor(v) and v.is_floating_point())

@@ -89,11 +89,13 @@ def build_sam3_from_config(cfg: Sam3Config, bpe_path: str | Path = DEFAULT_BPE_P
 
 
 def build_sam3(model_type: str = "sam3", checkpoint: str | Path | None = None,
-               device: str | torch.device = "cpu", enable_inst_interactivity: bool = False) -> Sam3Image:
+               device: str | torch.device | None = None, enable_inst_interactivity: bool = False) -> Sam3Image:
     """Build a SAM 3 image model of a named size; load `checkpoint` (Meta's sam3.pt or our keys) if given.
 
     Arguments:
       model_type: a key of SAM3_CONFIGS ("sam3", "tiny").
+      device: None picks cuda -> mps -> cpu (sam_core.device.pick_device). Weights stay float32; off
+        CUDA any bfloat16 / float16 tensor of a checkpoint is made float32 (bf16 autocast is CUDA-only).
       enable_inst_interactivity: add the SAM 2-style tracker head for clicks (Sam3InteractivePredictor).
       checkpoint: Meta's sam3.pt (loaded with weights_only=True) or transformers' model.safetensors
         (sam_core.sam3.checkpoint says how each layout is read).
@@ -107,4 +109,8 @@ def build_sam3(model_type: str = "sam3", checkpoint: str | Path | None = None,
         from sam_core.weights.checkpoint import load_state_dict
 
         load_sam3_state_dict(model, load_state_dict(checkpoint, max_bytes=None, map_transformers=False))
-    return model.to(device)
+    from sam_core.device import ensure_float32, pick_device
+
+    device = pick_device(device)
+    model = model.to(device)
+    return model if device.type == "cuda" else ensure_float32(model)

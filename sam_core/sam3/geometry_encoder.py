@@ -90,6 +90,8 @@ class SequenceGeometryEncoder(nn.Module):
     def _encode_points(self, points: torch.Tensor, labels: torch.Tensor, feature_map: torch.Tensor) -> torch.Tensor:
         """[M, B, 2] -> [M, B, C]: direct projection + sampled feature + position encoding + label."""
         n_points, batch = points.shape[:2]
+        if n_points == 0:  # grid_sample on an empty grid crashes on MPS (seed 004, section 5.8)
+            return points.new_zeros(0, batch, self.d_model)
         embed = self.points_direct_project(points)
         grid = points.transpose(0, 1).unsqueeze(2) * 2 - 1  # B x M x 1 x 2 in [-1, 1]
         sampled = F.grid_sample(feature_map, grid, align_corners=False)  # B x C x M x 1
