@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+from sam_core import tracing
 from sam_core.prompts import BOX_BOTTOM_RIGHT, BOX_TOP_LEFT
 from sam_core.sam2.image_predictor import SAM2ImagePredictor
 from sam_core.sam3.processor import preprocess_image
@@ -85,11 +86,13 @@ class Sam3InteractivePredictor(SAM2ImagePredictor):
                 points = (torch.cat([boxes, points[0]], dim=1), torch.cat([box_labels, points[1]], dim=1))
             else:
                 points = (boxes, box_labels)
-        sparse, dense = self.model.sam_prompt_encoder(points=points, boxes=None, masks=mask_input)
-        low_res_masks, iou_predictions, _, object_score = self.model.sam_mask_decoder(
-            image_embeddings=self._features["image_embed"], image_pe=self.model.sam_prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=multimask_output,
-            repeat_image=points is not None and points[0].shape[0] > 1, high_res_features=self._features["high_res_feats"])
+        with tracing.timed("sam3.tracker_head"):
+            sparse, dense = self.model.sam_prompt_encoder(points=points, boxes=None, masks=mask_input)
+            low_res_masks, iou_predictions, _, object_score = self.model.sam_mask_decoder(
+                image_embeddings=self._features["image_embed"], image_pe=self.model.sam_prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=multimask_output,
+                repeat_image=points is not None and points[0].shape[0] > 1,
+                high_res_features=self._features["high_res_feats"])
         self.last_object_score_logits = object_score
         filled = low_res_masks.float()
         if self.max_hole_area > 0:

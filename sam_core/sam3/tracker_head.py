@@ -9,7 +9,7 @@ same ViT. Its own FPN (the neck's `sam2_convs`) gives three maps for a 1008-pixe
 
 then, exactly as in SAM 2: clicks / a box (two corner points) / a low-res mask -> prompt tokens ->
 two-way transformer -> 3 masks (or 1) at 288 x 288 with predicted IoUs and an object-score logit.
-The modules are sam_core.sam2's; their names are Meta's (`tracker.sam_prompt_encoder.*`,
+The modules are sam_core.sam2's (the two-way transformer sam_core.sam1's); their names are Meta's (`tracker.sam_prompt_encoder.*`,
 `tracker.sam_mask_decoder.*`, `tracker.no_mem_embed` in sam3.pt), so the checkpoint loads as is.
 """
 
@@ -18,9 +18,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from sam_core.sam1.transformer import TwoWayTransformer
 from sam_core.sam2.mask_decoder import MaskDecoder
 from sam_core.sam2.prompt_encoder import PromptEncoder
-from sam_core.sam2.transformer import build_two_way_transformer
 
 # Meta's build_tracker: the SAM decoder falls back to its most stable mask when asked for one.
 DYNAMIC_MULTIMASK = {"dynamic_multimask_via_stability": True, "dynamic_multimask_stability_delta": 0.05,
@@ -44,8 +44,8 @@ class Sam3TrackerHead(nn.Module):
                                                 input_image_size=(image_size, image_size), mask_in_chans=16)
         self.sam_mask_decoder = MaskDecoder(
             num_multimask_outputs=3,
-            transformer=build_two_way_transformer(depth=2, embedding_dim=d_model, mlp_dim=mlp_dim,
-                                                  num_heads=num_heads),
+            # sam3's TwoWayTransformer keeps SAM 1's token MLP (`mlp.lin1/lin2`), unlike sam2's (`mlp.layers`)
+            transformer=TwoWayTransformer(depth=2, embedding_dim=d_model, mlp_dim=mlp_dim, num_heads=num_heads),
             transformer_dim=d_model, iou_head_depth=3, iou_head_hidden_dim=256, use_high_res_features=True,
             iou_prediction_use_sigmoid=True, pred_obj_scores=True, pred_obj_scores_mlp=True,
             use_multimask_token_for_obj_ptr=True, **DYNAMIC_MULTIMASK)

@@ -201,6 +201,8 @@ def _tracker_key(key: str, value: torch.Tensor, hf: Mapping[str, torch.Tensor]) 
     if m := _SPLIT_MLP.fullmatch(key):
         hidden = sum(1 for k in hf if k.startswith(f"{m['mlp']}.layers.") and k.endswith(".weight"))
         index = 0 if m["part"] == "proj_in" else hidden + 1 if m["part"] == "proj_out" else int(m["i"]) + 1
+        if m["mlp"].endswith(".mlp"):  # the two-way blocks' token MLP: SAM 1's MLPBlock in sam3 (lin1, lin2)
+            return {f"tracker.sam_{m['mlp']}.lin{index + 1}.{m['param']}": value}
         return {f"tracker.sam_{m['mlp']}.layers.{index}.{m['param']}": value}
     if key.startswith(("prompt_encoder.", "mask_decoder.")):
         renamed = hf_to_original_key(key.replace(".o_proj.", ".out_proj."))
