@@ -335,7 +335,7 @@ def meta_find_stage():
                      input_boxes_mask=None, input_boxes_label=None, input_points=None, input_points_mask=None)
 
 
-def build_meta_image_model_on_meta_device(cfg, bpe_path: str):
+def build_meta_image_model_on_meta_device(cfg, bpe_path: str, interactive: bool = False):
     """Meta's model with no memory behind it (for counting parameters and listing keys).
 
     Meta's ViT reads its drop-path rates with `torch.linspace(...).item()`, which a meta tensor cannot
@@ -350,6 +350,6 @@ def build_meta_image_model_on_meta_device(cfg, bpe_path: str):
     torch.linspace = cpu_linspace
     try:
         with torch.device("meta"):
-            return build_meta_image_model(cfg, bpe_path)
+            return build_meta_image_model(cfg, bpe_path, interactive=interactive)
     finally:
         torch.linspace = original

@@ -64,6 +64,23 @@ def test_full_size_matches_metas_parameters_and_keys():
     assert all(ours_sd[k].shape == meta_sd[k].shape for k in ours_sd)
 
 
+def test_full_size_interactive_model_matches_metas_keys():
+    """enable_inst_interactivity: Meta's tracker neck (sam2_convs) and the tracker's image head, whose
+    sam3.pt names are `tracker.*` (Meta's builder loads them as `inst_interactive_predictor.model.*`)."""
+    cfg = SAM3_CONFIGS["sam3"]
+    with torch.device("meta"):
+        ours = build_sam3_from_config(cfg, enable_inst_interactivity=True)
+    meta = build_meta_image_model_on_meta_device(cfg, str(DEFAULT_BPE_PATH), interactive=True)
+    prefix = "inst_interactive_predictor.model."
+    meta_sd = {("tracker." + k[len(prefix):]) if k.startswith(prefix) else k: v for k, v in meta.state_dict().items()}
+    ours_sd = ours.state_dict()
+    assert set(ours_sd) == set(meta_sd)
+    assert all(ours_sd[k].shape == meta_sd[k].shape for k in ours_sd)
+    extra = sum(p.numel() for n, p in ours.named_parameters() if n.startswith(("tracker.", "backbone.vision_backbone.sam2")))
+    assert sum(p.numel() for p in ours.parameters()) == 840_509_750 + extra
+    assert sum(p.numel() for p in meta.parameters()) == 840_509_750 + extra
+
+
 def test_tracing_records_stages_without_changing_results():
     torch.manual_seed(0)
     model = build_sam3("tiny")

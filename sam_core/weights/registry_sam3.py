@@ -7,7 +7,10 @@ Meta publishes SAM 3 on the Hugging Face hub as the *gated* repository ``faceboo
 - ``model.safetensors``: the same weights under ``transformers``' names (a ``Sam3VideoModel``: the
   detector under ``detector_model.``, the tracker under ``tracker_model.`` / ``tracker_neck.``);
   ``build_sam3`` renames them with ``sam_core/weights/sam3_hf_keys.py``. transformers' checkpoint has no
-  point-exemplar projections, so that entry lists boxes and text only (clicks go to the tracker head).
+  point-*exemplar* projections (concept prompts there are phrases and boxes).
+
+Capabilities: "text" and "boxes" are concept prompts (every instance); "points" are clicks for one
+object, through the SAM 2-style tracker head (``build_sam3(..., enable_inst_interactivity=True)``).
 
 Their byte counts and hashes could not be confirmed offline (the repository needs an accepted
 licence), so they are ``None``: never guessed. The detector holds 840,509,750 parameters (counted by
@@ -34,7 +37,7 @@ SAM3_SPECS: tuple[ModelSpec, ...] = (
         description="SAM 3 (Meta): phrase or exemplar box -> every instance, 840.5 M parameters (gated)",
         source_url=f"https://huggingface.co/{SAM3_REPO}",
         family="sam3",
-        capabilities=frozenset({"text", "boxes"}),
+        capabilities=frozenset({"text", "boxes", "points"}),
     ),
     ModelSpec(
         name="sam3_hf",
@@ -48,7 +51,7 @@ SAM3_SPECS: tuple[ModelSpec, ...] = (
         description="SAM 3 (Meta), transformers' safetensors of the same weights (gated)",
         source_url=f"https://huggingface.co/{SAM3_REPO}",
         family="sam3",
-        capabilities=frozenset({"text", "boxes"}),
+        capabilities=frozenset({"text", "boxes", "points"}),
     ),
 )
 
