@@ -14,7 +14,8 @@ object, through the SAM 2-style tracker head (``build_sam3(..., enable_inst_inte
 
 Their byte counts and hashes could not be confirmed offline (the repository needs an accepted
 licence), so they are ``None``: never guessed. The detector holds 840,509,750 parameters (counted by
-``tests/test_sam3_units.py`` from Meta's own modules), about 3.4 GB in float32.
+``tests/test_sam3_units.py`` from Meta's own modules), about 3.4 GB in float32; with the tracker neck
+and head for clicks, 852,533,447.
 """
 
 from __future__ import annotations
