@@ -50,3 +50,9 @@ def require(module_name: str):
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"test oracle {module_name!r} is missing under CI=true: {error}")
         pytest.skip(f"test oracle {module_name!r} is not installed ({error})")
+
+
+@pytest.fixture(autouse=True)
+def _work_store_in_tmp(monkeypatch, tmp_path):
+    """Students' saved work (ui.work_store) goes to the test's tmp folder, never to ~/.cache."""
+    monkeypatch.setenv("SAM_LESSON_WORK_DIR", str(tmp_path / "work_store"))

@@ -100,9 +100,9 @@ def test_segment_no_weights_state(without_model):
 
 
 def test_segment_click_gives_three_masks(with_model):
-    # What streamlit_image_coordinates sends for a click at displayed (100, 80) on a 451 px wide image.
-    click = {"x1": 100, "y1": 80, "x2": 100, "y2": 80, "width": 451, "height": 300, "unix_time": 1}
-    at = run_page(SEGMENT, {"segment_canvas": click})
+    # What ui.click_log sends for a click at displayed (100, 80) on a 451 px wide image.
+    click = {"x1": 100, "y1": 80, "x2": 100, "y2": 80, "width": 451, "height": 300, "unix_time": 1, "seq": 1}
+    at = run_page(SEGMENT, {"segment_canvas": {"log_id": "t", "events": [click]}})
     assert not at.exception, [e.value for e in at.exception]
     texts = [m.value for m in at.markdown]
     assert sum("IoU score" in t for t in texts) == 3, texts
@@ -115,8 +115,8 @@ def test_segment_click_gives_three_masks(with_model):
 
 
 def test_segment_single_mask_and_background_point(with_model):
-    click = {"x1": 200, "y1": 150, "x2": 200, "y2": 150, "width": 451, "height": 300, "unix_time": 2}
-    at = run_page(SEGMENT, {"segment_canvas": click, "segment_multimask": False,
+    click = {"x1": 200, "y1": 150, "x2": 200, "y2": 150, "width": 451, "height": 300, "unix_time": 2, "seq": 1}
+    at = run_page(SEGMENT, {"segment_canvas": {"log_id": "t", "events": [click]}, "segment_multimask": False,
                                        "segment_mode": "Background point"})
     assert not at.exception, [e.value for e in at.exception]
     assert sum("IoU score" in m.value for m in at.markdown) == 1
@@ -124,8 +124,8 @@ def test_segment_single_mask_and_background_point(with_model):
 
 
 def test_segment_box_by_drag(with_model):
-    drag = {"x1": 50, "y1": 40, "x2": 300, "y2": 200, "width": 451, "height": 300, "unix_time": 3}
-    at = run_page(SEGMENT, {"segment_canvas": drag, "segment_mode": "Box"})
+    drag = {"x1": 50, "y1": 40, "x2": 300, "y2": 200, "width": 451, "height": 300, "unix_time": 3, "seq": 1}
+    at = run_page(SEGMENT, {"segment_canvas": {"log_id": "t", "events": [drag]}, "segment_mode": "Box"})
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["segment_box"] == [50.0, 40.0, 300.0, 200.0]
 

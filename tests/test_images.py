@@ -91,7 +91,7 @@ def test_decompression_bomb_header_is_refused_before_decoding():
     # Far beyond Pillow's own limit: Pillow refuses at open(), nothing is decoded.
     assert_refused(load_upload(png_header_only(60_000, 60_000)), "bomb")
     # Under Pillow's limit but over ours (40 MP): refused from the header, before decoding.
-    assert_refused(load_upload(png_header_only(8_000, 8_000)), "8000 x 8000", "limit")
+    assert_refused(load_upload(png_header_only(8_000, 8_000)), "8000 x 8000", "at most")
 
 
 def test_pillow_bomb_error_is_caught(monkeypatch):
@@ -191,7 +191,7 @@ def test_animated_gif_uses_the_first_frame():
     frames = [Image.new("RGB", (32, 32), color) for color in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
     data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
     image, message = assert_rgb(load_upload(data), (32, 32))
-    assert "3 frames" in message and "first frame" in message
+    assert "animated" in message.lower() and "first frame" in message  # not counted: that decodes them all
     assert image[16, 16, 0] > 200 and image[16, 16, 1] < 50
 
 

@@ -283,7 +283,7 @@ def test_exif_rotation_and_animation_reported():
     frames = [Image.new("RGB", (20, 20), (80 * i, 0, 0)) for i in range(3)]
     gif = io.BytesIO()
     frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:])
-    assert any("3 frames" in n for n in decode_image(gif.getvalue(), **LIMITS).notes)
+    assert any("first frame" in n for n in decode_image(gif.getvalue(), **LIMITS).notes)
 
 
 @pytest.mark.parametrize("data, status, words", [

@@ -12,9 +12,17 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
-from sam_core.images import to_rgb
+from sam_core.images import (
+    MAX_DECODED_BYTES,
+    ORIENTATION_TRANSPOSE,
+    aspect_problem,
+    decoded_bytes,
+    exif_orientation,
+    structure_problem,
+    to_rgb,
+)
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets" / "images"
 
@@ -35,9 +43,16 @@ BUNDLED_IMAGES: dict[str, tuple[str, str]] = {
 }
 
 
-def load_upload(data: bytes, max_side: int = MAX_SIDE) -> tuple[np.ndarray | None, str]:
-    """Decode an untrusted upload into an RGB uint8 [H, W, 3] array.
+def _sentence(phrase: str) -> str:
+    return phrase[0].upper() + phrase[1:] + "."
 
+
+def load_upload(data: bytes, max_side: int = MAX_SIDE) -> tuple[np.ndarray | None, str]:
+    """Decode an untrusted upload into an RGB uint8 [H, W, 3] array, with bounded time and memory.
+
+    The container is checked before decoding (sam_core.images: JPEG scans, PNG chunks, ICO contents,
+    declared pixels, the memory the decoded image needs, the aspect ratio the model will see); the
+    image is downscaled in its own mode before any conversion, so a conversion costs little.
     Arguments:
       data: the raw bytes of the uploaded file.
       max_side: the longest side is downscaled to at most this many pixels.
@@ -49,6 +64,9 @@ def load_upload(data: bytes, max_side: int = MAX_SIDE) -> tuple[np.ndarray | Non
         return None, "The file is empty."
     if len(data) > MAX_UPLOAD_BYTES:
         return None, f"The file is {len(data) / 2**20:.0f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB."
+    problem = structure_problem(data, MAX_PIXELS)
+    if problem:
+        return None, _sentence(problem) + " It was refused."
     notes: list[str] = []
     try:
         with warnings.catch_warnings():
@@ -66,21 +84,29 @@ def load_upload(data: bytes, max_side: int = MAX_SIDE) -> tuple[np.ndarray | Non
                     f"The image is only {width} x {height} pixels; at least {MIN_SIDE} px per side "
                     "is needed."
                 )
-            frames = getattr(img, "n_frames", 1)
-            if frames > 1:
-                img.seek(0)
-                notes.append(f"Animated image with {frames} frames: using the first frame.")
+            problem = aspect_problem(width, height)
+            if problem:
+                return None, _sentence(problem) + " Please crop it."
+            if getattr(img, "is_animated", False):  # not n_frames: that walks every frame of a GIF
+                notes.append("Animated image: using the first frame.")
             if img.format == "JPEG" and max(width, height) > 2 * max_side:
-                img.draft("RGB", (max_side, max_side))  # decode JPEGs at a reduced scale: faster
+                img.draft("RGB", (max_side, max_side))  # decode JPEGs at a reduced scale: less time, memory
+            need = decoded_bytes(img)
+            if need > MAX_DECODED_BYTES:
+                return None, (
+                    f"Decoding this {width} x {height} {img.mode} image would need {need / 2**20:.0f} MB of "
+                    f"memory; the limit is {MAX_DECODED_BYTES // 2**20} MB. Please save it smaller (or as "
+                    "an 8-bit RGB JPEG or PNG)."
+                )
             img.load()
-            try:
-                orientation = img.getexif().get(0x0112, 1)
-                rotated = ImageOps.exif_transpose(img)
-            except Exception:  # a broken EXIF block should not cost the student the image
-                orientation, rotated = 1, img
-            if orientation not in (1, None) and rotated is not None:
+            orientation = exif_orientation(img)  # after load: a PNG's eXIf chunk may follow the pixels
+            if img.mode in ("1", "P"):
+                img = to_rgb(img, notes)  # Pillow resizes these with NEAREST only: convert first
+            if max(img.size) > max_side:
+                img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)  # in its own mode: cheap
+            if orientation != 1:
+                img = img.transpose(ORIENTATION_TRANSPOSE[orientation])
                 notes.append("Rotated upright according to the camera's EXIF orientation.")
-                img = rotated
             img = to_rgb(img, notes)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return None, "The image declares an enormous size (a possible decompression bomb); it was refused."
@@ -89,6 +115,8 @@ def load_upload(data: bytes, max_side: int = MAX_SIDE) -> tuple[np.ndarray | Non
             "This file is not an image this app can read. Please upload a PNG, JPEG, GIF, BMP, TIFF "
             "or WebP file."
         )
+    except MemoryError:
+        return None, "The image needs more memory to decode than this server can give it."
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         if "truncated" in str(error).lower():
             return None, "The image file is truncated (the upload may have been cut off)."
@@ -96,13 +124,13 @@ def load_upload(data: bytes, max_side: int = MAX_SIDE) -> tuple[np.ndarray | Non
     except Exception as error:  # never let a malformed file crash the page
         return None, f"The image could not be decoded ({type(error).__name__})."
 
-    if max(img.size) > max_side:
-        old = img.size
-        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-        notes.append(f"Downscaled from {old[0]} x {old[1]} to {img.size[0]} x {img.size[1]} pixels.")
+    if img.size != (width, height) and max(width, height) > max_side:
+        notes.append(f"Downscaled from {width} x {height} to {img.size[0]} x {img.size[1]} pixels.")
     rgb = np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         return None, f"Unexpected image layout {rgb.shape}."
+    if min(rgb.shape[:2]) < MIN_SIDE:
+        return None, f"After downscaling the image is {rgb.shape[1]} x {rgb.shape[0]} pixels; too thin to segment."
     return rgb, " ".join(notes)
 
 

@@ -7,9 +7,9 @@ import streamlit as st
 from PIL import Image
 
 from sam_core.prompts import BACKGROUND, FOREGROUND
-from ui import images, model_server, session, sidebar, widgets
+from ui import click_log, images, model_server, session, sidebar, widgets, work_store
 from ui.page import PageKeys
-from ui.prompt_state import PromptState
+from ui.prompt_state import MAX_POINTS, PromptState
 
 k = PageKeys("segment")
 MODES = {"Foreground point": FOREGROUND, "Background point": BACKGROUND, "Box": None}  # None: a box
@@ -19,6 +19,16 @@ st.caption(
     "Click the image: the prompt encoder turns your click into tokens, the mask decoder returns three "
     "candidate masks (part, object, whole) and its own estimate of each mask's IoU."
 )
+
+# ---- the student's saved work (a reload or a server restart): widget values first ----------------------
+store, token = work_store.default_store(), work_store.work_token()
+if k("restore_pending") not in st.session_state:  # once per session
+    saved = store.load_page(token, "segment")
+    st.session_state[k("restore_pending")] = saved or None
+    for name in ("source", "photo", "scene", "seed", "mode", "multimask"):
+        if name in saved and k(name) not in st.session_state:
+            st.session_state[k(name)] = saved[name]
+saved = st.session_state[k("restore_pending")]
 
 # ---- choose an image --------------------------------------------------------------------------------
 source_options = ["Photo", "Scene", "Upload"] if images.scene_kinds() else ["Photo", "Upload"]
@@ -52,16 +62,60 @@ else:
         image_name = upload.name.rsplit(".", 1)[0] or "upload"
         if image is None:
             st.error(note)
-        elif note:
-            st.info(note)
-    else:
-        st.info("Upload a photo (PNG, JPEG, GIF, BMP, TIFF or WebP). It stays in your session only.")
+        else:
+            if note:
+                st.info(note)
+            if store.put_image(image, session.image_hash(image)):  # kept for a reload (bounded, expiring)
+                st.session_state[k("upload_kept")] = {"hash": session.image_hash(image), "name": image_name}
+    elif saved and saved.get("upload") and k("upload_kept") not in st.session_state:
+        st.session_state[k("upload_kept")] = saved["upload"]  # the uploader is empty after a reload
+    kept = st.session_state.get(k("upload_kept"))
+    if upload is None and kept:
+        image = store.get_image(kept.get("hash", ""))
+        image_name = str(kept.get("name", "upload"))[:80]
+        if image is None:
+            st.session_state.pop(k("upload_kept"))
+    if upload is None and image is None:
+        st.info("Upload a photo (PNG, JPEG, GIF, BMP, TIFF or WebP). It is kept for this browser tab only "
+                "(a reload brings it back), and deleted after a few days.")
 
 if image is None:
     st.stop()
 
-# ---- prompts: reset when the image changes ------------------------------------------------------------
-PromptState(st.session_state, k.prefix).start_image(session.image_hash(image))
+# ---- prompts: reset when the image changes, restored once after a reload ------------------------------
+prompts = PromptState(st.session_state, k.prefix)
+prompts.start_image(session.image_hash(image))
+if saved:
+    st.session_state[k("restore_pending")] = None
+    if prompts.restore(saved.get("prompts", {})):
+        st.session_state[k("chosen")] = int(saved.get("chosen", 0))
+        st.session_state[click_log.applied_key(k("canvas"))] = saved.get("applied")  # no click twice
+        st.toast(f"Restored your work: {image_name} with {len(prompts.points)} point(s)"
+                 f"{' and a box' if prompts.box else ''}.", icon=":material/restore:")
+        st.session_state[k("restored_note")] = True
+
+
+def save_work() -> None:
+    """Keep this page's state under the tab's token (ui.work_store): a reload or restart brings it back."""
+    state = {name: st.session_state.get(k(name)) for name in ("source", "photo", "scene", "seed", "mode",
+                                                               "multimask", "chosen")}
+    state["seed"] = int(state["seed"]) if state["seed"] is not None else None
+    state.update(prompts=PromptState(st.session_state, k.prefix).as_dict(),
+                 applied=st.session_state.get(click_log.applied_key(k("canvas"))),
+                 upload=st.session_state.get(k("upload_kept")) if source == "Upload" else None)
+    if state != st.session_state.get(k("saved_last")):
+        store.save_page(token, "segment", state)
+        st.session_state[k("saved_last")] = state
+
+
+def forget_work() -> None:
+    """The "Start over" button: forget the saved work and every prompt (the image choice stays)."""
+    store.clear(token, "segment")
+    PromptState(st.session_state, k.prefix).clear()
+    st.session_state.pop(k("upload_kept"), None)
+    st.session_state.pop(k("saved_last"), None)
+    st.session_state.pop(k("restored_note"), None)
+
 
 # ---- the model ------------------------------------------------------------------------------------------
 remote = model_server.status().state != "off"  # the sidebar's "Model server": clicks go to the service
@@ -88,21 +142,29 @@ with st.spinner("Encoding the image (once per image) ..."):
 def interact(image: np.ndarray, image_name: str) -> None:
     """The interactive part. A click reruns only this fragment: not app.py's sidebar, not the picker."""
     # ---- apply a new click before drawing, so the image shows its result right away --------------------
+    # Every click since the last run, in order (ui.click_log: fast clicks are queued, not lost).
     prompts = PromptState(st.session_state, k.prefix)
-    click = widgets.pending_click(k("canvas"), image.shape[:2])
-    if click is not None:
-        prompts.apply(click, MODES[st.session_state.get(k("mode"), next(iter(MODES)))])
+    clicks = click_log.pending_clicks(k("canvas"), image.shape[:2])
+    label = MODES[st.session_state.get(k("mode"), next(iter(MODES)))]
+    refused = sum(not prompts.apply(click, label) for click in clicks)
+    click = clicks[-1] if clicks else None
     points, labels, box = prompts.points, prompts.labels, prompts.box
 
     controls = st.container(horizontal=True, vertical_alignment="center", gap="medium")
     mode = controls.radio("Click adds", list(MODES), key=k("mode"), horizontal=True, width="content",
                           help="Box: drag across the object, or click two opposite corners.")
-    multimask = controls.toggle("Three masks", value=True, key=k("multimask"), width="content",
+    st.session_state.setdefault(k("multimask"), True)  # (restored values are set before the widget)
+    multimask = controls.toggle("Three masks", key=k("multimask"), width="content",
                                 help="On: the decoder's three mask tokens (part, object, whole). Off: the "
                                 "single-mask token.")
     controls.button("Undo", key=k("undo"), on_click=prompts.undo, icon=":material/undo:",
                     disabled=not prompts.can_undo)
     controls.button("Clear", key=k("clear"), on_click=prompts.clear, icon=":material/clear_all:")
+    if st.session_state.get(k("restored_note")):
+        controls.button("Start over", key=k("forget"), on_click=forget_work, icon=":material/restart_alt:",
+                        help="Your image and prompts were restored from before a reload. This forgets them.")
+    if refused:
+        st.warning(f"At most {MAX_POINTS} points: {refused} click(s) were not added. Undo or clear first.")
 
     predictor = predictor_for(image)  # the same embedding: the image hash is memoised
     masks, scores = None, None
@@ -122,7 +184,7 @@ def interact(image: np.ndarray, image_name: str) -> None:
     # ---- draw -----------------------------------------------------------------------------------------------
     left, right = st.columns([3, 2])
     with left:
-        widgets.clickable_image(
+        click_log.clickable_log_image(
             image, key=k("canvas"), points=points, labels=labels, box=box,
             mask=masks[chosen] if masks is not None else None,
             mask_color=widgets.MASK_COLORS[chosen % len(widgets.MASK_COLORS)],
@@ -159,6 +221,8 @@ def interact(image: np.ndarray, image_name: str) -> None:
                 st.caption("Measured: " + widgets.format_timings(predictor.last_timings_ms))
 
         sidebar.render_timings()  # the fragment does not rerun app.py, so refresh the sidebar's timings
+    save_work()
 
 
+click_log.watchdog(k("canvas"))  # outside the fragment: see ui.click_log
 interact(image, image_name)

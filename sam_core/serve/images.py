@@ -15,9 +15,17 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
-from sam_core.images import to_rgb
+from sam_core.images import (
+    MAX_DECODED_BYTES,
+    ORIENTATION_TRANSPOSE,
+    aspect_problem,
+    decoded_bytes,
+    exif_orientation,
+    structure_problem,
+    to_rgb,
+)
 from sam_core.serve.errors import ApiError
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "ICO", "TGA")
@@ -29,13 +37,15 @@ class DecodedImage:
     notes: tuple[str, ...]  # what was changed ("rotated upright ...")
 
 
-def decode_image(data: bytes, *, max_pixels: int, min_side: int) -> DecodedImage:
+def decode_image(data: bytes, *, max_pixels: int, min_side: int,
+                 max_decoded_bytes: int = MAX_DECODED_BYTES) -> DecodedImage:
     """Decode an untrusted image.
 
     Arguments:
       data: the raw file bytes (the request-size limit has already bounded their length).
       max_pixels: refuse images that declare more pixels than this (checked before decoding).
       min_side: refuse images with a side shorter than this.
+      max_decoded_bytes: refuse images whose decoded form would need more memory (sam_core.images).
     Returns:
       DecodedImage(rgb [H, W, 3] uint8, notes).
     Raises:
@@ -43,6 +53,9 @@ def decode_image(data: bytes, *, max_pixels: int, min_side: int) -> DecodedImage
     """
     if not data:
         raise ApiError(422, "the image file is empty")
+    problem = structure_problem(data, max_pixels)
+    if problem:
+        raise ApiError(413, problem)
     notes: list[str] = []
     try:
         with warnings.catch_warnings():
@@ -55,18 +68,21 @@ def decode_image(data: bytes, *, max_pixels: int, min_side: int) -> DecodedImage
             if min(width, height) < min_side:
                 raise ApiError(422, f"the image is {width} x {height} pixels; at least {min_side} px per side "
                                     "is needed")
-            if getattr(img, "n_frames", 1) > 1:
-                img.seek(0)
-                notes.append(f"animated image with {img.n_frames} frames: the first frame was used")
+            problem = aspect_problem(width, height)
+            if problem:
+                raise ApiError(422, problem)
+            if getattr(img, "is_animated", False):  # not n_frames: that walks every frame of a GIF
+                notes.append("animated image: the first frame was used")
+            need = decoded_bytes(img)
+            if need > max_decoded_bytes:
+                raise ApiError(413, f"decoding this {width} x {height} {img.mode} image would need "
+                                    f"{need / 2**20:.0f} MB; this server accepts at most "
+                                    f"{max_decoded_bytes // 2**20} MB")
             img.load()
-            try:
-                orientation = img.getexif().get(0x0112, 1)
-                rotated = ImageOps.exif_transpose(img)
-            except Exception:  # noqa: BLE001 - a broken EXIF block must not cost the image
-                orientation, rotated = 1, img
-            if orientation not in (1, None) and rotated is not None:
+            orientation = exif_orientation(img)  # after load: a PNG's eXIf chunk may follow the pixels
+            if orientation != 1:
+                img = img.transpose(ORIENTATION_TRANSPOSE[orientation])
                 notes.append("rotated upright according to the EXIF orientation")
-                img = rotated
             img = to_rgb(img, notes)
             rgb = np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
     except ApiError:

@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-COMPONENT_IFRAME = 'iframe[title*="streamlit_image_coordinates"]'
+COMPONENT_IFRAME = 'iframe[title*="streamlit_image_coordinates"], iframe[title$=".click_log"]'
 sys.path.insert(0, str(REPO))  # the page table and the nano weights path come from the project itself
 
 from lesson_content.page_table import PAGES  # noqa: E402
