@@ -192,6 +192,24 @@ def test_detect_answer_is_structured_json(client_a, frames):
     assert set(answer["objects"][0]) == {"mask", "bbox", "score", "label"}
 
 
+def test_detect_under_bfloat16_autocast(local_sam3, frames):
+    """The seed's pitfall for real: under bf16 autocast (as on a GPU) SAM 3's scores are bfloat16, which
+    numpy cannot hold; the engine hands back float32 scores and boxes and bool masks [N, H, W]."""
+    from sam_core.serve.engine_sam3 import ConceptEngine
+
+    engine = ConceptEngine(local_sam3, "tiny", cache_size=1, max_pixels=10**6, min_side=16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        image = engine.encode(png(frames[0]))
+        state = Sam3Processor(local_sam3, resolution=112, confidence_threshold=0.0).set_text_prompt(
+            "apple", {"backbone_out": dict(image.backbone_out), "original_height": 120, "original_width": 160})
+        assert state["scores"].dtype == torch.bfloat16 and state["masks"].shape[1] == 1
+        with pytest.raises(TypeError):
+            state["scores"].numpy()
+        found = engine.detect(image, "apple", [], 0.0)
+    assert found.masks.shape == (10, 120, 160) and found.masks.dtype == bool
+    assert found.scores.dtype == found.boxes.dtype == np.float32
+
+
 def test_masks_to_numpy_handles_bfloat16_and_n1hw():
     probabilities = torch.tensor([[[[0.2, 0.7], [0.9, 0.1]]]], dtype=torch.bfloat16)  # [1, 1, 2, 2]
     assert masks_to_numpy(probabilities).tolist() == [[[False, True], [True, False]]]

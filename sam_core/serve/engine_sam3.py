@@ -71,7 +71,7 @@ class ConceptEngine:
         if cached is not None:
             return cached
         decoded = decode_image(data, max_pixels=self.max_pixels, min_side=self.min_side)
-        state = self._processor(0.5).set_image(decoded.rgb)
+        state = self._processor(0.5).set_image(np.array(decoded.rgb))  # writable: torch warns on a read-only one
         entry = ConceptImage(state["backbone_out"], key, state["original_width"], state["original_height"],
                              decoded.notes)
         self.cache.put(entry)
