@@ -38,7 +38,7 @@ MAX_VIDEO_FRAMES = 8
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    return tiny_weights(tmp_path_factory.mktemp("serve_weights"))
+    return tiny_weights(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
