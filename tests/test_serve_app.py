@@ -48,3 +48,15 @@ def test_a_file_url_is_never_fetched(with_model):
     at = run_page(SEGMENT, {"model_server_on": True, "model_server_url": "file:///etc/passwd"})
     assert not at.exception
     assert any("http or https only" in e.value for e in at.sidebar.error)
+
+
+def test_an_instructor_can_lock_the_address(random_server, with_model, monkeypatch):
+    """SAM_SERVER_URL_LOCKED=1: the class's server is used whatever address the session holds."""
+    monkeypatch.setenv("SAM_SERVER_URL", random_server.url)
+    monkeypatch.setenv("SAM_SERVER_URL_LOCKED", "1")
+    at = run_page(SEGMENT, {"segment_canvas": CLICK, "model_server_on": True,
+                            "model_server_url": "http://192.0.2.1:9"})  # what a student typed
+    assert not at.exception, [e.value for e in at.exception]
+    address = at.sidebar.text_input(key="model_server_url")
+    assert address.disabled and address.value == random_server.url
+    assert any("Connected" in s.value for s in at.sidebar.success) and len(scores(at)) == 3

@@ -117,6 +117,8 @@ def _forget_status() -> None:
 def render_choice() -> None:
     """The sidebar part: a toggle, the address and the token, and what the server said."""
     st.session_state.setdefault(URL_KEY, os.environ.get("SAM_SERVER_URL", DEFAULT_URL))
+    if _locked():
+        st.session_state[URL_KEY] = os.environ["SAM_SERVER_URL"]  # shown as used
     st.session_state.setdefault(TOKEN_KEY, os.environ.get("SAM_SERVER_TOKEN", ""))
     st.toggle("Model server", key=ON_KEY, on_change=_forget_status,
               help="Run the Segment page's clicks on a shared model service (python -m sam_core.serve) "
