@@ -124,6 +124,32 @@ def test_openapi_schema_documents_the_seed_fields(client_a):
     assert {"session_id", "start_frame", "max_frames"} <= set(propagate)
 
 
+def test_answers_have_exactly_the_documented_fields(client_a, frames):
+    from sam_core.serve import schemas
+
+    def fields(model) -> set[str]:
+        return set(model.model_fields)
+
+    def post(path, fields_, files=None):
+        status, _, body = client_a.request("POST", path, fields_, files)
+        assert status == 200, body[:300]
+        return json.loads(body)
+
+    detect = post("/detect", {"text": "apple", "confidence": "0"}, {"image": png(frames[0])})
+    assert set(detect) == fields(schemas.DetectAnswer) and set(detect["objects"][0]) == fields(schemas.DetectedObject)
+    started = post("/track/start", {}, [("frames", png(f)) for f in frames[:2]])
+    assert set(started) == fields(schemas.TrackStartAnswer)
+    sid = started["session_id"]
+    assert set(post("/track/prompt", {"session_id": sid, "points": [[9, 9]]})) == fields(schemas.TrackPromptAnswer)
+    propagated = post("/track/propagate", {"session_id": sid})
+    assert set(propagated) == fields(schemas.TrackPropagateAnswer)
+    assert set(propagated["frames"][0]) == fields(schemas.TrackedFrame)
+    assert set(post("/track/stop", {"session_id": sid})) == fields(schemas.StoppedAnswer)
+    status, _, body = client_a.request("GET", "/openapi.json")
+    documented = json.loads(body)["paths"]["/track/propagate"]["post"]["responses"]["200"]["content"]
+    assert documented["application/json"]["schema"] == {"$ref": "#/components/schemas/TrackPropagateAnswer"}
+
+
 # ---- /detect and /segment/text ----------------------------------------------------------------
 def test_detect_equals_sam3_processor(client_a, frames, local_sam3):
     image = frames[0]
