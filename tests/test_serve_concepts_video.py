@@ -162,6 +162,12 @@ def test_detect_equals_sam3_processor(client_a, frames, local_sam3):
     np.testing.assert_allclose([d.score for d in detections], scores, atol=1e-6)
     assert [d.score for d in detections] == sorted((d.score for d in detections), reverse=True)
     assert {d.label for d in detections} == {"ripe apple"}
+    processor = Sam3Processor(local_sam3, resolution=112, confidence_threshold=0.0)
+    out = processor.set_text_prompt("ripe apple", processor.set_image(image))["outputs"]
+    presence = float(out["presence_logit_dec"].sigmoid())
+    assert answer["presence"] == pytest.approx(presence, abs=1e-6)
+    expected = np.sort((out["pred_logits"].sigmoid().reshape(-1) * presence).numpy())[::-1]
+    np.testing.assert_allclose(answer["query_scores"], expected, atol=1e-6)
 
 
 def test_confidence_defaults_to_half(client_a, frames, local_sam3):

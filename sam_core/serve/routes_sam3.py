@@ -75,6 +75,7 @@ async def detect(
         "model": service.concept.name, "family": service.concept.family, "width": encoded.width,
         "height": encoded.height, "sha256": encoded.sha256, "text": phrase, "confidence": threshold,
         "count": len(objects), "shape": [len(objects), encoded.height, encoded.width], "objects": objects,
+        "presence": round(found.presence, 6), "query_scores": [round(float(q), 6) for q in found.query_scores],
         "notes": list(encoded.notes),
     })
 

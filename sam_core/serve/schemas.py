@@ -27,6 +27,8 @@ class DetectAnswer(BaseModel):
     count: int
     shape: list[int] = Field(description="[N, H, W] of the masks")
     objects: list[DetectedObject] = Field(description="best score first")
+    presence: float = Field(description="σ(presence logit): is the concept in the image at all?")
+    query_scores: list[float] = Field(description="σ(logit)·presence of every query, kept or not, high first")
     notes: list[str]
 
 
