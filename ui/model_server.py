@@ -1,4 +1,4 @@
-"""The sidebar's "Model server" choice: run the Segment page's clicks on a shared model service.
+"""The sidebar's "Model server" choice: run the Try it pages (Segment, Video, Concepts) on a shared model service.
 
 A class shares one GPU: the instructor starts ``python -m sam_core.serve`` there, and each student's app
 sends its clicks to it instead of running a local model. The choice is per student (their session
@@ -126,8 +126,8 @@ def render_choice() -> None:
         st.session_state[URL_KEY] = os.environ["SAM_SERVER_URL"]  # shown as used
     st.session_state.setdefault(TOKEN_KEY, os.environ.get("SAM_SERVER_TOKEN", ""))
     st.toggle("Model server", key=ON_KEY, on_change=_forget_status,
-              help="Run the Segment page's clicks on a shared model service (python -m sam_core.serve) "
-                   "instead of this machine's model: one GPU for a whole class.")
+              help="Run the Try it pages (Segment, Video, Concepts) on a shared model service "
+                   "(python -m sam_core.serve) instead of this machine's models: one GPU for a whole class.")
     if not st.session_state.get(ON_KEY):
         return
     st.text_input("Server address", key=URL_KEY, disabled=_locked(), on_change=_forget_status,
