@@ -24,12 +24,17 @@ def save_random(model: torch.nn.Module, path: Path) -> Path:
     return path
 
 
-def tiny_weights(folder: Path) -> tuple[Path, Path]:
-    """(SAM 3 tiny, SAM 2.1 hiera_tiny) random weights saved under ``folder``."""
-    torch.manual_seed(3)
-    concept = save_random(build_sam3("tiny"), folder / "sam3_tiny.safetensors")
-    torch.manual_seed(4)
-    video = save_random(build_sam2_video_predictor("hiera_tiny", image_size=VIDEO_SIZE), folder / "sam2_tiny.safetensors")
+def tiny_weights(tmp_path_factory) -> tuple[Path, Path]:
+    """(SAM 3 tiny, SAM 2.1 hiera_tiny) random weights, written once per test session (156 MB for SAM 2)
+    into its temporary folder and shared by every service test module."""
+    folder = tmp_path_factory.getbasetemp() / "serve_tiny_weights"
+    concept, video = folder / "sam3_tiny.safetensors", folder / "sam2_tiny.safetensors"
+    if not (concept.exists() and video.exists()):
+        folder.mkdir(exist_ok=True)
+        torch.manual_seed(3)
+        save_random(build_sam3("tiny"), concept)
+        torch.manual_seed(4)
+        save_random(build_sam2_video_predictor("hiera_tiny", image_size=VIDEO_SIZE), video)
     return concept, video
 
 

@@ -38,7 +38,7 @@ MAX_VIDEO_FRAMES = 8
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    return tiny_weights(tmp_path_factory.mktemp("serve_weights"))
+    return tiny_weights(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +124,32 @@ def test_openapi_schema_documents_the_seed_fields(client_a):
     assert {"session_id", "start_frame", "max_frames"} <= set(propagate)
 
 
+def test_answers_have_exactly_the_documented_fields(client_a, frames):
+    from sam_core.serve import schemas
+
+    def fields(model) -> set[str]:
+        return set(model.model_fields)
+
+    def post(path, fields_, files=None):
+        status, _, body = client_a.request("POST", path, fields_, files)
+        assert status == 200, body[:300]
+        return json.loads(body)
+
+    detect = post("/detect", {"text": "apple", "confidence": "0"}, {"image": png(frames[0])})
+    assert set(detect) == fields(schemas.DetectAnswer) and set(detect["objects"][0]) == fields(schemas.DetectedObject)
+    started = post("/track/start", {}, [("frames", png(f)) for f in frames[:2]])
+    assert set(started) == fields(schemas.TrackStartAnswer)
+    sid = started["session_id"]
+    assert set(post("/track/prompt", {"session_id": sid, "points": [[9, 9]]})) == fields(schemas.TrackPromptAnswer)
+    propagated = post("/track/propagate", {"session_id": sid})
+    assert set(propagated) == fields(schemas.TrackPropagateAnswer)
+    assert set(propagated["frames"][0]) == fields(schemas.TrackedFrame)
+    assert set(post("/track/stop", {"session_id": sid})) == fields(schemas.StoppedAnswer)
+    status, _, body = client_a.request("GET", "/openapi.json")
+    documented = json.loads(body)["paths"]["/track/propagate"]["post"]["responses"]["200"]["content"]
+    assert documented["application/json"]["schema"] == {"$ref": "#/components/schemas/TrackPropagateAnswer"}
+
+
 # ---- /detect and /segment/text ----------------------------------------------------------------
 def test_detect_equals_sam3_processor(client_a, frames, local_sam3):
     image = frames[0]
@@ -136,6 +162,12 @@ def test_detect_equals_sam3_processor(client_a, frames, local_sam3):
     np.testing.assert_allclose([d.score for d in detections], scores, atol=1e-6)
     assert [d.score for d in detections] == sorted((d.score for d in detections), reverse=True)
     assert {d.label for d in detections} == {"ripe apple"}
+    processor = Sam3Processor(local_sam3, resolution=112, confidence_threshold=0.0)
+    out = processor.set_text_prompt("ripe apple", processor.set_image(image))["outputs"]
+    presence = float(out["presence_logit_dec"].sigmoid())
+    assert answer["presence"] == pytest.approx(presence, abs=1e-6)
+    expected = np.sort((out["pred_logits"].sigmoid().reshape(-1) * presence).numpy())[::-1]
+    np.testing.assert_allclose(answer["query_scores"], expected, atol=1e-6)
 
 
 def test_confidence_defaults_to_half(client_a, frames, local_sam3):
@@ -190,6 +222,24 @@ def test_detect_answer_is_structured_json(client_a, frames):
     assert status == 200 and headers["content-type"] == "application/json"
     assert isinstance(answer["objects"], list) and isinstance(answer["objects"][0], dict)
     assert set(answer["objects"][0]) == {"mask", "bbox", "score", "label"}
+
+
+def test_detect_under_bfloat16_autocast(local_sam3, frames):
+    """The seed's pitfall for real: under bf16 autocast (as on a GPU) SAM 3's scores are bfloat16, which
+    numpy cannot hold; the engine hands back float32 scores and boxes and bool masks [N, H, W]."""
+    from sam_core.serve.engine_sam3 import ConceptEngine
+
+    engine = ConceptEngine(local_sam3, "tiny", cache_size=1, max_pixels=10**6, min_side=16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        image = engine.encode(png(frames[0]))
+        state = Sam3Processor(local_sam3, resolution=112, confidence_threshold=0.0).set_text_prompt(
+            "apple", {"backbone_out": dict(image.backbone_out), "original_height": 120, "original_width": 160})
+        assert state["scores"].dtype == torch.bfloat16 and state["masks"].shape[1] == 1
+        with pytest.raises(TypeError):
+            state["scores"].numpy()
+        found = engine.detect(image, "apple", [], 0.0)
+    assert found.masks.shape == (10, 120, 160) and found.masks.dtype == bool
+    assert found.scores.dtype == found.boxes.dtype == np.float32
 
 
 def test_masks_to_numpy_handles_bfloat16_and_n1hw():

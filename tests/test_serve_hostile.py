@@ -230,7 +230,7 @@ def media_root(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(media_root, tmp_path_factory):
     args = ["--model", "nano", "--token", TOKEN, "--media-root", str(media_root), "--max-request-mb", "2",
-            "--max-image-mp", "1", *model_args(*tiny_weights(tmp_path_factory.mktemp("weights"))),
+            "--max-image-mp", "1", *model_args(*tiny_weights(tmp_path_factory)),
             "--max-video-frames", "12", "--max-video-mp", "5"]
     with LocalServer(args, nice=5, startup_timeout_s=120) as running:
         yield running

@@ -56,7 +56,7 @@ def run_clients(count: int, work) -> tuple[list[float], list[str], float]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    args = ["--model", "nano", "--token", TOKEN, *model_args(*tiny_weights(tmp_path_factory.mktemp("weights")))]
+    args = ["--model", "nano", "--token", TOKEN, *model_args(*tiny_weights(tmp_path_factory))]
     with LocalServer(args, nice=5, startup_timeout_s=120) as running:
         yield running
 

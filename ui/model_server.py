@@ -1,4 +1,4 @@
-"""The sidebar's "Model server" choice: run the Segment page's clicks on a shared model service.
+"""The sidebar's "Model server" choice: run the Try it pages (Segment, Video, Concepts) on a shared model service.
 
 A class shares one GPU: the instructor starts ``python -m sam_core.serve`` there, and each student's app
 sends its clicks to it instead of running a local model. The choice is per student (their session
@@ -11,7 +11,10 @@ instructor's deployment), ``SAM_SERVER_URL_LOCKED=1`` keeps students from pointi
 - ``predictor_for(image)``: a ``RemotePredictor`` with SamPredictor's ``predict`` and
   ``last_timings_ms``: the image is uploaded once (``/image/start``: the embedding stays on the
   server), each click then sends only its coordinates.
-- ``client()``: the ``SamServiceClient`` for the chosen server (for pages that call /detect, /track/*).
+- ``video_predictor()`` (Try it: Video) and ``concepts()`` (Try it: Concepts): the same
+  ``(model, Part2Status)`` pair as ``ui.part2_models``, answered by the server's SAM 2 (``/track/*``)
+  and SAM 3 (``/detect``), so those pages run without a local SAM 2 / SAM 3.
+- ``client()``: the ``SamServiceClient`` for the chosen server.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from urllib.parse import urlsplit
 import numpy as np
 import streamlit as st
 
+from lesson_content import concepts_view
 from sam_core.serve.client import SamServiceClient, ServiceError, box_xyxy_to_cxcywh
 from ui import session
+from ui.part2_models import Part2Status
 
 ON_KEY = "model_server_on"
 URL_KEY = "model_server_url"
@@ -117,10 +122,12 @@ def _forget_status() -> None:
 def render_choice() -> None:
     """The sidebar part: a toggle, the address and the token, and what the server said."""
     st.session_state.setdefault(URL_KEY, os.environ.get("SAM_SERVER_URL", DEFAULT_URL))
+    if _locked():
+        st.session_state[URL_KEY] = os.environ["SAM_SERVER_URL"]  # shown as used
     st.session_state.setdefault(TOKEN_KEY, os.environ.get("SAM_SERVER_TOKEN", ""))
     st.toggle("Model server", key=ON_KEY, on_change=_forget_status,
-              help="Run the Segment page's clicks on a shared model service (python -m sam_core.serve) "
-                   "instead of this machine's model: one GPU for a whole class.")
+              help="Run the Try it pages (Segment, Video, Concepts) on a shared model service "
+                   "(python -m sam_core.serve) instead of this machine's models: one GPU for a whole class.")
     if not st.session_state.get(ON_KEY):
         return
     st.text_input("Server address", key=URL_KEY, disabled=_locked(), on_change=_forget_status,
@@ -211,3 +218,112 @@ def predictor_for(image: np.ndarray) -> RemotePredictor:
             predictors.pop(next(iter(predictors))).stop()
         predictors[key] = _PageSafePredictor(client(), image)
     return predictors[key]
+
+
+# ---- Try it: Video and Concepts through the server ------------------------------------------------
+def part2_status(capability: str, family: str) -> Part2Status:
+    """The pages' Part2Status for the server's model of ``family`` ("sam2", "sam3")."""
+    current = status()
+    if current.state != "up":
+        return Part2Status("the model server", False, f"Model server unavailable. {_sentence(current.message)}")
+    name = current.health.get("models", {}).get(family)
+    if capability not in current.health.get("capabilities", []) or name is None:
+        label, flag = {"sam2": ("SAM 2 video", "--video-model"), "sam3": ("SAM 3 concept", "--concept-model")}[family]
+        return Part2Status("the model server", False, f"The model server has no {label} model (its operator "
+                           f"starts it with {flag}). Switch **Model server** off to use this machine's model.")
+    url, token = _settings()
+    return Part2Status(f"{name} on the model server", True, cache_key=f"server|{url}|{hash(token)}|{name}")
+
+
+def _sign_logits(masks: np.ndarray):
+    """bool [N, H, W] from the server -> float [N, 1, H, W] torch "logits" of +1 / -1: the server sends the
+    thresholded masks, so only their sign is known (all that ``lesson_content.video_tracking`` reads)."""
+    import torch
+
+    return torch.from_numpy(np.where(masks, 1.0, -1.0).astype(np.float32))[:, None]
+
+
+class RemoteVideoPredictor:
+    """SAM2VideoPredictor's interactive API (init_state, add_new_points_or_box, propagate_in_video)
+    answered by the server's /track/* session: lesson_content.video_tracking runs on it as
+    on a local predictor. Masks come back binary (their logits' sign)."""
+
+    def __init__(self, service: SamServiceClient) -> None:
+        self.service = service
+
+    def init_state(self, frames) -> dict:
+        started = self.service.track_start(list(frames))
+        return {key: started[key] for key in ("session_id", "num_frames", "width", "height")}
+
+    def add_new_points_or_box(self, inference_state: dict, frame_idx: int, obj_id: int, points=None, labels=None,
+                              clear_old_points: bool = True, normalize_coords: bool = True, box=None):
+        if not clear_old_points or not normalize_coords:
+            raise ValueError("the model server takes every click of a frame at once, in pixels "
+                             "(clear_old_points=True, normalize_coords=True)")
+        box_cxcywh = None if box is None else box_xyxy_to_cxcywh(
+            tuple(np.asarray(box, dtype=float)), inference_state["width"], inference_state["height"])
+        result = self.service.track_prompt(
+            inference_state["session_id"], frame_idx=int(frame_idx), obj_id=int(obj_id),
+            points=None if points is None else np.asarray(points, dtype=float).tolist(),
+            labels=None if labels is None else np.asarray(labels).astype(int).tolist(), box_cxcywh=box_cxcywh)
+        return result.frame_idx, result.object_ids, _sign_logits(result.masks)
+
+    def propagate_in_video(self, inference_state: dict, start_frame_idx: int | None = None,
+                           max_frame_num_to_track: int | None = None, reverse: bool = False):
+        frames = self.service.track_propagate(
+            inference_state["session_id"], direction="backward" if reverse else "forward", start_frame=start_frame_idx,
+            max_frames=-1 if max_frame_num_to_track is None else max_frame_num_to_track)
+        for frame in sorted(frames, key=lambda f: f.frame_idx, reverse=reverse):  # the predictor's order
+            yield frame.frame_idx, frame.object_ids, _sign_logits(frame.masks)
+
+
+class _PageSafeVideoPredictor(RemoteVideoPredictor):
+    """RemoteVideoPredictor whose failures (server down, session expired) become a message, not a traceback."""
+
+    def _safely(self, call, *args, **kwargs):
+        try:
+            return call(*args, **kwargs)
+        except ServiceError as error:
+            _forget_status()
+            hint = " The tracking session ended (idle too long, or the server restarted): pick the video again." \
+                if error.status == 404 else ""
+            st.error(f"**The model server did not answer.** {_sentence(error.message)}{hint}",
+                     icon=":material/cloud_off:")
+            st.stop()
+
+    def init_state(self, frames) -> dict:
+        return self._safely(super().init_state, frames)
+
+    def add_new_points_or_box(self, *args, **kwargs):
+        return self._safely(super().add_new_points_or_box, *args, **kwargs)
+
+    def propagate_in_video(self, *args, **kwargs):
+        yield from self._safely(lambda: list(super(_PageSafeVideoPredictor, self).propagate_in_video(*args, **kwargs)))
+
+
+def video_predictor() -> tuple[RemoteVideoPredictor | None, Part2Status]:
+    """(RemoteVideoPredictor, status) for Try it: Video, or (None, why not)."""
+    current = part2_status("track", "sam2")
+    return (_PageSafeVideoPredictor(client()) if current.ready else None), current
+
+
+def detect_concepts(image: np.ndarray, phrase: str, boxes: list[tuple[list[float], bool]],
+                    threshold: float) -> concepts_view.ConceptResult:
+    """concepts_view.detect_with_boxes, answered by the server's /detect: a phrase (may be empty) and exemplar
+    boxes ([x0, y0, x1, y1] pixels, positive?) -> the same ConceptResult (instances best first)."""
+    height, width = image.shape[:2]
+    begin = time.perf_counter()
+    try:
+        detections, answer = client().detect(
+            image, text=phrase or None, confidence=float(threshold),
+            boxes_cxcywh=[box_xyxy_to_cxcywh(tuple(b), width, height) for b, _ in boxes] or None,
+            box_labels=[1 if positive else 0 for _, positive in boxes] or None)
+    except ServiceError as error:
+        _forget_status()
+        st.error(f"**The model server did not answer.** {_sentence(error.message)}", icon=":material/cloud_off:")
+        st.stop()
+    seconds = time.perf_counter() - begin
+    instances = [concepts_view.Instance(d.mask, tuple(float(v) for v in d.bbox), d.score) for d in detections]
+    return concepts_view.ConceptResult(phrase, float(answer["presence"]), instances,
+                                       np.asarray(answer["query_scores"], dtype=np.float32), float(threshold),
+                                       {"server_round_trip": seconds * 1000}, seconds)

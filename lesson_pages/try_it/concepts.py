@@ -9,7 +9,7 @@ import json
 import streamlit as st
 
 from lesson_content import concepts_view as cv
-from ui import image_picker, page, part2_models, widgets
+from ui import image_picker, model_server, page, part2_models, widgets
 
 k = page.PageKeys("tryconcepts")
 MAX_BOXES = 8
@@ -28,7 +28,9 @@ positive = controls.toggle("Next box is a positive exemplar", value=True, key=k(
 if controls.button("Clear boxes", key=k("clear")):
     st.session_state[k("boxes")] = []
 
-processor, status = part2_models.sam3_processor(threshold)
+remote = model_server.status().state != "off"  # the sidebar's "Model server": /detect answers
+processor, status = (None, model_server.part2_status("detect", "sam3")) if remote else \
+    part2_models.sam3_processor(threshold)
 if not status.ready:
     st.image(image, width="stretch")
     st.warning(status.message)
@@ -44,14 +46,15 @@ elif click is not None and click.kind == "box":
 state_key = (status.cache_key, image_name, image.shape)
 stored = st.session_state.get(k("image_state"))
 if stored is None or stored[0] != state_key:
-    stored = (state_key, processor.set_image(image))
+    stored = (state_key, None if remote else processor.set_image(image))
     st.session_state[k("image_state")] = stored
     st.session_state[k("boxes")] = boxes = []  # a new image: the old exemplars do not apply
 if not phrase and not boxes:
     widgets.clickable_image(image, key=k("canvas"), drag=True)
     st.info("Type a phrase or drag a box.")
     st.stop()
-result = cv.detect_with_boxes(processor, image, phrase, boxes, threshold, stored[1])
+result = model_server.detect_concepts(image, phrase, boxes, threshold) if remote else \
+    cv.detect_with_boxes(processor, image, phrase, boxes, threshold, stored[1])
 
 shown = image
 for i, inst in enumerate(result.instances):

@@ -7,14 +7,15 @@ Computation: lesson_content/video_tracking.py; uploads: ui/video_upload.py.
 import streamlit as st
 
 from lesson_content import video_tracking as vt
-from ui import page, part2_models, video_upload, widgets
+from ui import model_server, page, part2_models, video_upload, widgets
 
 k = page.PageKeys("tryvideo")
 st.title("Try it: video")
 st.caption("Click an object on any frame, propagate, scrub, correct, propagate again. Up to "
            f"{vt.MAX_OBJECTS} objects.")
 
-predictor, status = part2_models.sam2_video_predictor()
+predictor, status = (model_server.video_predictor() if model_server.status().state != "off"  # sidebar choice
+                     else part2_models.sam2_video_predictor())
 source = st.radio("Video", ["Generated clip", "Upload"], horizontal=True, key=k("source"))
 frames, video_name = None, ""
 if source == "Generated clip":

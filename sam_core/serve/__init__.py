@@ -28,7 +28,8 @@ POST /track/start|prompt|  SAM 2      video sessions: frames uploaded or ``video
 Layout: ``config`` (settings and the refuse-to-start rules), ``security`` (tokens, body limit, media
 path guard), ``errors`` (every failure a JSON 4xx), ``images`` (untrusted decoding), ``sessions``,
 ``engine`` (SAM 1 model, worker queue, embedding cache), ``engine_sam3`` (Sam3Processor),
-``engine_video`` (SAM2VideoPredictor sessions), ``fields`` (wire formats), ``routes_*``, ``export``,
+``engine_video`` (SAM2VideoPredictor sessions), ``fields`` (wire formats), ``schemas`` (the JSON
+answers, for the OpenAPI schema), ``routes_*``, ``export``,
 ``app`` (``create_app``), ``client`` (the Python client the app and the tests use), ``local`` (a
 server in a child process, for tests). Running several replicas: ``docs/SERVE.md``.
 """

@@ -40,11 +40,15 @@ class ConceptImage:
 
 @dataclass(frozen=True)
 class Detections:
-    """Every instance found: masks bool [N, H, W], boxes float32 [N, 4] (x0, y0, x1, y1 pixels), scores [N]."""
+    """Every instance found: masks bool [N, H, W], boxes float32 [N, 4] (x0, y0, x1, y1 pixels), scores [N];
+    presence σ(presence logit) ("is the concept here at all?"), query_scores [Q] σ(logit)·presence of every
+    query, kept or not, high first (what the threshold cut)."""
 
     masks: np.ndarray
     boxes: np.ndarray
     scores: np.ndarray
+    presence: float
+    query_scores: np.ndarray
 
 
 class ConceptEngine:
@@ -71,7 +75,7 @@ class ConceptEngine:
         if cached is not None:
             return cached
         decoded = decode_image(data, max_pixels=self.max_pixels, min_side=self.min_side)
-        state = self._processor(0.5).set_image(decoded.rgb)
+        state = self._processor(0.5).set_image(np.array(decoded.rgb))  # writable: torch warns on a read-only one
         entry = ConceptImage(state["backbone_out"], key, state["original_width"], state["original_height"],
                              decoded.notes)
         self.cache.put(entry)
@@ -92,7 +96,14 @@ class ConceptEngine:
         order = np.argsort(-scores, kind="stable")
         masks = masks_to_numpy(state["masks"])[order]
         xyxy = state["boxes"].detach().float().cpu().numpy()[order]
-        return Detections(masks, xyxy.astype(np.float32), scores[order].astype(np.float32))
+        if "outputs" in state:
+            out = state["outputs"]
+            presence = float(out["presence_logit_dec"].float().sigmoid().reshape(-1)[0])
+            queries = (out["pred_logits"].float().sigmoid().reshape(-1) * presence).cpu().numpy()
+        else:  # neither a phrase nor a box: nothing was asked
+            presence, queries = 0.0, np.zeros(0, dtype=np.float32)
+        return Detections(masks, xyxy.astype(np.float32), scores[order].astype(np.float32), presence,
+                          np.sort(queries)[::-1].astype(np.float32))
 
 
 def load_concept_engine(name: str, checkpoint: Path | None, device: str | None, *, cache_size: int,

@@ -27,6 +27,7 @@ from sam_core.serve.fields import (
     parse_json_field,
     parse_text,
 )
+from sam_core.serve.schemas import DetectAnswer
 from sam_core.serve.service import Service, encode_upload_or_path, get_principal, get_service, known_fields
 
 router = APIRouter(tags=["SAM 3: concepts"])
@@ -56,7 +57,8 @@ async def _detect(service: Service, image, image_path, text, confidence, boxes, 
     return encoded, found, phrase, threshold
 
 
-@router.post("/detect", summary="Every instance of a concept: masks (base64 PNG), boxes, scores, labels")
+@router.post("/detect", summary="Every instance of a concept: masks (base64 PNG), boxes, scores, labels",
+             responses={200: {"model": DetectAnswer}})
 async def detect(
     service: Annotated[Service, Depends(get_service)],
     _principal: Annotated[str, Depends(get_principal)],
@@ -73,6 +75,7 @@ async def detect(
         "model": service.concept.name, "family": service.concept.family, "width": encoded.width,
         "height": encoded.height, "sha256": encoded.sha256, "text": phrase, "confidence": threshold,
         "count": len(objects), "shape": [len(objects), encoded.height, encoded.width], "objects": objects,
+        "presence": round(found.presence, 6), "query_scores": [round(float(q), 6) for q in found.query_scores],
         "notes": list(encoded.notes),
     })
 

@@ -34,6 +34,7 @@ from sam_core.serve.fields import (
     parse_max_frames,
     parse_points,
 )
+from sam_core.serve.schemas import StoppedAnswer, TrackPromptAnswer, TrackPropagateAnswer, TrackStartAnswer
 from sam_core.serve.security import resolve_media_path
 from sam_core.serve.service import Service, get_principal, get_service, known_fields
 from sam_core.serve.sessions import SessionError
@@ -63,7 +64,8 @@ def _frame_index(name: str, value: int, session: TrackSession) -> int:
     return value
 
 
-@router.post("/track/start", summary="Open a tracking session on a video (uploaded frames or a media file)")
+@router.post("/track/start", summary="Open a tracking session on a video (uploaded frames or a media file)",
+             response_model=None, responses={200: {"model": TrackStartAnswer}})
 async def track_start(
     service: Annotated[Service, Depends(get_service)],
     principal: Annotated[str, Depends(get_principal)],
@@ -101,7 +103,8 @@ async def track_start(
             "width": tracked.width, "height": tracked.height, "model": video.name, "family": video.family}
 
 
-@router.post("/track/prompt", summary="Clicks and / or a box for one object on one frame")
+@router.post("/track/prompt", summary="Clicks and / or a box for one object on one frame",
+             response_model=None, responses={200: {"model": TrackPromptAnswer}})
 async def track_prompt(
     service: Annotated[Service, Depends(get_service)],
     principal: Annotated[str, Depends(get_principal)],
@@ -146,7 +149,8 @@ async def track_prompt(
             **_frame_json(result, encoded)}
 
 
-@router.post("/track/propagate", summary="Track every prompted object through the video")
+@router.post("/track/propagate", summary="Track every prompted object through the video",
+             response_model=None, responses={200: {"model": TrackPropagateAnswer}})
 async def track_propagate(
     service: Annotated[Service, Depends(get_service)],
     principal: Annotated[str, Depends(get_principal)],
@@ -203,7 +207,8 @@ async def track_export(
                     headers={"Content-Disposition": 'attachment; filename="tracking.zip"'})
 
 
-@router.post("/track/stop", summary="Close a tracking session and free its memory")
+@router.post("/track/stop", summary="Close a tracking session and free its memory",
+             response_model=None, responses={200: {"model": StoppedAnswer}})
 async def track_stop(
     service: Annotated[Service, Depends(get_service)],
     principal: Annotated[str, Depends(get_principal)],
