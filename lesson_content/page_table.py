@@ -86,6 +86,7 @@ PAGES: tuple[PageRow, ...] = (
     PageRow("Lesson", (15,), "Summary", "lesson_pages/wrap_up/summary.py", "summary", ":material/summarize:"),
     PageRow("Lesson", (16,), "Next step", "lesson_pages/wrap_up/next_step.py", "next_step", ":material/east:"),
     PageRow("Try it", (), "Segment", "lesson_pages/try_it/segment.py", "segment", ":material/ads_click:"),
+    PageRow("Try it", (), "Concepts", "lesson_pages/try_it/concepts.py", "try_concepts", ":material/label:"),
     PageRow("Instructor", (), "Instructor", "lesson_pages/instructor.py", "instructor", ":material/tune:"),
 )
 

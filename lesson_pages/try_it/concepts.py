@@ -14,7 +14,7 @@ from ui import image_picker, model_server, page, part2_models, widgets
 k = page.PageKeys("tryconcepts")
 MAX_BOXES = 8
 
-st.title("Try it: concepts")
+st.title("Concepts: say what to segment")
 st.caption("Type what you want segmented — every instance comes back with a mask, a box and a score. Drag a "
            "box around one example to add an exemplar.")
 image, image_name = image_picker.pick_image(k, default_kind="street", scene_size=256)

@@ -10,7 +10,7 @@ from lesson_content import video_tracking as vt
 from ui import model_server, page, part2_models, video_upload, widgets
 
 k = page.PageKeys("tryvideo")
-st.title("Try it: video")
+st.title("Video: click once, track through the clip")
 st.caption("Click an object on any frame, propagate, scrub, correct, propagate again. Up to "
            f"{vt.MAX_OBJECTS} objects.")
 
