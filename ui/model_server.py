@@ -11,9 +11,10 @@ instructor's deployment), ``SAM_SERVER_URL_LOCKED=1`` keeps students from pointi
 - ``predictor_for(image)``: a ``RemotePredictor`` with SamPredictor's ``predict`` and
   ``last_timings_ms``: the image is uploaded once (``/image/start``: the embedding stays on the
   server), each click then sends only its coordinates.
-- ``video_predictor()`` (Try it: Video) and ``concepts()`` (Try it: Concepts): the same
-  ``(model, Part2Status)`` pair as ``ui.part2_models``, answered by the server's SAM 2 (``/track/*``)
-  and SAM 3 (``/detect``), so those pages run without a local SAM 2 / SAM 3.
+- ``video_predictor()`` (Try it: Video): the same ``(predictor, Part2Status)`` pair as
+  ``ui.part2_models.sam2_video_predictor``, the predictor a ``RemoteVideoPredictor`` over ``/track/*``;
+  ``part2_status("detect", "sam3")`` and ``detect_concepts(...)`` (Try it: Concepts): the page's status
+  and its ``concepts_view.ConceptResult`` from ``/detect``. Both pages then run without a local SAM 2 / SAM 3.
 - ``client()``: the ``SamServiceClient`` for the chosen server.
 """
 
