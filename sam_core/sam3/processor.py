@@ -57,7 +57,8 @@ class Sam3Processor:
       confidence_threshold: keep detections with σ(logit)·σ(presence) above it (Meta's 0.5).
 
     On CUDA the forward runs under bfloat16 autocast (as Meta's does); on MPS and CPU in float32.
-    Results are float32 either way (numpy-safe). None of the CUDA-only calls of seed 004 section 5.8.
+    As Meta's, results keep the dtype the model computed in (bfloat16 under an autocast): call
+    `.float()` before `.numpy()`. None of the CUDA-only calls of seed 004 section 5.8.
     """
 
     def __init__(self, model: Sam3Image, resolution: int = 1008, device: str | torch.device | None = None,
@@ -123,7 +124,6 @@ class Sam3Processor:
         σ(mask logits)), "boxes" [N, 4] xyxy pixels, "scores" [N] (N = detections above threshold)."""
         with autocast_context(self.device, enabled_bf16=True):  # bf16 on CUDA only, as Meta runs it there
             out = self.model.forward_grounding(state["backbone_out"], state["geometric_prompt"])
-        out = {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in out.items()}
         state["outputs"] = out
         probs = (out["pred_logits"].sigmoid() * out["presence_logit_dec"].sigmoid().unsqueeze(1)).squeeze(-1)
         keep = probs > self.confidence_threshold
