@@ -44,6 +44,7 @@ class Field(NamedTuple):
     max: float | None
     help: str
     choices: tuple[str, ...] | None = None  # for str fields; None = any short identifier
+    pattern: str | None = None  # for str fields without choices: a regex instead of the identifier rule
 
 
 def _scene_kinds() -> tuple[str, ...] | None:
@@ -54,6 +55,8 @@ def _scene_kinds() -> tuple[str, ...] | None:
         return None
     return tuple(SCENE_KINDS)
 
+
+PHRASE_PATTERN = r"[a-z][a-z ]{0,59}"  # a noun phrase for SAM 3: lower-case words and spaces
 
 # (section, key, type, min, max, help[, choices]) -- the schema, in display order.
 SCHEMA: tuple[Field, ...] = (
@@ -112,6 +115,30 @@ SCHEMA: tuple[Field, ...] = (
     Field("zero_shot", "photo", str, None, None, "Zero-shot example: a bundled photograph (cat, coffee, astronaut, rocket)."),
     Field("zero_shot", "x", int, 0, 8191, "Zero-shot click, column in the photograph's pixels (clamped to the photo)."),
     Field("zero_shot", "y", int, 0, 8191, "Zero-shot click, row."),
+    Field("ecosystem", "probe_train_per_kind", int, 1, 20,
+          "Ecosystem page: scenes per kind the linear probe is fitted on (each costs one encoder run)."),
+    Field("ecosystem", "probe_test_per_kind", int, 1, 20, "Ecosystem page: held-out scenes per kind it is scored on."),
+    Field("ecosystem", "probe_first_seed", int, 1_000_000, 2_000_000_000,
+          "Ecosystem page: first scene seed of the probe (held-out seeds start at 1,000,000)."),
+    Field("ecosystem", "annotation_kind", str, None, None, "Ecosystem page: the scene the simulated annotator labels.",
+          _scene_kinds()),
+    Field("ecosystem", "annotation_seed", int, 0, 2_000_000_000, "Ecosystem page: that scene's seed."),
+    Field("ecosystem", "similarity_kind", str, None, None, "Ecosystem page: the scene kind of the similarity map.",
+          _scene_kinds()),
+    Field("video_memory", "kind", str, None, None, "SAM 2 page: the generated clip's scene kind.", _scene_kinds()),
+    Field("video_memory", "seed", int, 0, 2_000_000_000, "SAM 2 page: the clip's seed (same seed, same clip)."),
+    Field("video_memory", "frames", int, 2, 48, "SAM 2 page: frames in the clip."),
+    Field("video_memory", "size", int, 64, 512, "SAM 2 page: side of the clip's frames in pixels."),
+    Field("video_memory", "target", str, None, None, "SAM 2 page: the object class tracked (the occluded one is picked)."),
+    Field("video_memory", "click_frame", int, 0, 47, "SAM 2 page: the frame the object is clicked on."),
+    Field("concepts", "kind", str, None, None, "SAM 3 page: the scene the phrase is tried on.", _scene_kinds()),
+    Field("concepts", "seed", int, 0, 2_000_000_000, "SAM 3 page: that scene's seed."),
+    Field("concepts", "size", int, 64, 1024, "SAM 3 page: side of the scenes in pixels."),
+    Field("concepts", "phrase", str, None, None, "SAM 3 page: the phrase typed first (e.g. red car).",
+          pattern=PHRASE_PATTERN),
+    Field("concepts", "threshold", float, 0.0, 1.0, "SAM 3 page: the detection threshold (Meta's default 0.5)."),
+    Field("concepts", "red_car_seed", int, 0, 2_000_000_000, "SAM 3 page: the street scene of the red-car comparison."),
+    Field("concepts", "count_scenes", int, 1, 20, "Check 2: how many savanna scenes \"elephant\" is counted on."),
 )
 
 _FIELDS: dict[tuple[str, str], Field] = {(f.section, f.key): f for f in SCHEMA}
@@ -182,6 +209,9 @@ def _coerce(f: Field, value: Any) -> tuple[Any, str | None]:
         if f.choices is not None:
             if value not in f.choices:
                 return None, f"{where}: {value!r} is not one of {', '.join(f.choices)}"
+        elif f.pattern is not None:
+            if not re.fullmatch(f.pattern, value):
+                return None, f"{where}: {value!r} is not a short lower-case phrase (letters and spaces)"
         elif not _IDENTIFIER.match(value):
             return None, f"{where}: {value!r} is not a short lower-case name"
         return value, None

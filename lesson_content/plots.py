@@ -38,9 +38,12 @@ def _figure(width: float, height: float, dark: bool):
 def line_plot(x: np.ndarray, series: Mapping[str, np.ndarray], *, xlabel: str, ylabel: str, title: str = "",
               dark: bool = False, ylim: tuple[float, float] | None = None, logy: bool = False,
               markers: Sequence[tuple[float, float, str]] = (), width: float = 5.2, height: float = 3.0,
-              styles: Mapping[str, str] | None = None):
-    """Several curves over one x axis; markers: (x, y, label) points drawn on top."""
+              styles: Mapping[str, str] | None = None, spans: Sequence[tuple[float, float, str]] = ()):
+    """Several curves over one x axis; markers: (x, y, label) points drawn on top; spans: (x0, x1, label)
+    shaded bands (e.g. the frames where an object is hidden)."""
     fig, ax, text = _figure(width, height, dark)
+    for n, (x0, x1, label) in enumerate(spans):
+        ax.axvspan(x0, x1, color=DARK_GRID if dark else LIGHT_GRID, alpha=0.6, label=label if n == 0 else None)
     for i, (name, values) in enumerate(series.items()):
         ax.plot(x, values, label=name, color=SERIES[i % len(SERIES)], linewidth=1.8,
                 linestyle=(styles or {}).get(name, "-"))

@@ -192,9 +192,10 @@ def no_pin_memory():
         torch.Tensor.pin_memory = original
 
 
-def build_meta_image_model(cfg, bpe_path: str):
+def build_meta_image_model(cfg, bpe_path: str, interactive: bool = False):
     """Meta's Sam3Image with the sizes of our `Sam3Config` cfg, assembled from sam3's own classes the
-    way `sam3.model_builder.build_sam3_image_model` does, with the CUDA precomputations off."""
+    way `sam3.model_builder.build_sam3_image_model` does, with the CUDA precomputations off.
+    `interactive`: enable_inst_interactivity (tracker neck + meta_interactive_predictor)."""
     import_meta_sam3()
     from sam3.model.decoder import TransformerDecoder, TransformerDecoderLayer
     from sam3.model.encoder import TransformerEncoderFusion, TransformerEncoderLayer
@@ -224,7 +225,7 @@ def build_meta_image_model(cfg, bpe_path: str):
               window_size=cfg.window_size, pretrain_use_cls_token=True, retain_cls_token=False, ln_pre=True,
               ln_post=False, return_interm_layers=False, bias_patch_embed=False, compile_mode=None)
     neck = Sam3DualViTDetNeck(position_encoding=pos_enc(), d_model=d, scale_factors=[4.0, 2.0, 1.0, 0.5],
-                              trunk=vit, add_sam2_neck=False)
+                              trunk=vit, add_sam2_neck=interactive)
     text = VETextEncoder(tokenizer=SimpleTokenizer(bpe_path=bpe_path), d_model=d, width=cfg.text_width,
                          heads=cfg.text_heads, layers=cfg.text_layers, context_length=cfg.context_length,
                          vocab_size=cfg.vocab_size)
@@ -270,8 +271,60 @@ def build_meta_image_model(cfg, bpe_path: str):
     model = Sam3Image(backbone=backbone, transformer=transformer, input_geometry_encoder=geometry,
                       segmentation_head=seg_head, num_feature_levels=1, o2m_mask_predict=True,
                       dot_prod_scoring=scoring, use_instance_query=False, multimask_output=True,
-                      inst_interactive_predictor=None, matcher=None)
+                      inst_interactive_predictor=meta_interactive_predictor(cfg) if interactive else None,
+                      matcher=None)
     return model.eval()
+
+
+class _MetaTrackerImageHead(torch.nn.Module):
+    """The parts of Meta's Sam3TrackerBase that SAM3InteractiveImagePredictor uses, built with Meta's own
+    classes and the arguments of `Sam3TrackerBase._build_sam_heads` / `build_tracker`. (The full tracker
+    also builds its video memory, whose constructors allocate on CUDA; a single image never uses it.)"""
+
+    def __init__(self, cfg) -> None:
+        from sam3.model.sam3_tracker_base import Sam3TrackerBase
+        from sam3.sam.mask_decoder import MaskDecoder
+        from sam3.sam.prompt_encoder import PromptEncoder
+        from sam3.sam.transformer import TwoWayTransformer
+
+        super().__init__()
+        d, side = cfg.d_model, cfg.image_size // cfg.patch_size
+        self.image_size, self.num_feature_levels = cfg.image_size, 3
+        self.sam_prompt_encoder = PromptEncoder(embed_dim=d, image_embedding_size=(side, side),
+                                                input_image_size=(cfg.image_size, cfg.image_size), mask_in_chans=16)
+        self.sam_mask_decoder = MaskDecoder(
+            num_multimask_outputs=3,
+            transformer=TwoWayTransformer(depth=2, embedding_dim=d, mlp_dim=cfg.ffn_dim, num_heads=cfg.heads),
+            transformer_dim=d, iou_head_depth=3, iou_head_hidden_dim=256, use_high_res_features=True,
+            iou_prediction_use_sigmoid=True, pred_obj_scores=True, pred_obj_scores_mlp=True,
+            use_multimask_token_for_obj_ptr=True, dynamic_multimask_via_stability=True,
+            dynamic_multimask_stability_delta=0.05, dynamic_multimask_stability_thresh=0.98)
+        self.no_mem_embed = torch.nn.Parameter(torch.zeros(1, 1, d))
+        self._prepare_backbone_features = types.MethodType(Sam3TrackerBase._prepare_backbone_features, self)
+
+    device = property(lambda self: self.no_mem_embed.device)  # Sam3TrackerBase.device
+
+
+def meta_interactive_predictor(cfg):
+    """Meta's SAM3InteractiveImagePredictor over _MetaTrackerImageHead. Its __init__ builds SAM2Transforms,
+    whose image transforms need torchvision (absent here) and are not used by predict_inst: both objects
+    get exactly the attributes their __init__ sets, hole filling off (max_hole_area=0)."""
+    from sam3.model.sam1_task_predictor import SAM3InteractiveImagePredictor
+    from sam3.model.utils.sam1_utils import SAM2Transforms
+
+    transforms = object.__new__(SAM2Transforms)
+    torch.nn.Module.__init__(transforms)
+    transforms.resolution, transforms.mask_threshold = cfg.image_size, 0.0
+    transforms.max_hole_area = transforms.max_sprinkle_area = 0.0
+    predictor = object.__new__(SAM3InteractiveImagePredictor)
+    torch.nn.Module.__init__(predictor)
+    predictor.model = _MetaTrackerImageHead(cfg)
+    predictor._transforms = transforms
+    predictor._is_image_set, predictor._features, predictor._orig_hw, predictor._is_batch = False, None, None, False
+    predictor.mask_threshold = 0.0
+    side = cfg.image_size // cfg.patch_size
+    predictor._bb_feat_sizes = [(4 * side, 4 * side), (2 * side, 2 * side), (side, side)]
+    return predictor
 
 
 def meta_find_stage():
@@ -282,7 +335,7 @@ def meta_find_stage():
                      input_boxes_mask=None, input_boxes_label=None, input_points=None, input_points_mask=None)
 
 
-def build_meta_image_model_on_meta_device(cfg, bpe_path: str):
+def build_meta_image_model_on_meta_device(cfg, bpe_path: str, interactive: bool = False):
     """Meta's model with no memory behind it (for counting parameters and listing keys).
 
     Meta's ViT reads its drop-path rates with `torch.linspace(...).item()`, which a meta tensor cannot
@@ -297,6 +350,6 @@ def build_meta_image_model_on_meta_device(cfg, bpe_path: str):
     torch.linspace = cpu_linspace
     try:
         with torch.device("meta"):
-            return build_meta_image_model(cfg, bpe_path)
+            return build_meta_image_model(cfg, bpe_path, interactive=interactive)
     finally:
         torch.linspace = original

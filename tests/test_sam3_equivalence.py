@@ -84,3 +84,55 @@ def test_processor_scores_are_logit_times_presence(models):
     assert Sam3Processor(ours).confidence_threshold == 0.5
     processor.reset_all_prompts(state)
     assert "scores" not in state and "language_features" not in state["backbone_out"]
+
+
+def _meta_processor(meta, threshold: float):
+    """Meta's Sam3Processor on the CPU. Its __init__ builds torchvision v2 transforms (absent here) for
+    set_image only; every other method is used as is, so the object is made without __init__ and given
+    the attributes __init__ sets; set_image's backbone pass is done by the test on the same pixels."""
+    from sam3.model.sam3_image_processor import Sam3Processor as MetaProcessor
+
+    processor = object.__new__(MetaProcessor)
+    processor.model, processor.resolution, processor.device = meta, SAM3_CONFIGS["tiny"].image_size, "cpu"
+    processor.confidence_threshold = threshold
+    processor.find_stage = meta_find_stage()
+    return processor
+
+
+def test_processor_session_matches_metas_processor(models):
+    """Seed 004's API, call by call: text, + positive box, + negative box, new threshold, reset, box alone.
+    state["masks_logits"], "masks", "boxes", "scores" equal Meta's after every call."""
+    cfg, meta, ours = models
+    theirs, mine = _meta_processor(meta, 0.0), Sam3Processor(ours, resolution=cfg.image_size, confidence_threshold=0.0)
+    torch.manual_seed(3)
+    pixels = torch.randn(1, 3, cfg.image_size, cfg.image_size)
+    with torch.inference_mode(), no_pin_memory():
+        meta_state = {"backbone_out": meta.backbone.forward_image(pixels), "original_height": 50, "original_width": 70}
+    our_state = {"backbone_out": ours.backbone.forward_image(pixels), "original_height": 50, "original_width": 70}
+    steps = [
+        ("set_text_prompt", ("a red car",)),
+        ("add_geometric_prompt", ([0.5, 0.5, 0.4, 0.3], True)),
+        ("add_geometric_prompt", ([0.2, 0.7, 0.2, 0.2], False)),
+        ("set_confidence_threshold", None),  # the median score: half the detections stay
+        ("reset_all_prompts", ()),
+        ("set_confidence_threshold", (0.0,)),  # no results to filter: only the threshold changes
+        ("add_geometric_prompt", ([0.6, 0.4, 0.3, 0.5], True)),  # no phrase: both use "visual"
+    ]
+    for name, args in steps:
+        if args is None:
+            args = (float(our_state["scores"].median()),)
+        with no_pin_memory():
+            meta_state = getattr(theirs, name)(*args, meta_state) or meta_state
+            our_state = getattr(mine, name)(*args, our_state) or our_state
+        if "scores" not in meta_state:  # after the reset
+            assert set(meta_state) == set(our_state) - {"outputs"} and mine.confidence_threshold == theirs.confidence_threshold
+            continue
+        assert 0 < len(our_state["scores"]) <= cfg.num_queries
+        for key in ("masks_logits", "masks", "boxes", "scores"):
+            assert our_state[key].shape == meta_state[key].shape, (name, key)
+            if key == "masks":
+                disagree = (our_state[key] != meta_state[key]).float().mean().item()
+                assert disagree <= 1e-3, (name, key, disagree)  # pixels within 1e-4 of 0.5 may flip
+            else:
+                err = (our_state[key] - meta_state[key]).abs().max().item()
+                assert err <= TOLERANCE * max(1.0, float(meta_state[key].abs().max())), (name, key, err)

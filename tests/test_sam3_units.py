@@ -3,6 +3,10 @@ Meta's tokenizer, the full-size model's parameters and keys against Meta's, trac
 
 from __future__ import annotations
 
+import contextlib
+import re
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -60,6 +64,23 @@ def test_full_size_matches_metas_parameters_and_keys():
     assert all(ours_sd[k].shape == meta_sd[k].shape for k in ours_sd)
 
 
+def test_full_size_interactive_model_matches_metas_keys():
+    """enable_inst_interactivity: Meta's tracker neck (sam2_convs) and the tracker's image head, whose
+    sam3.pt names are `tracker.*` (Meta's builder loads them as `inst_interactive_predictor.model.*`)."""
+    cfg = SAM3_CONFIGS["sam3"]
+    with torch.device("meta"):
+        ours = build_sam3_from_config(cfg, enable_inst_interactivity=True)
+    meta = build_meta_image_model_on_meta_device(cfg, str(DEFAULT_BPE_PATH), interactive=True)
+    prefix = "inst_interactive_predictor.model."
+    meta_sd = {("tracker." + k[len(prefix):]) if k.startswith(prefix) else k: v for k, v in meta.state_dict().items()}
+    ours_sd = ours.state_dict()
+    assert set(ours_sd) == set(meta_sd)
+    assert all(ours_sd[k].shape == meta_sd[k].shape for k in ours_sd)
+    extra = sum(p.numel() for n, p in ours.named_parameters() if n.startswith(("tracker.", "backbone.vision_backbone.sam2")))
+    assert sum(p.numel() for p in ours.parameters()) == 840_509_750 + extra
+    assert sum(p.numel() for p in meta.parameters()) == 840_509_750 + extra
+
+
 def test_tracing_records_stages_without_changing_results():
     torch.manual_seed(0)
     model = build_sam3("tiny")
@@ -114,8 +135,48 @@ def test_registry_entry_and_gated_message():
     from sam_core.weights.registry import ModelSpec
     from sam_core.weights.registry_sam3 import SAM3_SPECS, gated_access_message
 
-    (spec,) = SAM3_SPECS
-    assert isinstance(spec, ModelSpec) and spec.repo_id == "facebook/sam3" and spec.filename == "sam3.pt"
-    assert spec.licence == "SAM License" and spec.model_type in SAM3_CONFIGS
+    assert [spec.filename for spec in SAM3_SPECS] == ["sam3.pt", "model.safetensors"]
+    for spec in SAM3_SPECS:
+        assert isinstance(spec, ModelSpec) and spec.repo_id == "facebook/sam3"
+        assert spec.licence == "SAM License" and spec.model_type in SAM3_CONFIGS
     message = gated_access_message()
     assert "hf auth login" in message and "request access" in message
+
+
+CUDA_ONLY = re.compile(r"\.cuda\(|pin_memory|non_blocking|device\(\s*[\"']cuda|autocast\(\s*[\"']cuda|torch\.cuda\.")
+
+
+def test_no_cuda_only_calls_in_sam3_sources():
+    """Seed 004 section 5.8 lists what breaks SAM 3 off CUDA; none of it may appear in sam_core/sam3."""
+    import sam_core.sam3
+
+    offenders = []
+    for path in Path(sam_core.sam3.__file__).parent.glob("*.py"):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if CUDA_ONLY.search(line.split("#")[0]):
+                offenders.append(f"{path.name}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_bf16_checkpoint_becomes_float32_off_cuda_and_processor_asks_autocast_for_its_device(tmp_path, monkeypatch):
+    source = build_sam3_from_config(SAM3_CONFIGS["tiny"])
+    path = tmp_path / "bf16.pt"
+    torch.save({k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in source.state_dict().items()}, path)
+    model = build_sam3("tiny", checkpoint=path)  # device=None: cuda -> mps -> cpu; this machine: cpu
+    assert model.device.type == "cpu"
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    from sam_core.sam3 import processor as processor_module
+
+    asked = []
+    real = processor_module.autocast_context
+
+    def spy(device, enabled_bf16):
+        asked.append((torch.device(device).type, enabled_bf16))
+        return real(device, enabled_bf16)
+
+    monkeypatch.setattr(processor_module, "autocast_context", spy)
+    processor = processor_module.Sam3Processor(model, resolution=SAM3_CONFIGS["tiny"].image_size)
+    state = processor.set_text_prompt("a red car", processor.set_image(torch.zeros(3, 20, 20, dtype=torch.uint8)))
+    assert asked and all(entry == ("cpu", True) for entry in asked)  # bf16 requested, granted on CUDA only
+    assert isinstance(real("cpu", True), contextlib.nullcontext)
+    assert state["scores"].dtype == state["masks_logits"].dtype == torch.float32  # no autocast off CUDA

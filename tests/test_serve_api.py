@@ -88,7 +88,7 @@ def test_health_is_open_and_json(server):
     health = SamServiceClient(server.url).health()
     assert health == {"status": "running", "model_loaded": True, "processor_ready": True, "model": "nano",
                       "family": "sam1", "device": "cpu", "capabilities": ["predict_mask", "image_sessions", "export"],
-                      "auth_required": True}
+                      "auth_required": True, "models": {"sam1": "nano"}}
 
 
 @pytest.mark.parametrize("path", ["/openapi.json", "/docs", "/sessions", "/stats"])
@@ -105,7 +105,7 @@ def test_openapi_schema_lists_the_served_endpoints_only(client_a):
     paths = json.loads(body)["paths"]
     assert status == 200
     assert {"/health", "/predict/mask", "/image/start", "/image/stop", "/export", "/sessions", "/stats"} <= set(paths)
-    assert not {"/detect", "/segment/text", "/track/start"} & set(paths)  # SAM 2 / SAM 3 are not served yet
+    assert not {"/detect", "/segment/text", "/track/start"} & set(paths)  # started without SAM 3 / SAM 2
     fields = paths["/predict/mask"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert fields["$ref"].endswith("Body_predict_mask_predict_mask_post")
 

@@ -19,6 +19,7 @@ from PIL import Image
 
 from sam_core.serve.client import SamServiceClient, encode_multipart
 from sam_core.serve.local import LocalServer
+from tests.serve_fixtures import model_args, tiny_weights
 
 TOKEN = "hostile-test-token-" + "h" * 16
 
@@ -139,6 +140,77 @@ for name, objects in {"not json": "[{", "not a list": '{"points": [[1, 1]]}', "e
     case(f"export: {name}", "/export", fields={"objects": objects})
 case("export without objects", "/export", fields={})
 
+# -- SAM 3: /detect and /segment/text (same checks on both)
+for path in ("/detect", "/segment/text"):
+    short = path.strip("/").replace("/", "_")
+    for name, fields in {
+        "no text and no box": {}, "empty text": {"text": ""}, "blank text": {"text": "   "},
+        "text of 10000 chars": {"text": "apple " * 1700}, "control characters": {"text": "ripe\x00apple"},
+        "confidence NaN": {"text": "apple", "confidence": "nan"}, "confidence text": {"text": "apple", "confidence": "high"},
+        "confidence 2": {"text": "apple", "confidence": "2"}, "confidence -1": {"text": "apple", "confidence": "-1"},
+        "confidence inf": {"text": "apple", "confidence": "inf"},
+        "box outside": {"text": "apple", "boxes": "[0.95, 0.5, 0.3, 0.3]"}, "box NaN": {"boxes": "[NaN, 0.5, 0.1, 0.1]"},
+        "box not json": {"boxes": "[0.5,"}, "box pixels": {"boxes": "[80, 60, 40, 30]"},
+        "10^5 boxes": {"boxes": json.dumps([[0.5, 0.5, 0.1, 0.1]] * 100_000)},
+        "17 boxes": {"boxes": json.dumps([[0.5, 0.5, 0.1, 0.1]] * 17)},
+        "labels for 2 of 1 box": {"boxes": "[0.5, 0.5, 0.1, 0.1]", "box_labels": "[1, 0]"},
+        "label 3": {"boxes": "[0.5, 0.5, 0.1, 0.1]", "box_labels": "[3]"},
+        "labels without boxes": {"text": "apple", "box_labels": "[1]"},
+        "unknown field": {"text": "apple", "prompt": "apple"}, "points are not SAM 3's": {"text": "a", **OK_POINT},
+        "image and image_path": {"text": "apple", "image_path": "ok.png"},
+    }.items():
+        case(f"{short}: {name}", path, fields=fields)
+    for name, data in {"zero-byte image": b"", "corrupt image": PNG[:60], "bomb": png_claiming(100_000, 100_000),
+                       "not an image": b"hello"}.items():
+        case(f"{short}: {name}", path, fields={"text": "apple"}, files={"image": data})
+    case(f"{short}: no image", path, fields={"text": "apple"}, files={})
+    case(f"{short}: image_path traversal", path, fields={"text": "apple", "image_path": "../outside.png"}, files={})
+# -- SAM 2: /track/start
+FRAME = {"frames": PNG}
+for name, fields, files in (
+    ("nothing", {}, {}), ("frames and video_path", {"video_path": "clip"}, FRAME),
+    ("own session id", {"session_id": "my-session"}, FRAME), ("zero-byte frame", {}, {"frames": b""}),
+    ("corrupt frame", {}, {"frames": PNG[:50]}), ("bomb frame", {}, {"frames": png_claiming(100_000, 100_000)}),
+    ("frames of two sizes", {}, [("frames", PNG), ("frames", encoded(Image.new("RGB", (64, 64)), "PNG"))]),
+    ("13 frames (limit 12)", {}, [("frames", PNG)] * 13), ("unknown field", {"fps": "30"}, FRAME),
+    ("video bomb: 12 small PNGs of 1000 x 1000", {}, [("frames", encoded(Image.new("RGB", (1000, 1000)), "PNG"))] * 12),
+    ("image instead of frames", {}, {"image": PNG}),
+):
+    case(f"track/start: {name}", "/track/start", fields=fields, files=files)
+for name, video_path in {"parent": "../outside.png", "deep parent": "clip/../../outside.png",
+                         "absolute": "/etc/passwd", "proc": "/proc/self/environ", "home": "~/.bashrc",
+                         "NUL byte": "clip\x00", "missing": "nowhere", "a single image": "clip/00000.png",
+                         "symlink out": "link_out.png", "folder with a link out": "linked_clip",
+                         "empty folder": "empty", "backslashes": "..\\..\\etc", "empty": ""}.items():
+    case(f"track/start video_path {name}", "/track/start", fields={"video_path": video_path}, files={})
+# -- SAM 2: /track/prompt, /track/propagate, /track/stop ("{SID}": a live session of this token)
+for name, fields in {
+    "unknown session": {"session_id": "C" * 32, **OK_POINT}, "no session": OK_POINT,
+    "traversal session": {"session_id": "../../etc/passwd", **OK_POINT},
+    "text on SAM 2": {"session_id": "{SID}", "text": "apple"}, "frame 99": {"session_id": "{SID}", **OK_POINT, "frame_idx": "99"},
+    "frame -1": {"session_id": "{SID}", **OK_POINT, "frame_idx": "-1"}, "frame text": {"session_id": "{SID}", **OK_POINT, "frame_idx": "x"},
+    "obj_id 0": {"session_id": "{SID}", **OK_POINT, "obj_id": "0"}, "obj_id huge": {"session_id": "{SID}", **OK_POINT, "obj_id": "10000001"},
+    "obj_id float": {"session_id": "{SID}", **OK_POINT, "obj_id": "1.5"},
+    "points NaN": {"session_id": "{SID}", "points": "[[NaN, 1]]"}, "point outside": {"session_id": "{SID}", "points": "[[500, 1]]"},
+    "10^6 points": {"session_id": "{SID}", "points": "[[1,1]," * 10**6}, "box outside": {"session_id": "{SID}", "boxes": "[0.9, 0.9, 0.5, 0.5]"},
+    "no prompt": {"session_id": "{SID}"}, "labels only": {"session_id": "{SID}", "labels": "[1]"},
+    "unknown field": {"session_id": "{SID}", **OK_POINT, "point": "[[1, 1]]"},
+}.items():
+    case(f"track/prompt: {name}", "/track/prompt", fields=fields, files={})
+for name, fields in {
+    "unknown session": {"session_id": "D" * 32}, "no session": {},
+    "no prompt yet": {"session_id": "{SID}"}, "direction sideways": {"session_id": "{SID}", "direction": "sideways"},
+    "max_frames -5": {"session_id": "{SID}", "max_frames": "-5"}, "max_frames text": {"session_id": "{SID}", "max_frames": "all"},
+    "start_frame 1000": {"session_id": "{SID}", "start_frame": "1000"}, "start_frame_idx (seed's typo)": {"session_id": "{SID}", "start_frame_idx": "0"},
+}.items():
+    case(f"track/propagate: {name}", "/track/propagate", fields=fields, files={})
+case("track/export: unknown session", "/track/export", fields={"session_id": "F" * 32}, files={})
+case("track/export: nothing tracked yet", "/track/export", fields={"session_id": "{SID}"}, files={})
+case("track/export: image session", "/track/export", fields={"session_id": "{IMAGE_SID}"}, files={})
+case("track/stop: unknown session", "/track/stop", fields={"session_id": "E" * 32}, files={})
+case("track/stop: no session", "/track/stop", fields={}, files={})
+case("track/stop: image session id kind", "/track/stop", fields={"session_id": "{IMAGE_SID}"}, files={})
+
 
 @pytest.fixture(scope="module")
 def media_root(tmp_path_factory):
@@ -147,15 +219,28 @@ def media_root(tmp_path_factory):
     (root / "class" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 50)
     (root.parent / "outside.png").write_bytes(PNG)
     os.symlink(root.parent / "outside.png", root / "link_out.png")
+    for folder in ("clip", "linked_clip", "empty"):
+        (root / folder).mkdir()
+    (root / "clip" / "00000.png").write_bytes(PNG)
+    (root / "linked_clip" / "00000.png").write_bytes(PNG)
+    os.symlink(root.parent / "outside.png", root / "linked_clip" / "00001.png")
     return root
 
 
 @pytest.fixture(scope="module")
-def server(media_root):
+def server(media_root, tmp_path_factory):
     args = ["--model", "nano", "--token", TOKEN, "--media-root", str(media_root), "--max-request-mb", "2",
-            "--max-image-mp", "1"]
-    with LocalServer(args, nice=5) as running:
+            "--max-image-mp", "1", *model_args(*tiny_weights(tmp_path_factory)),
+            "--max-video-frames", "12", "--max-video-mp", "5"]
+    with LocalServer(args, nice=5, startup_timeout_s=120) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def live_sessions(client):
+    """A video session without a prompt and an image session of this token, for the "{SID}" cases."""
+    return {"{SID}": client.track_start([PNG, PNG])["session_id"],
+            "{IMAGE_SID}": client.start_image(PNG).session_id}
 
 
 @pytest.fixture(scope="module")
@@ -172,10 +257,13 @@ def assert_refused(status: int, body: bytes, name: str) -> None:
 
 def test_there_are_over_a_hundred_cases():
     assert len(CASES) >= 100
+    assert sum(path != "/predict/mask" for _, path, _, _ in CASES) >= 100  # besides /predict/mask
 
 
 @pytest.mark.parametrize("name, path, fields, files", CASES, ids=[c[0] for c in CASES])
-def test_bad_request_is_a_4xx_with_a_message(client, name, path, fields, files):
+def test_bad_request_is_a_4xx_with_a_message(client, live_sessions, name, path, fields, files):
+    fields = {key: live_sessions.get(value, value) if isinstance(value, str) else value
+              for key, value in fields.items()}
     status, _, body = client.request("POST", path, fields, files)
     assert_refused(status, body, name)
 
@@ -237,3 +325,4 @@ def test_server_survived_without_errors(server, client):
     assert "Traceback" not in log and "unexpected error" not in log
     assert " 500 " not in log and " 503 " not in log
     assert log.count('"POST /predict/mask HTTP/1.1" 4') > 100
+    assert log.count('"POST /track/') >= 40 and log.count('"POST /detect HTTP/1.1" 4') >= 20

@@ -1,4 +1,6 @@
-"""A bounded load test on loopback (slow): 20 concurrent clients x 50 /predict/mask on the embedded model.
+"""A bounded load test on loopback (slow): 20 concurrent clients x 50 /predict/mask on the embedded model,
+then 5 concurrent image sessions and 5 concurrent SAM 2 tracking sessions (start, click, propagate, stop),
+each twice, so the server's memory after the second round shows whether stopped sessions leak.
 
 Prints p50 / p95 latency, throughput and the server's resident memory; run with ``-s`` to see them:
 ``nice -n 5 python -m pytest -q -s -m slow tests/test_serve_load.py``. Numbers depend on the machine
@@ -18,6 +20,7 @@ from PIL import Image
 from sam_core.scenes import render_scene
 from sam_core.serve.client import SamServiceClient, ServiceError
 from sam_core.serve.local import LocalServer
+from tests.serve_fixtures import model_args, tiny_weights
 
 pytestmark = pytest.mark.slow
 
@@ -25,6 +28,8 @@ TOKEN = "load-test-token-" + "l" * 16
 CLIENTS = 20
 CALLS = 50
 SESSIONS = 5
+VIDEO_FRAMES = 6
+TRACK_CLICKS = 6  # per tracking session and round
 
 
 def student_image(index: int) -> bytes:
@@ -50,9 +55,21 @@ def run_clients(count: int, work) -> tuple[list[float], list[str], float]:
 
 
 @pytest.fixture(scope="module")
-def server():
-    with LocalServer(["--model", "nano", "--token", TOKEN], nice=5) as running:
+def server(tmp_path_factory):
+    args = ["--model", "nano", "--token", TOKEN, *model_args(*tiny_weights(tmp_path_factory))]
+    with LocalServer(args, nice=5, startup_timeout_s=120) as running:
         yield running
+
+
+def student_video(index: int) -> list[bytes]:
+    """VIDEO_FRAMES frames 160 x 120 of a street whose camera pans, one street per student."""
+    big = render_scene("street", 200 + index, size=320).image
+    frames = []
+    for t in range(VIDEO_FRAMES):
+        buffer = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(big[60:180, 10 * t:10 * t + 160])).save(buffer, format="PNG")
+        frames.append(buffer.getvalue())
+    return frames
 
 
 def test_twenty_clients_then_five_sessions_no_errors_no_growth(server):
@@ -93,20 +110,53 @@ def test_twenty_clients_then_five_sessions_no_errors_no_growth(server):
         client.stop_image(session.session_id)
         return latencies, errors
 
-    rounds = []
+    videos = [student_video(i) for i in range(SESSIONS)]
+
+    def tracking_student(index: int) -> tuple[list[float], list[str]]:
+        """One tracking session: start, then TRACK_CLICKS clicks each followed by a propagation over every
+        frame, then stop. Latencies of the clicks and propagations (tagged), the session's wall time."""
+        latencies, errors = [], []
+        try:
+            started = client.track_start(videos[index])
+            sid = started["session_id"]
+            for call in range(TRACK_CLICKS):
+                begin = time.perf_counter()
+                point = (clicks[index, call] / 2).tolist()  # the frames are 160 x 120
+                client.track_prompt(sid, frame_idx=call % VIDEO_FRAMES, points=[point])
+                latencies.append(("prompt", time.perf_counter() - begin))
+                begin = time.perf_counter()
+                tracked = client.track_propagate(sid, max_frames=-1, direction="both")
+                latencies.append(("propagate", time.perf_counter() - begin))
+                assert [r.frame_idx for r in tracked] == list(range(VIDEO_FRAMES))
+            client.track_stop(sid)
+        except (ServiceError, AssertionError) as error:
+            errors.append(repr(error))
+        return latencies, errors
+
+    rounds, tracking_rounds = [], []
     for _ in range(2):  # twice: memory after the second round shows whether stopped sessions leak
         session_latencies, session_errors, session_wall = run_clients(SESSIONS, session_student)
         errors += session_errors
         rounds.append((summary(session_latencies, session_wall), server.rss_bytes()))
+    for _ in range(2):
+        track_latencies, track_errors, track_wall = run_clients(SESSIONS, tracking_student)
+        errors += track_errors
+        tracking_rounds.append(({kind: summary([t for k, t in track_latencies if k == kind], track_wall)
+                                 for kind in ("prompt", "propagate")}, server.rss_bytes()))
     stats = client.request("GET", "/stats")[2].decode()
 
     mib = 2**20
     print(f"\n{CLIENTS} clients x {CALLS} uploads: {uploads}")
     for number, (numbers, rss) in enumerate(rounds, 1):
         print(f"{SESSIONS} image sessions x {CALLS}, round {number}: {numbers}, server RSS {rss / mib:.0f} MiB")
+    for number, (numbers, rss) in enumerate(tracking_rounds, 1):
+        print(f"{SESSIONS} tracking sessions ({VIDEO_FRAMES} frames, {TRACK_CLICKS} x click + propagate both ways), "
+              f"round {number}: /track/prompt {numbers['prompt']}, /track/propagate {numbers['propagate']}, "
+              f"server RSS {rss / mib:.0f} MiB")
     print(f"server RSS: after warm-up {rss_start / mib:.0f} MiB, after uploads {rss_uploads / mib:.0f} MiB")
     print(f"stats: {stats}")
     assert errors == []
     assert client.sessions() == []
     assert rounds[1][1] - rounds[0][1] < 32 * mib  # stopped sessions free their memory
+    assert tracking_rounds[1][1] - tracking_rounds[0][1] < 32 * mib
     assert "Traceback" not in server.log()

@@ -9,6 +9,7 @@ import zlib
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from sam_core.serve.config import ServerConfig, is_loopback_host, media_root_from, tokens_from
@@ -305,3 +306,47 @@ def test_truncated_images_refused():
         with pytest.raises(ApiError) as caught:
             decode_image(full[:cut], **LIMITS)
         assert caught.value.status == 422
+
+
+# ---- loading the SAM 3 and SAM 2 models: every refusal names the fix ----------------------------
+def test_model_loaders_refuse_with_a_reason(tmp_path):
+    from sam_core.serve.engine_sam3 import load_concept_engine
+    from sam_core.serve.engine_video import load_video_engine
+
+    sizes = dict(max_pixels=10**6, min_side=16)
+    video = dict(image_size=256, max_frames=8, max_file_bytes=2**20, max_video_pixels=10**7, **sizes)
+    for call, words in (
+        (lambda: load_concept_engine("nope", None, "cpu", cache_size=1, **sizes), "unknown SAM 3 model"),
+        (lambda: load_concept_engine("sam_vit_b", None, "cpu", cache_size=1, **sizes), "sam1 model, not a SAM 3"),
+        (lambda: load_concept_engine("tiny", None, "cpu", cache_size=1, **sizes), "give --concept-checkpoint"),
+        (lambda: load_video_engine("nope", None, "cpu", **video), "unknown SAM 2 model"),
+        (lambda: load_video_engine("sam3", None, "cpu", **video), "sam3 model, not a SAM 2"),
+        (lambda: load_video_engine("hiera_tiny", None, "cpu", **video), "give --video-checkpoint"),
+    ):
+        with pytest.raises(ValueError, match=words):
+            call()
+
+
+def test_wrong_checkpoint_for_the_concept_size_is_a_clear_error(tmp_path):
+    from safetensors.torch import save_file
+
+    from sam_core.serve.engine_sam3 import load_concept_engine
+
+    path = tmp_path / "not_sam3.safetensors"
+    save_file({"weight": torch.zeros(2, 2)}, str(path))
+    with pytest.raises(ValueError, match="does not fit"):
+        load_concept_engine("tiny", path, "cpu", cache_size=1, max_pixels=10**6, min_side=16)
+
+
+def test_max_frames_sentinel_and_text_fields():
+    from sam_core.serve.fields import parse_max_frames, parse_text
+
+    assert parse_max_frames(None) is None and parse_max_frames(-1) is None  # the seed's -1 means "all"
+    assert parse_max_frames(0) == 0 and parse_max_frames(5) == 5
+    with pytest.raises(ApiError):
+        parse_max_frames(-2)
+    assert parse_text("  ripe apple ", required=True) == "ripe apple"
+    assert parse_text(None, required=False) is None
+    for bad in ("", "   ", "a" * 201, "ripe\x00apple", "line\nbreak"):
+        with pytest.raises(ApiError):
+            parse_text(bad, required=True)

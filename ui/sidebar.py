@@ -9,7 +9,7 @@ from sam_core.device import device_report
 from sam_core.sam1.build import sam_model_registry
 from sam_core.weights import download
 from sam_core.weights.registry import ModelSpec
-from ui import session, widgets
+from ui import model_server, session, widgets
 
 EMBEDDED = "nano (embedded)"
 LOCAL_FILE = "Local checkpoint file ..."
@@ -117,6 +117,7 @@ def render_sidebar():
         st.subheader("Model")
         _model_picker()  # the device widget's value is already in session_state: order does not matter
         _device_picker()
+        model_server.render_choice()  # the Segment page's clicks on a shared model service
         st.toggle("Instructor mode", key=session.INSTRUCTOR_KEY,
                   help="Shows the traced-example editor and the raw numbers behind every page.")
         placeholder = st.empty()

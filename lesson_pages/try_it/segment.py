@@ -1,5 +1,6 @@
 """Segment: click an image, get SAM's three candidate masks with their predicted IoU scores."""
 
+import functools
 import io
 
 import numpy as np
@@ -7,7 +8,7 @@ import streamlit as st
 from PIL import Image
 
 from sam_core.prompts import BACKGROUND, FOREGROUND
-from ui import click_log, images, model_queue, session, sidebar, widgets, work_store
+from ui import click_log, images, model_queue, model_server, session, sidebar, widgets, work_store
 from ui.page import PageKeys
 from ui.prompt_state import MAX_POINTS, PromptState
 
@@ -112,8 +113,10 @@ def forget_work() -> None:
 
 
 # ---- the model ------------------------------------------------------------------------------------------
-model, info = session.current_model()
-if model is None:
+remote = model_server.status().state != "off"  # the sidebar's "Model server": clicks go to the service
+predictor_for = model_server.predictor_for if remote else session.predictor_for
+model, info = (None, None) if remote else session.current_model()
+if model is None and not remote:
     if info.status == "no_weights":
         st.warning(
             "**No weights yet.** The embedded nano model has not been trained yet, so there is nothing "
@@ -127,7 +130,7 @@ if model is None:
 
 # Encode as soon as the image is shown, so the first click only runs the light decoder.
 with st.spinner("Encoding the image (once per image) ..."):
-    session.predictor_for(image)
+    predictor_for(image)
 
 
 @st.fragment
@@ -159,12 +162,13 @@ def interact(image: np.ndarray, image_name: str) -> None:
     if refused:
         notices.warning(f"At most {MAX_POINTS} points: {refused} click(s) were not added. Undo or clear first.")
 
-    predictor = session.predictor_for(image)  # the same embedding: the image hash is memoised
+    predictor = predictor_for(image)  # the same embedding: the image hash is memoised
     masks, scores = None, None
     if prompts.has_prompt:
-        try:  # on the model's worker: students' calls queue there instead of competing for the cores
-            masks, scores, _ = session.predict(
-                predictor,
+        # Local: on the model's worker, where students' calls queue instead of competing for the cores.
+        predict = predictor.predict if remote else functools.partial(session.predict, predictor)
+        try:
+            masks, scores, _ = predict(
                 point_coords=np.array(points, dtype=np.float32) if points else None,
                 point_labels=np.array(labels, dtype=np.int64) if points else None,
                 box=np.array(box, dtype=np.float32) if box is not None else None,

@@ -1,7 +1,8 @@
 """Load an official SAM 2 / 2.1 checkpoint into our model, or say which variant the file is for.
 
 Files are read by sam_core.weights.checkpoint.load_state_dict (weights_only torch.load or safetensors;
-Meta's `.pt` holds {"model": state_dict}). The Hiera variant is recognised from the trunk's stage-1 width
+Meta's `.pt` holds {"model": state_dict}); a transformers-format file (the hub's `model.safetensors`) is
+renamed by sam_core.weights.sam2_hf_keys first. The Hiera variant is recognised from the trunk's stage-1 width
 and block count; the release (2.0 vs 2.1) from `no_obj_embed_spatial` / `obj_ptr_tpos_proj`, which only
 SAM 2.1 checkpoints have.
 """
@@ -15,6 +16,7 @@ import torch
 
 from sam_core.sam2.build import HIERA_SIZES
 from sam_core.weights.checkpoint import CheckpointError, load_state_dict
+from sam_core.weights.sam2_hf_keys import is_sam2_transformers_state_dict, sam2_hf_to_original_state_dict
 
 
 def detect_sam2_variant(state_dict: Mapping[str, torch.Tensor]) -> tuple[str | None, str | None]:
@@ -35,12 +37,11 @@ def detect_sam2_variant(state_dict: Mapping[str, torch.Tensor]) -> tuple[str | N
 def load_sam2_checkpoint(model: torch.nn.Module, path: str | Path, model_type: str, release: str = "2.1") -> None:
     """Load `path` into `model` (built as `model_type`) strictly; CheckpointError names the variant that fits."""
     state_dict = load_state_dict(path, map_transformers=False)
-    if any(k.startswith(("vision_encoder.", "memory_attention.layers.0.self_attn.q_proj")) for k in state_dict) and (
-        "image_encoder.trunk.pos_embed" not in state_dict
-    ):
-        raise CheckpointError(
-            f"{Path(path).name} uses transformers' Sam2Model names; load Meta's sam2.1_hiera_*.pt file instead"
-        )
+    if is_sam2_transformers_state_dict(state_dict):  # facebook/sam2.1-hiera-* model.safetensors
+        try:
+            state_dict = sam2_hf_to_original_state_dict(state_dict)
+        except ValueError as error:
+            raise CheckpointError(f"{Path(path).name}: {error}") from error
     found_type, found_release = detect_sam2_variant(state_dict)
     if found_type is None:
         raise CheckpointError(f"{Path(path).name} is not a SAM 2 checkpoint (no Hiera trunk weights inside)")

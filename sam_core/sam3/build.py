@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from sam_core.sam3.checkpoint import load_sam3_state_dict
 from sam_core.sam3.decoder import TransformerDecoder
 from sam_core.sam3.fusion_encoder import TransformerEncoderFusion
 from sam_core.sam3.geometry_encoder import SequenceGeometryEncoder
@@ -21,6 +22,7 @@ from sam_core.sam3.sam3_image import Sam3Image, TransformerWrapper
 from sam_core.sam3.segmentation_head import DotProductScoring, UniversalSegmentationHead
 from sam_core.sam3.text_encoder import VETextEncoder
 from sam_core.sam3.tokenizer import DEFAULT_BPE_PATH, SimpleTokenizer
+from sam_core.sam3.tracker_head import Sam3TrackerHead
 
 
 @dataclass(frozen=True)
@@ -60,13 +62,15 @@ SAM3_CONFIGS: dict[str, Sam3Config] = {
 }
 
 
-def build_sam3_from_config(cfg: Sam3Config, bpe_path: str | Path = DEFAULT_BPE_PATH) -> Sam3Image:
-    """Wire the components for `cfg` (random weights, eval mode)."""
+def build_sam3_from_config(cfg: Sam3Config, bpe_path: str | Path = DEFAULT_BPE_PATH,
+                           enable_inst_interactivity: bool = False) -> Sam3Image:
+    """Wire the components for `cfg` (random weights, eval mode); with `enable_inst_interactivity` also
+    the tracker neck and head for clicks (Meta's flag of the same name)."""
     from sam_core.sam3.vit import ViT
 
     trunk = ViT(cfg.image_size, cfg.patch_size, cfg.vit_dim, cfg.vit_depth, cfg.vit_heads, cfg.vit_mlp_ratio,
                 cfg.window_size, cfg.global_blocks, cfg.pretrain_image_size)
-    neck = Sam3DualViTDetNeck(trunk, cfg.d_model)
+    neck = Sam3DualViTDetNeck(trunk, cfg.d_model, add_sam2_neck=enable_inst_interactivity)
     text = VETextEncoder(cfg.d_model, SimpleTokenizer(bpe_path), cfg.text_width, cfg.text_heads, cfg.text_layers,
                          cfg.context_length, cfg.vocab_size)
     transformer = TransformerWrapper(
@@ -78,53 +82,35 @@ def build_sam3_from_config(cfg: Sam3Config, bpe_path: str | Path = DEFAULT_BPE_P
         input_geometry_encoder=SequenceGeometryEncoder(cfg.d_model, cfg.heads, cfg.ffn_dim, cfg.geometry_layers),
         segmentation_head=UniversalSegmentationHead(cfg.d_model, cfg.upsampling_stages, cfg.heads),
         dot_prod_scoring=DotProductScoring(cfg.d_model, cfg.d_model, cfg.ffn_dim),
-        image_size=cfg.image_size)
+        image_size=cfg.image_size,
+        tracker=Sam3TrackerHead(cfg.d_model, cfg.image_size, cfg.patch_size, cfg.heads, cfg.ffn_dim)
+        if enable_inst_interactivity else None)
     return model.eval()
 
 
-def detector_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Official `sam3.pt` keys -> this model's: keep `detector.*` (prefix dropped), as Meta's builder does.
-
-    The `tracker.*` keys (the SAM 2-style tracker head for videos and clicks) are not part of the image
-    detector. A state dict without `detector.` keys is returned unchanged.
-    """
-    if not any(k.startswith("detector.") for k in state_dict):
-        return dict(state_dict)
-    return {k[len("detector."):]: v for k, v in state_dict.items() if k.startswith("detector.")}
-
-
 def build_sam3(model_type: str = "sam3", checkpoint: str | Path | None = None,
-               device: str | torch.device = "cpu") -> Sam3Image:
+               device: str | torch.device | None = None, enable_inst_interactivity: bool = False) -> Sam3Image:
     """Build a SAM 3 image model of a named size; load `checkpoint` (Meta's sam3.pt or our keys) if given.
 
     Arguments:
       model_type: a key of SAM3_CONFIGS ("sam3", "tiny").
-      checkpoint: path to a .pt (loaded with weights_only=True) or .safetensors file.
+      device: None picks cuda -> mps -> cpu (sam_core.device.pick_device). Weights stay float32; off
+        CUDA any bfloat16 / float16 tensor of a checkpoint is made float32 (bf16 autocast is CUDA-only).
+      enable_inst_interactivity: add the SAM 2-style tracker head for clicks (Sam3InteractivePredictor).
+      checkpoint: Meta's sam3.pt (loaded with weights_only=True) or transformers' model.safetensors
+        (sam_core.sam3.checkpoint says how each layout is read).
     Raises:
       KeyError for an unknown model_type; RuntimeError naming missing / unexpected keys.
     """
     if model_type not in SAM3_CONFIGS:
         raise KeyError(f"unknown SAM 3 model_type {model_type!r}; known: {sorted(SAM3_CONFIGS)}")
-    model = build_sam3_from_config(SAM3_CONFIGS[model_type])
+    model = build_sam3_from_config(SAM3_CONFIGS[model_type], enable_inst_interactivity=enable_inst_interactivity)
     if checkpoint is not None:
         from sam_core.weights.checkpoint import load_state_dict
 
-        state = detector_state_dict(load_state_dict(checkpoint, max_bytes=None, map_transformers=False))
-        load_detector_weights(model, state)
-    return model.to(device)
+        load_sam3_state_dict(model, load_state_dict(checkpoint, max_bytes=None, map_transformers=False))
+    from sam_core.device import ensure_float32, pick_device
 
-
-# Keys a full sam3.pt detector carries that the image model does not use: the second FPN (it feeds the
-# SAM 2-style tracker head). RoPE tables are recomputed when a checkpoint lacks them.
-UNUSED_PREFIXES = ("backbone.vision_backbone.sam2_convs.",)
-RECOMPUTED_SUFFIXES = (".attn.freqs_cis",)
-
-
-def load_detector_weights(model: Sam3Image, state: dict[str, torch.Tensor]) -> None:
-    """Load detector weights; raise RuntimeError naming any key that is missing or unknown."""
-    state = {k: v for k, v in state.items() if not k.startswith(UNUSED_PREFIXES)}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.endswith(RECOMPUTED_SUFFIXES)]
-    if missing or unexpected:
-        raise RuntimeError(f"SAM 3 checkpoint does not fit: {len(missing)} missing keys {missing[:5]}, "
-                           f"{len(unexpected)} unexpected keys {unexpected[:5]}")
+    device = pick_device(device)
+    model = model.to(device)
+    return model if device.type == "cuda" else ensure_float32(model)

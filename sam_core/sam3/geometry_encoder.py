@@ -84,10 +84,14 @@ class SequenceGeometryEncoder(nn.Module):
                                     pos_enc_at_attn=False, pos_enc_at_cross_attn_keys=True)
             for _ in range(num_layers))
         self.encode_norm = nn.LayerNorm(d_model)
+        # False after loading a transformers checkpoint: it has no point-exemplar weights.
+        self.accepts_points = True
 
     def _encode_points(self, points: torch.Tensor, labels: torch.Tensor, feature_map: torch.Tensor) -> torch.Tensor:
         """[M, B, 2] -> [M, B, C]: direct projection + sampled feature + position encoding + label."""
         n_points, batch = points.shape[:2]
+        if n_points == 0:  # grid_sample on an empty grid crashes on MPS (seed 004, section 5.8)
+            return points.new_zeros(0, batch, self.d_model)
         embed = self.points_direct_project(points)
         grid = points.transpose(0, 1).unsqueeze(2) * 2 - 1  # B x M x 1 x 2 in [-1, 1]
         sampled = F.grid_sample(feature_map, grid, align_corners=False)  # B x C x M x 1
@@ -123,6 +127,9 @@ class SequenceGeometryEncoder(nn.Module):
         Returns:
           (geometry tokens [G, B, C], padding mask [B, G]).
         """
+        if prompt.points.shape[0] > 0 and not self.accepts_points:
+            raise ValueError("these SAM 3 weights (a transformers checkpoint) have no point-exemplar projections; "
+                             "use exemplar boxes, or Meta's sam3.pt for point exemplars")
         height, width = feat_size
         batch = image_tokens.shape[1]
         feature_map = self.img_pre_norm(image_tokens).permute(1, 2, 0).reshape(batch, -1, height, width)

@@ -43,7 +43,8 @@ def _scale_branch(dim: int, d_model: int, scale: float) -> nn.Sequential:
 class Sam3DualViTDetNeck(nn.Module):
     """Trunk + FPN branches. `sam2_convs` (a second, identical set) feeds the SAM 2-style tracker head.
 
-    forward: [B, 3, S, S] -> (maps, position encodings), each a list of [B, d_model, h_i, w_i].
+    forward: [B, 3, S, S] -> (maps, position encodings, tracker maps, their encodings), each a list of
+    [B, d_model, h_i, w_i]; the last two are None without `sam2_convs` (Meta's Sam3DualViTDetNeck).
     """
 
     def __init__(self, trunk: ViT, d_model: int, scale_factors: Sequence[float] = (4.0, 2.0, 1.0, 0.5),
@@ -55,10 +56,15 @@ class Sam3DualViTDetNeck(nn.Module):
         self.convs = nn.ModuleList(_scale_branch(dim, d_model, s) for s in scale_factors)
         self.sam2_convs = deepcopy(self.convs) if add_sam2_neck else None
 
-    def forward(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def forward(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor],
+                                                     list[torch.Tensor] | None, list[torch.Tensor] | None]:
         x = self.trunk(images)[-1]
         maps = [conv(x) for conv in self.convs]
-        return maps, [self.position_encoding(m).to(m.dtype) for m in maps]
+        pos = [self.position_encoding(m).to(m.dtype) for m in maps]
+        if self.sam2_convs is None:
+            return maps, pos, None, None
+        tracker_maps = [conv(x) for conv in self.sam2_convs]
+        return maps, pos, tracker_maps, [self.position_encoding(m).to(m.dtype) for m in tracker_maps]
 
 
 class SAM3VLBackbone(nn.Module):
@@ -76,11 +82,20 @@ class SAM3VLBackbone(nn.Module):
         self.scalp = scalp
 
     def forward_image(self, images: torch.Tensor) -> dict:
-        """[B, 3, S, S] normalised images -> {"vision_features", "vision_pos_enc", "backbone_fpn"}."""
-        maps, pos = self.vision_backbone(images)
+        """[B, 3, S, S] normalised images -> {"vision_features", "vision_pos_enc", "backbone_fpn",
+        "sam2_backbone_out"}; the last is the tracker neck's {"vision_features", "vision_pos_enc",
+        "backbone_fpn"} (levels 288, 144, 72 for 1008 px), or None when the neck has no tracker branch."""
+        maps, pos, tracker_maps, tracker_pos = self.vision_backbone(images)
         if self.scalp > 0:
             maps, pos = maps[: -self.scalp], pos[: -self.scalp]
-        return {"vision_features": maps[-1], "vision_pos_enc": pos, "backbone_fpn": maps}
+        tracker_out = None
+        if tracker_maps is not None:
+            if self.scalp > 0:
+                tracker_maps, tracker_pos = tracker_maps[: -self.scalp], tracker_pos[: -self.scalp]
+            tracker_out = {"vision_features": tracker_maps[-1], "vision_pos_enc": tracker_pos,
+                           "backbone_fpn": tracker_maps}
+        return {"vision_features": maps[-1], "vision_pos_enc": pos, "backbone_fpn": maps,
+                "sam2_backbone_out": tracker_out}
 
     def forward_text(self, captions: list[str], device: torch.device | str | None = None) -> dict:
         """Phrases -> {"language_features": [L, B, d], "language_mask": [B, L] (True = padding),

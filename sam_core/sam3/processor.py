@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from sam_core import tracing
+from sam_core.device import autocast_context
 from sam_core.sam3.common import box_cxcywh_to_xyxy
 from sam_core.sam3.geometry_encoder import GeometricPrompt
 from sam_core.sam3.sam3_image import Sam3Image
@@ -54,6 +55,10 @@ class Sam3Processor:
     """Arguments:
       model: a Sam3Image; resolution: its input size (1008); device: None = the model's;
       confidence_threshold: keep detections with σ(logit)·σ(presence) above it (Meta's 0.5).
+
+    On CUDA the forward runs under bfloat16 autocast (as Meta's does); on MPS and CPU in float32.
+    As Meta's, results keep the dtype the model computed in (bfloat16 under an autocast): call
+    `.float()` before `.numpy()`. None of the CUDA-only calls of seed 004 section 5.8.
     """
 
     def __init__(self, model: Sam3Image, resolution: int = 1008, device: str | torch.device | None = None,
@@ -68,7 +73,7 @@ class Sam3Processor:
         """Run the vision backbone once; the state keeps its output and the original size."""
         state = {} if state is None else state
         pixels, height, width = preprocess_image(image, self.resolution, self.device)
-        with tracing.timed("sam3.image_encoder"):
+        with tracing.timed("sam3.image_encoder"), autocast_context(self.device, enabled_bf16=True):
             state["backbone_out"] = self.model.backbone.forward_image(pixels)
         state["original_height"], state["original_width"] = height, width
         return state
@@ -78,7 +83,7 @@ class Sam3Processor:
         """Detect every instance of the phrase `prompt` (plus any boxes already added)."""
         if "backbone_out" not in state:
             raise ValueError("You must call set_image before set_text_prompt")
-        with tracing.timed("sam3.text_encoder"):
+        with tracing.timed("sam3.text_encoder"), autocast_context(self.device, enabled_bf16=True):
             state["backbone_out"].update(self.model.backbone.forward_text([prompt], device=self.device))
         state.setdefault("geometric_prompt", GeometricPrompt.empty(1, self.device))
         return self._forward_grounding(state)
@@ -89,7 +94,9 @@ class Sam3Processor:
         if "backbone_out" not in state:
             raise ValueError("You must call set_image before add_geometric_prompt")
         if "language_features" not in state["backbone_out"]:
-            state["backbone_out"].update(self.model.backbone.forward_text([TEXT_FOR_BOXES_ONLY], device=self.device))
+            with autocast_context(self.device, enabled_bf16=True):
+                text = self.model.backbone.forward_text([TEXT_FOR_BOXES_ONLY], device=self.device)
+            state["backbone_out"].update(text)
         state.setdefault("geometric_prompt", GeometricPrompt.empty(1, self.device))
         boxes = torch.tensor(box, device=self.device, dtype=torch.float32).view(1, 1, 4)
         labels = torch.tensor([label], device=self.device, dtype=torch.bool).view(1, 1)
@@ -115,7 +122,8 @@ class Sam3Processor:
     def _forward_grounding(self, state: dict) -> dict:
         """Detector heads -> state["masks"] [N, 1, H, W] bool, "masks_logits" (Meta's name; these are
         σ(mask logits)), "boxes" [N, 4] xyxy pixels, "scores" [N] (N = detections above threshold)."""
-        out = self.model.forward_grounding(state["backbone_out"], state["geometric_prompt"])
+        with autocast_context(self.device, enabled_bf16=True):  # bf16 on CUDA only, as Meta runs it there
+            out = self.model.forward_grounding(state["backbone_out"], state["geometric_prompt"])
         state["outputs"] = out
         probs = (out["pred_logits"].sigmoid() * out["presence_logit_dec"].sigmoid().unsqueeze(1)).squeeze(-1)
         keep = probs > self.confidence_threshold

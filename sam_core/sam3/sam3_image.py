@@ -38,7 +38,7 @@ class Sam3Image(nn.Module):
 
     def __init__(self, backbone: SAM3VLBackbone, transformer: TransformerWrapper,
                  input_geometry_encoder: SequenceGeometryEncoder, segmentation_head: UniversalSegmentationHead,
-                 dot_prod_scoring: DotProductScoring, image_size: int) -> None:
+                 dot_prod_scoring: DotProductScoring, image_size: int, tracker: nn.Module | None = None) -> None:
         super().__init__()
         self.backbone = backbone
         self.geometry_encoder = input_geometry_encoder
@@ -46,6 +46,7 @@ class Sam3Image(nn.Module):
         self.segmentation_head = segmentation_head
         self.dot_prod_scoring = dot_prod_scoring
         self.image_size = image_size
+        self.tracker = tracker  # Sam3TrackerHead for clicks (Meta: enable_inst_interactivity), else None
 
     @property
     def device(self) -> torch.device:
@@ -97,3 +98,15 @@ class Sam3Image(nn.Module):
         tracing.record("sam3.presence_logit", out["presence_logit_dec"])
         tracing.record("sam3.scores", scores[..., 0])
         return out
+
+    def predict_inst(self, state: dict, **predict_kwargs):
+        """Clicks / a box on the image of a Sam3Processor `state` (Meta's Sam3Image.predict_inst).
+
+        `predict_kwargs` are SAM2ImagePredictor.predict's (point_coords, point_labels, box, mask_input,
+        multimask_output, return_logits, normalize_coords); returns (masks, iou_predictions, low_res_masks).
+        """
+        from sam_core.sam3.interactive_predictor import Sam3InteractivePredictor
+
+        predictor = Sam3InteractivePredictor(self)
+        predictor.set_backbone_out(state["backbone_out"], state["original_height"], state["original_width"])
+        return predictor.predict(**predict_kwargs)

@@ -11,13 +11,16 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import torch
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from sam_core.serve import routes_common, routes_sam1
+from sam_core.serve import routes_common, routes_sam1, routes_sam3, routes_video
 from sam_core.serve.config import ServerConfig
 from sam_core.serve.engine import ModelWorker, Sam1Engine
+from sam_core.serve.engine_sam3 import ConceptEngine
+from sam_core.serve.engine_video import VideoEngine
 from sam_core.serve.errors import error_response, install_error_handlers
 from sam_core.serve.security import BodyLimitMiddleware, TokenAuthMiddleware
 from sam_core.serve.service import Service
@@ -26,14 +29,19 @@ from sam_core.serve.sessions import SessionError, SessionStore
 API_VERSION = "1"
 
 
-def create_app(config: ServerConfig, engine: Sam1Engine) -> FastAPI:
-    """The service for ``engine`` under ``config`` (call ``config.check_safe()`` first; the CLI does)."""
+def create_app(config: ServerConfig, engine: Sam1Engine, concept: ConceptEngine | None = None,
+               video: VideoEngine | None = None) -> FastAPI:
+    """The service for ``engine`` (SAM 1: points and boxes), with ``concept`` (SAM 3: /detect, /segment/text)
+    and ``video`` (SAM 2: /track/*) when given, under ``config`` (call ``config.check_safe()`` first; the CLI
+    does). A server without a model has no routes for it: 404, and its schema does not list them."""
     service = Service(
         config=config,
         engine=engine,
         worker=ModelWorker(config.max_queued),
         sessions=SessionStore(max_sessions=config.max_sessions, max_per_owner=config.max_sessions_per_token,
                               max_frames=config.max_session_frames, ttl_s=config.session_ttl_s),
+        concept=concept,
+        video=video,
     )
 
     @contextlib.asynccontextmanager
@@ -42,6 +50,8 @@ def create_app(config: ServerConfig, engine: Sam1Engine) -> FastAPI:
             while True:
                 await asyncio.sleep(config.sweep_interval_s)
                 service.sessions.sweep()
+                if any(e.device.type == "cuda" for e in service.engines):
+                    torch.cuda.empty_cache()  # give freed sessions' blocks back to the GPU (other processes)
 
         sweeper = asyncio.create_task(sweep_forever())
         try:
@@ -67,6 +77,10 @@ def create_app(config: ServerConfig, engine: Sam1Engine) -> FastAPI:
 
     app.include_router(routes_common.router)
     app.include_router(routes_sam1.router)
+    if concept is not None:
+        app.include_router(routes_sam3.router)
+    if video is not None:
+        app.include_router(routes_video.router)
 
     # add_middleware wraps: the last added runs first.
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_request_bytes)

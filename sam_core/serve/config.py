@@ -22,18 +22,27 @@ class ServerConfig:
 
     model: str = "nano"  # registry name (sam_core.weights.registry); nano ships with the app, works offline
     checkpoint: Path | None = None  # explicit weights file; None: the registry / SAM_CHECKPOINT decide
+    concept_model: str | None = None  # SAM 3 (registry name or SAM3_CONFIGS size) for /detect, /segment/text
+    concept_checkpoint: Path | None = None  # its weights; None: the registry's (a bare size needs one)
+    video_model: str | None = None  # SAM 2 (registry name or HIERA_SIZES size) for /track/*
+    video_checkpoint: Path | None = None  # its weights; None: the registry's (a bare size needs one)
+    video_image_size: int = 1024  # SAM 2's input size; smaller is faster on a CPU, less accurate
     device: str | None = None  # None: SAM_DEVICE, else cuda -> mps -> cpu (sam_core.device)
     host: str = "127.0.0.1"  # loopback: nothing outside this machine can connect unless asked for
     port: int = 8001  # the seed's model-service port
     tokens: tuple[str, ...] = ()  # accepted bearer tokens; required when host is not loopback
     cors_origins: tuple[str, ...] = ()  # browsers may call from these origins only; none: CORS off
-    media_root: Path | None = None  # files readable through `image_path` / (later) `video_path`; None: none
+    media_root: Path | None = None  # files readable through `image_path` / `video_path`; None: none
 
     max_request_bytes: int = 40 * 2**20  # the app's upload limit; a request body larger than this is 413
     max_image_pixels: int = 4096 * 4096  # 16.8 MP: a 12 MP phone photo fits; masks come back at full size
     min_image_side: int = 16  # smaller than one ViT patch: nothing to segment
     max_points: int = 64  # SAM was trained with ~10 clicks; 64 is generous and keeps one decode cheap
     max_objects: int = 32  # objects in one /export (each costs one decode)
+    max_exemplar_boxes: int = 16  # SAM 3 exemplar boxes per request (each re-runs the detector heads)
+    max_video_frames: int = 300  # frames in one tracking session: 10 s at 30 fps
+    max_video_pixels: int = 300 * 1920 * 1080  # frames x width x height of one video: 10 s of 1080p (1.9 GB
+    # decoded); small PNGs of a huge frame would otherwise decode to many GB (a "video bomb")
 
     embedding_cache_size: int = 32  # image embeddings kept (LRU); vit_h: ~8 MB each with the positional map
     max_queued: int = 128  # model calls waiting for the worker; beyond this a request gets 503 + Retry-After
@@ -41,7 +50,8 @@ class ServerConfig:
     session_ttl_s: float = 15 * 60  # a session idle this long is closed (a lesson's pause, not a day)
     max_sessions: int = 64  # two per student of a class of thirty, and a few spare
     max_sessions_per_token: int = 16  # one token cannot take every slot
-    max_session_frames: int = 4000  # frames held by all sessions together (an image session holds one)
+    max_session_frames: int = 2000  # held by all sessions together (an image session holds one); a video
+    # frame costs SAM 2 ~12.6 MB of host memory at 1024 px (3 x 1024^2 float32), so 2000 frames ~ 25 GB
     sweep_interval_s: float = 30.0  # how often expired sessions are closed in the background
 
     @property
@@ -66,7 +76,8 @@ class ServerConfig:
         if self.media_root is not None and not self.media_root.is_dir():
             raise ValueError(f"--media-root {self.media_root} is not a folder.")
         for name in ("max_request_bytes", "max_image_pixels", "max_points", "max_objects", "max_sessions",
-                     "max_sessions_per_token", "max_session_frames", "embedding_cache_size", "max_queued"):
+                     "max_exemplar_boxes", "max_video_frames", "max_video_pixels", "video_image_size", "max_sessions_per_token",
+                     "max_session_frames", "embedding_cache_size", "max_queued"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1.")
 

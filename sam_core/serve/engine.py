@@ -76,19 +76,20 @@ class EncodedImage:
 
 
 class EmbeddingCache:
-    """A bounded LRU map: image SHA-256 -> EncodedImage."""
+    """A bounded LRU map: image SHA-256 -> an encoded image (anything with a ``sha256``: EncodedImage,
+    engine_sam3.ConceptImage)."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.hits = 0
         self.misses = 0
-        self._entries: OrderedDict[str, EncodedImage] = OrderedDict()
+        self._entries: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: str) -> EncodedImage | None:
+    def get(self, key: str) -> Any:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -98,7 +99,7 @@ class EmbeddingCache:
             self._entries.move_to_end(key)
             return entry
 
-    def put(self, entry: EncodedImage) -> None:
+    def put(self, entry: Any) -> None:
         with self._lock:
             self._entries[entry.sha256] = entry
             self._entries.move_to_end(entry.sha256)

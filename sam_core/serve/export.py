@@ -117,3 +117,34 @@ def build_export_zip(objects: list[ExportObject], masks: list[np.ndarray], score
         }
         archive.writestr("manifest.json", json.dumps(manifest, indent=2))
     return buffer.getvalue()
+
+
+TRACKING_FORMAT = "sam-lesson-tracking"
+
+
+def build_tracking_zip(frames: list, video_info: dict, model_info: dict) -> bytes:
+    """The zip for a tracking session: ``masks/frame_NNNNN_obj_NNN.png`` per tracked frame and object, and
+    ``manifest.json`` (the seed's tracking export: per frame, each object's file, area and tight box).
+
+    Arguments: frames: ``engine_video.FrameMasks`` in frame order (masks bool [N_obj, H, W]).
+    """
+    buffer = io.BytesIO()
+    entries = []
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for frame in frames:
+            objects = []
+            for obj_id, mask in zip(frame.obj_ids, frame.masks, strict=True):
+                filename = f"masks/frame_{frame.frame_idx:05d}_obj_{obj_id:03d}.png"
+                archive.writestr(filename, mask_png(mask))
+                area = int(mask.sum())
+                objects.append({"obj_id": obj_id, "file": filename, "area": area,
+                                "bbox": list(tight_box(mask)) if area else None})
+            entries.append({"frame_idx": frame.frame_idx, "objects": objects})
+        manifest = {
+            "format": TRACKING_FORMAT, "version": MANIFEST_VERSION, "video": video_info, "model": model_info,
+            "mask_encoding": "PNG, 8-bit grayscale, 255 = object, 0 = background, same size as the frames",
+            "bbox_convention": "[x0, y0, x1, y1] in pixels, max corner inclusive",
+            "frames": entries,
+        }
+        archive.writestr("manifest.json", json.dumps(manifest, indent=2))
+    return buffer.getvalue()

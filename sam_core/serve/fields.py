@@ -131,3 +131,65 @@ def decode_mask_png(data: bytes) -> np.ndarray:
     """PNG bytes (as from ``mask_png``) -> bool [H, W]."""
     with Image.open(io.BytesIO(data)) as img:
         return np.asarray(img.convert("L")) > 127
+
+
+MAX_TEXT_CHARS = 200  # a noun phrase ("ripe apple"); SAM 3's text encoder reads 32 tokens at most
+DIRECTIONS = ("forward", "backward", "both")  # /track/propagate, as Meta's Sam3VideoPredictor
+
+
+def parse_text(value: str | None, *, required: bool) -> str | None:
+    """A noun phrase for SAM 3: printable text of 1..MAX_TEXT_CHARS characters (None when absent)."""
+    if value is None or not value.strip():
+        if required:
+            raise ApiError(422, "field 'text' is required: a short noun phrase such as 'ripe apple'")
+        return None
+    text = value.strip()
+    if len(text) > MAX_TEXT_CHARS:
+        raise ApiError(422, f"field 'text' has {len(text)} characters; at most {MAX_TEXT_CHARS} (a noun phrase)")
+    if not text.isprintable():
+        raise ApiError(422, "field 'text' contains control characters")
+    return text
+
+
+def parse_exemplar_boxes(value: Any, labels: Any, width: int, height: int, max_boxes: int) -> list[tuple[list, bool]]:
+    """SAM 3's exemplar boxes: one ``[cx, cy, w, h]`` (normalised) or a list of them, with ``box_labels``
+    (1 positive, 0 negative; default all positive) -> [(box, positive), ...], each box checked as parse_box."""
+    boxes = value if isinstance(value, list) and value and all(isinstance(v, list) for v in value) else [value]
+    if len(boxes) > max_boxes:
+        raise ApiError(422, f"field 'boxes' has {len(boxes)} boxes; at most {max_boxes} are accepted")
+    for box in boxes:
+        parse_box(box, width, height)
+    if labels is None:
+        labels = [1] * len(boxes)
+    if not isinstance(labels, list) or any(isinstance(v, bool) or v not in (0, 1) for v in labels):
+        raise ApiError(422, "field 'box_labels' must be a list of 1 (positive) and 0 (negative)")
+    if len(labels) != len(boxes):
+        raise ApiError(422, f"field 'box_labels' has {len(labels)} labels for {len(boxes)} boxes")
+    return [([float(v) for v in box], bool(label)) for box, label in zip(boxes, labels, strict=True)]
+
+
+def parse_max_frames(value: int | None) -> int | None:
+    """``max_frames``: -1 or absent = every frame -> None (the predictor's "all"; the seed's -1 sentinel
+    passed through unchanged tracked nothing); 0 = only the start frame; n = n frames after it."""
+    if value is None or value == -1:
+        return None
+    if value < -1:
+        raise ApiError(422, "field 'max_frames' must be -1 (all frames), 0 or a positive number of frames")
+    return value
+
+
+def masks_to_numpy(masks: Any) -> np.ndarray:
+    """Boolean masks or probabilities (of any dtype, bfloat16 included) -> bool [N, H, W] on the CPU.
+
+    Handles two of the seed's pitfalls in one place: ``[N, 1, H, W]`` (SAM 3's layout) loses its
+    singleton axis, and a tensor is cast to float32 before ``.numpy()`` (numpy has no bfloat16).
+    Probabilities are thresholded at 0.5; pass logits as ``logits > 0``.
+    """
+    if hasattr(masks, "detach"):
+        masks = masks.detach().float().cpu().numpy()
+    array = np.asarray(masks)
+    if array.ndim == 4 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 3:
+        raise ValueError(f"masks are [N, H, W] or [N, 1, H, W], got {array.shape}")
+    return array > 0.5 if array.dtype != bool else array

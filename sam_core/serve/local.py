@@ -34,12 +34,13 @@ class LocalServer:
       env: extra environment variables for the child.
       nice: scheduling niceness added to the child (a background job may own the CPU).
       startup_timeout_s: how long to wait for ``/health`` to answer.
+      port: the port to bind (default: a free one).
     The child's stdout and stderr go to ``log_path`` (read it with ``log()``).
     """
 
     def __init__(self, args: list[str] | None = None, env: dict[str, str] | None = None, nice: int = 0,
-                 startup_timeout_s: float = 60.0) -> None:
-        self.port = free_port()
+                 startup_timeout_s: float = 60.0, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = list(args or [])
         self.env = {**os.environ, **(env or {})}

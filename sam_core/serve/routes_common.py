@@ -10,7 +10,8 @@ from sam_core.serve.service import Service, get_principal, get_service
 
 router = APIRouter(tags=["service"])
 
-CAPABILITIES = {"sam1": ("predict_mask", "image_sessions", "export")}
+CAPABILITIES = {"sam1": ("predict_mask", "image_sessions", "export"), "sam3": ("detect", "segment_text"),
+                "sam2": ("track",)}
 
 
 @router.get("/health", summary="Is the service up, and what can it do (no token needed)")
@@ -19,7 +20,9 @@ async def health(service: Annotated[Service, Depends(get_service)]) -> dict:
     return {
         "status": "running", "model_loaded": True, "processor_ready": True,
         "model": engine.name, "family": engine.family, "device": str(engine.device),
-        "capabilities": list(CAPABILITIES[engine.family]), "auth_required": bool(service.config.tokens),
+        "capabilities": [c for e in service.engines for c in CAPABILITIES[e.family]],
+        "auth_required": bool(service.config.tokens),
+        "models": {e.family: e.name for e in service.engines},
     }
 
 
@@ -35,11 +38,11 @@ async def my_sessions(
 async def stats(
     service: Annotated[Service, Depends(get_service)], _: Annotated[str, Depends(get_principal)],
 ) -> dict:
-    cache = service.engine.cache
+    caches = [("embedding_cache", service.engine)] + ([("concept_cache", service.concept)] if service.concept else [])
     return {
         "queued": service.worker.pending, "max_queued": service.worker.max_queued,
-        "embedding_cache": {"entries": len(cache), "capacity": cache.capacity, "hits": cache.hits,
-                            "misses": cache.misses},
+        **{key: {"entries": len(e.cache), "capacity": e.cache.capacity, "hits": e.cache.hits,
+                 "misses": e.cache.misses} for key, e in caches},
         "sessions": {"open": len(service.sessions), "max": service.sessions.max_sessions,
                      "frames_held": service.sessions.frames_held, "max_frames": service.sessions.max_frames},
     }

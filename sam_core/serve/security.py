@@ -113,14 +113,15 @@ async def _discard_body(receive: Receive) -> None:
             return
 
 
-def resolve_media_path(root: Path | None, requested: str) -> Path:
+def resolve_media_path(root: Path | None, requested: str, allow_folder: bool = False) -> Path:
     """The file under the media root that ``requested`` names, or an ApiError saying why not.
 
     Arguments:
       root: the configured media root (``--media-root`` / ``SAM_MEDIA_ROOT``), or None.
       requested: a path RELATIVE to the root, as the client sent it ("class/desk.png").
+      allow_folder: a folder is acceptable too (a video as a folder of frames).
     Returns:
-      the resolved absolute path of an existing regular file inside ``root``.
+      the resolved absolute path of an existing regular file (or folder) inside ``root``.
     Raises:
       ApiError 403: no media root configured, an absolute path, or a path that leaves the root
         (``..``, or a symbolic link pointing outside); 400: empty, too long or NUL bytes;
@@ -140,6 +141,6 @@ def resolve_media_path(root: Path | None, requested: str) -> Path:
     candidate = (base / relative).resolve()  # follows symbolic links, so a link pointing out is caught
     if not candidate.is_relative_to(base):
         raise ApiError(403, "the path leaves the server's media folder")
-    if not candidate.is_file():
+    if not (candidate.is_file() or (allow_folder and candidate.is_dir())):
         raise ApiError(404, f"no file {requested!r} in the server's media folder")
     return candidate

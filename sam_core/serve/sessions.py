@@ -1,8 +1,8 @@
 """Server-side sessions: unguessable ids owned by one principal, with an idle lifetime and limits.
 
-A session holds state that is too heavy to send with every request: today an image session
-(``/image/start``: the image's embedding, so clicks send only coordinates); with SAM 2 / SAM 3 a video
-tracking session (``/track/start`` .. ``/track/stop``: the decoded frames and the memory bank).
+A session holds state that is too heavy to send with every request: an image session
+(``/image/start``: the image's embedding, so clicks send only coordinates) or a video tracking session
+(``/track/start`` .. ``/track/stop``: SAM 2's resized frames and memory bank).
 
 Limits, all per server: ``max_sessions`` open sessions, ``max_per_owner`` of them for one token, and
 ``max_frames`` frames held by all sessions together (an image session holds one frame, a video
@@ -51,7 +51,7 @@ class SessionLimit(SessionError):
 class Session:
     session_id: str
     owner: str  # the principal (token fingerprint) that created it
-    kind: str  # "image" now; "video" with SAM 2 / SAM 3
+    kind: str  # "image" (/image/start) or "video" (/track/start)
     payload: Any  # the state the endpoints need (e.g. a SamPredictor with the image set)
     frames: int  # frames counted against the server's frame budget
     created: float

@@ -250,6 +250,7 @@ def fetch_checkpoint(
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
     from huggingface_hub.errors import (
         EntryNotFoundError,
+        GatedRepoError,
         HfHubHTTPError,
         LocalEntryNotFoundError,
         OfflineModeIsEnabled,
@@ -296,6 +297,10 @@ def fetch_checkpoint(
         )
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as e:
         raise OfflineError(_offline_message(spec, reason or f"the hub did not answer ({e})")) from None
+    except GatedRepoError:  # before RepositoryNotFoundError, its base class: say how to get access
+        from sam_core.weights.registry_sam3 import gated_access_message
+
+        raise CheckpointError(f"'{spec.name}': {gated_access_message(spec.repo_id, spec.licence)}") from None
     except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as e:
         raise CheckpointError(
             f"'{spec.name}': {spec.filename} was not found in {spec.repo_id}@{spec.revision} on {endpoint} "

@@ -1,0 +1,277 @@
+"""SAM 2's memory, traced (outline §11): one object clicked on one frame, propagated through a clip, and for
+every frame what the memory did — which frames the bank held and why, where memory attention looked on
+each of them, the object score through an occlusion, the object pointers, the stage timings.
+
+    run = track_clip(predictor, frames, click_frame=0, points=[(x, y)], labels=[1])
+    run.frames[5].bank             # [(frame, "prompted" | "recent")]: the spatial memories frame 5 read
+    run.frames[5].attention[2]     # float [h, w]: where frame 5's object queries looked on memory frame 2
+    run.object_scores              # [T] logits (> 0: the model says the object is visible)
+
+Works with any SAM2VideoPredictor of sam_core.sam2 (the embedded one, or Meta's weights). The plan's
+tensor trace (`plan_shapes`) is set beside the shapes read from the model (`real_shapes`).
+Imports no Streamlit.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from sam_core.sam2.transformer import RoPEAttention
+from sam_core.tracing import trace
+
+
+@dataclass
+class FrameMemory:
+    """What one frame's forward pass recorded (for the clicked object)."""
+
+    frame: int
+    mask: np.ndarray  # bool [H, W], the predicted mask at video resolution
+    object_score: float  # the object-score logit (> 0: visible)
+    prompted: bool  # the frame carries the student's click (a conditioning frame)
+    bank: list[tuple[int, str]] = field(default_factory=list)  # (memory frame, "prompted" | "recent")
+    pointer_frames: list[int] = field(default_factory=list)  # frames whose object pointer was read
+    attention: dict[int, np.ndarray] = field(default_factory=dict)  # memory frame -> [h, w] attention mass
+    pointer_share: float = 0.0  # of the attention of the object's queries, the share on pointer tokens
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ClipRun:
+    frames: list[FrameMemory]  # in frame order
+    click_frame: int
+    seconds: float  # wall time of the whole propagation (both directions)
+    memory_shape: tuple[int, ...]  # one frame's memory features [C_mem, h, w]
+    grid: tuple[int, int]
+
+    @property
+    def object_scores(self) -> np.ndarray:
+        return np.array([f.object_score for f in self.frames])
+
+    def frame(self, t: int) -> FrameMemory:
+        return next(f for f in self.frames if f.frame == t)
+
+
+def _object_queries(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """bool [h * w]: grid cells the predicted mask covers at least half of (all cells when it is empty)."""
+    from PIL import Image
+
+    h, w = grid
+    small = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize((w, h), Image.Resampling.BOX)) >= 128
+    return small.ravel() if small.any() else np.ones(h * w, dtype=bool)
+
+
+def _frame_memory(records: dict[str, torch.Tensor], frame: int, mask: np.ndarray, prompted: bool,
+                  grid: tuple[int, int], timings: dict[str, float]) -> FrameMemory:
+    score_key = "video.obj0.object_score_logits"
+    score = float(records[score_key].reshape(-1)[0]) if score_key in records else float("nan")
+    out = FrameMemory(frame, mask, score, prompted, timings_ms=dict(timings))
+    if "memory_bank.frames" not in records:  # a prompted frame read no memory
+        return out
+    # record() stores float32 copies: integer and boolean layouts come back as floats
+    frames = [int(t) for t in records["memory_bank.frames"].tolist()]
+    kinds = ["prompted" if p > 0.5 else "recent" for p in records["memory_bank.frame_is_prompted"].tolist()]
+    out.bank = list(zip(frames, kinds, strict=True))
+    out.pointer_frames = [int(t) for t in records["memory_bank.pointer_frames"].tolist()]
+    layers = sorted(k for k in records if k.startswith("memory_attention.layer") and k.endswith(".cross_attn"))
+    weights = records[layers[-1]][0].mean(0)  # last layer, heads averaged: [queries, keys]
+    queries = _object_queries(mask, grid)
+    mass = weights[torch.from_numpy(queries)].mean(0)  # [keys]: where the object's queries looked
+    sources = records["memory_bank.key_source_frame"].round().long()
+    is_pointer = records["memory_bank.key_is_pointer"] > 0.5
+    out.pointer_share = float(mass[is_pointer].sum())
+    h, w = grid
+    for t in frames:
+        keys = (sources == t) & ~is_pointer
+        out.attention[t] = mass[keys].reshape(h, w).numpy()
+    return out
+
+
+def track_clip(predictor, frames: np.ndarray | list[np.ndarray], click_frame: int,
+               points: list[tuple[float, float]], labels: list[int], obj_id: int = 1,
+               progress=None) -> ClipRun:
+    """Click one object on `click_frame` (points in video pixels), propagate forward then backward, and
+    trace every frame. progress(done, total) is called after each frame (for a progress bar)."""
+    frames = list(frames)
+    start = time.perf_counter()
+    state = predictor.init_state(frames)
+    _, _, logits = predictor.add_new_points_or_box(state, click_frame, obj_id, points=np.asarray(points, np.float32),
+                                                   labels=np.asarray(labels, np.int32))
+    stride = predictor.image_size // predictor.sam_image_embedding_size
+    grid = (predictor.image_size // stride, predictor.image_size // stride)
+    results: dict[int, FrameMemory] = {}
+    total = len(frames)
+    for reverse in (False, True):
+        if reverse and click_frame == 0:
+            break
+        generator = predictor.propagate_in_video(state, start_frame_idx=click_frame, reverse=reverse)
+        while True:
+            with trace() as t:
+                try:
+                    frame_idx, _, masks = next(generator)
+                except StopIteration:
+                    break
+            if frame_idx in results:
+                continue
+            results[frame_idx] = _frame_memory(t.records, frame_idx, (masks[0, 0] > 0).cpu().numpy(),
+                                               frame_idx == click_frame, grid, t.timings_ms)
+            if progress is not None:
+                progress(len(results), total)
+    return ClipRun([results[t] for t in sorted(results)], click_frame, time.perf_counter() - start,
+                   (int(predictor.mem_dim), *grid), grid)
+
+
+# ---- the plan's trace beside the model's ----------------------------------------------------------------------
+
+PLAN_RECENT_FRAMES = 6  # the plan's "N most recent frames (default N=6)"
+
+
+def plan_shapes() -> list[dict[str, str]]:
+    """The lesson plan's tensor trace for one video frame (§11e), quoted."""
+    return [
+        {"step": "image encoder", "plan": "frame [3, 1024, 1024] -> features [256, 64, 64]"},
+        {"step": "memory attention", "plan": "features [4096, 256] x memory_bank [N*4096, 64] -> [4096, 256]"},
+        {"step": "prompt encoder", "plan": "click/box -> prompt tokens [N_prompt, 256]"},
+        {"step": "mask decoder", "plan": "(features, tokens) -> masks [3, 256, 256], IoU scores [3]"},
+        {"step": "memory encoder", "plan": "(mask, features) -> memory tokens [64, 64, 64]"},
+        {"step": "memory bank", "plan": f"N most recent frames (default N = {PLAN_RECENT_FRAMES}) + every prompted frame"},
+    ]
+
+
+@dataclass(frozen=True)
+class RealShapes:
+    image_size: int
+    d_model: int
+    grid: int
+    mem_dim: int
+    num_maskmem: int  # temporal slots: the current frame's own + (num_maskmem - 1) past memories
+    max_cond_frames: int  # prompted frames kept at once (-1: all)
+    pointer_tokens: int  # tokens per object pointer (d_model / mem_dim)
+    attention_layers: int
+    rope: bool
+    multimask: int
+
+    def rows(self) -> list[dict[str, str]]:
+        g2, d, m = self.grid * self.grid, self.d_model, self.mem_dim
+        cond = "all" if self.max_cond_frames < 0 else str(self.max_cond_frames)
+        return [
+            {"step": "image encoder", "real": f"frame [3, {self.image_size}, {self.image_size}] -> features "
+             f"[{d}, {self.grid}, {self.grid}] (+ two high-resolution maps for the decoder)"},
+            {"step": "memory attention", "real": f"{self.attention_layers} layers of self-attention, cross-attention, MLP; "
+             f"Q [{g2}, {d}] x K, V [N*{g2} + P*{self.pointer_tokens}, {m}] (memories and P object-pointer tokens), "
+             f"projected to {d} inside the attention; 2-D RoPE on Q and memory keys" + ("" if self.rope else " (off)")},
+            {"step": "prompt encoder", "real": f"SAM 1's: click/box -> prompt tokens [N_prompt, {d}]"},
+            {"step": "mask decoder", "real": f"SAM 1's two-way transformer + object-score token: {self.multimask} masks "
+             f"[{self.grid * 4}, {self.grid * 4}], IoU scores [{self.multimask}], one object-score logit"},
+            {"step": "memory encoder", "real": f"(mask, features) -> memory [{m}, {self.grid}, {self.grid}] + its position encoding"},
+            {"step": "memory bank", "real": f"{self.num_maskmem - 1} most recent frames (slots with learned temporal "
+             f"encodings) + prompted frames (up to {cond}), + object pointers ({d} split into "
+             f"{self.pointer_tokens} tokens of {m})"},
+        ]
+
+
+def real_shapes(model) -> RealShapes:
+    """Read the shapes from a SAM 2 model (any size; construct it on the 'meta' device to read for free)."""
+    d_model = int(model.hidden_dim)
+    mem_dim = int(model.mem_dim)
+    layers = model.memory_attention.layers
+    return RealShapes(int(model.image_size), d_model, int(model.sam_image_embedding_size), mem_dim,
+                      int(model.num_maskmem), int(getattr(model, "max_cond_frames_in_attn", -1)),
+                      d_model // mem_dim, len(layers), isinstance(layers[0].cross_attn_image, RoPEAttention),
+                      int(model.sam_mask_decoder.num_multimask_outputs))
+
+
+def reference_shapes(model_type: str = "hiera_base_plus") -> RealShapes:
+    """Meta's SAM 2.1 at 1024 px, built on the 'meta' device (no weights needed)."""
+    from sam_core.sam2.build import HIERA_SIZES, build_sam2_model
+
+    with torch.device("meta"):
+        model = build_sam2_model(HIERA_SIZES[model_type])
+    return real_shapes(model)
+
+
+# ---- the clip and its ground truth -----------------------------------------------------------------------------
+
+def occluded_track(video, name: str = "elephant") -> int:
+    """Index of the first `name` object that is hidden for a while and comes back (the Check 2 elephant);
+    else the largest `name` object on frame 0; else the largest object."""
+    tracks = [i for i, tr in enumerate(video.tracks) if tr.name == name and tr.level == "object"]
+    for i in tracks:
+        if video.tracks[i].reappearances():
+            return i
+    pool = tracks or [i for i, tr in enumerate(video.tracks) if tr.level == "object"]
+    return max(pool, key=lambda i: video.tracks[i].areas[0])
+
+
+def first_visible(track) -> int:
+    """The first frame on which the track is visible (0 if it never is)."""
+    visible = np.flatnonzero(track.visible)
+    return int(visible[0]) if visible.size else 0
+
+
+def track_ious(run: ClipRun, track) -> np.ndarray:
+    """[T] mask IoU per frame against the track's visible mask; NaN on frames where the object is hidden
+    (there the object score, not a mask, says whether the model got it right)."""
+    from sam_core.masks import mask_iou
+
+    return np.array([mask_iou(f.mask, track.masks[f.frame]) if track.visible[f.frame] else np.nan
+                     for f in run.frames])
+
+
+def hidden_spans(track, frames: np.ndarray) -> list[tuple[float, float]]:
+    """(first - 0.5, last + 0.5) of every run of consecutive frames where the track is hidden."""
+    hidden = [int(t) for t in frames if not track.visible[t]]
+    spans: list[tuple[float, float]] = []
+    for t in hidden:
+        if spans and t - 0.5 == spans[-1][1]:
+            spans[-1] = (spans[-1][0], t + 0.5)
+        else:
+            spans.append((t - 0.5, t + 0.5))
+    return spans
+
+
+def occlusion_summary(run: ClipRun, track) -> dict[str, float]:
+    """How the object score behaved: visible frames said visible, hidden frames said hidden, and the
+    IoU on the frames after the object came back."""
+    scores = run.object_scores
+    visible = track.visible[[f.frame for f in run.frames]]
+    said_visible = scores > 0
+    back = track.reappearances()
+    ious = track_ious(run, track)
+    after = [ious[i] for i, f in enumerate(run.frames) if back and f.frame >= back[0] and track.visible[f.frame]]
+    return {
+        "visible_frames": int(visible.sum()), "hidden_frames": int((~visible).sum()),
+        "visible_said_visible": float(said_visible[visible].mean()) if visible.any() else float("nan"),
+        "hidden_said_hidden": float((~said_visible[~visible]).mean()) if (~visible).any() else float("nan"),
+        "reappears_at": float(back[0]) if back else float("nan"),
+        "iou_after_return": float(np.mean(after)) if after else float("nan"),
+        "iou_visible": float(np.nanmean(ious[visible])) if visible.any() else float("nan"),
+    }
+
+
+def sam1_frame_clicks(sam1_model, video, track_index: int) -> dict[str, float]:
+    """SAM 1 without memory: the simulated annotator clicks the object on every frame where it is visible."""
+    from sam_core.data_engine.annotator import TARGET_IOU, annotate_object
+    from sam_core.sam1.predictor import SamPredictor
+
+    track = video.tracks[track_index]
+    predictor = SamPredictor(sam1_model)
+    clicks, ious = 0, []
+    with torch.inference_mode():
+        for t in np.flatnonzero(track.visible):
+            predictor.set_image(video.frames[t])
+            result = annotate_object(predictor, track.masks[t])
+            clicks += result.clicks
+            ious.append(result.iou)
+    return {"frames": int(track.visible.sum()), "clicks": clicks, "mean_iou": float(np.mean(ious)) if ious else 0.0,
+            "target_iou": TARGET_IOU}
+
+
+def sam1_frame_clicks_for_clip(sam1_model, kind: str, seed: int, frames: int, size: int, track_index: int):
+    """sam1_frame_clicks on a generated clip named by its parameters (cacheable by value)."""
+    from sam_core.scenes.video import render_video
+
+    return sam1_frame_clicks(sam1_model, render_video(kind, seed, frames, size), track_index)

@@ -1,0 +1,148 @@
+"""Part 2's computations on tiny random SAM 2 / SAM 3 models (the real classes, random weights): the
+memory trace of a clip, interactive tracking and its export, phrase detection and its export, video
+uploads (hostile ones included), the SAM 2 -> SAM 3 gap counted from the builders."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lesson_content import concepts_view as cv
+from lesson_content import memory_view as mv
+from lesson_content import video_tracking as vt
+
+
+@pytest.fixture(scope="module")
+def sam2_tiny():
+    from sam_core.sam2.build import build_sam2_video_predictor
+
+    torch.manual_seed(0)
+    return build_sam2_video_predictor("hiera_tiny", image_size=128)
+
+
+@pytest.fixture(scope="module")
+def frames():
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, (96, 96, 3), dtype=np.uint8) for _ in range(5)]
+
+
+def test_memory_trace_of_a_clip(sam2_tiny, frames):
+    run = mv.track_clip(sam2_tiny, frames, 2, [(40, 40)], [1])
+    assert [f.frame for f in run.frames] == [0, 1, 2, 3, 4]
+    assert run.memory_shape == (64, 8, 8) and run.grid == (8, 8)
+    prompted = run.frame(2)
+    assert prompted.prompted and not prompted.bank  # the prompted frame reads no memory
+    later = run.frame(4)
+    assert later.bank[0] == (2, "prompted") and {t for t, kind in later.bank if kind == "recent"} == {3}
+    mass = sum(float(a.sum()) for a in later.attention.values()) + later.pointer_share
+    assert mass == pytest.approx(1.0, abs=1e-4)  # each query's attention is a distribution
+    assert all(a.shape == (8, 8) for a in later.attention.values())
+    assert np.isfinite(run.object_scores).all()
+
+
+def test_real_shapes_of_sam2_1():
+    ref = mv.reference_shapes()
+    assert (ref.image_size, ref.d_model, ref.grid, ref.mem_dim, ref.num_maskmem, ref.pointer_tokens) == (
+        1024, 256, 64, 64, 7, 4)
+    assert ref.attention_layers == 4 and ref.rope
+    assert len(mv.plan_shapes()) == len(ref.rows())
+
+
+def test_tracking_session_objects_and_export(sam2_tiny, frames):
+    session = vt.TrackingSession(sam2_tiny, frames)
+    session.click(1, 1, 30, 30, True)
+    session.click(1, 2, 70, 60, True)
+    session.click(1, 1, 50, 50, False)
+    session.click(3, 3, 20, 70, True)
+    with pytest.raises(ValueError, match="at most"):
+        session.click(0, 4, 5, 5, True)
+    progress = list(session.propagate("both"))
+    assert progress[-1][0] == progress[-1][1] == 4 + 2  # forward from frame 1 (4 frames), back to 0 (2)
+    assert set(session.masks) == set(range(5)) and all(set(session.masks[t]) == {1, 2, 3} for t in range(5))
+    archive = zipfile.ZipFile(io.BytesIO(session.export_zip("clip", "tiny")))
+    manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["frames"] == 5 and manifest["objects"] == [1, 2, 3]
+    assert {e["frame"] for e in manifest["masks"]} == set(range(5)) and len(manifest["masks"]) == 15
+    assert all(e["mask"] in archive.namelist() for e in manifest["masks"])
+    assert manifest["prompts"][0] == {"frame": 1, "obj_id": 1, "points": [[30.0, 30.0], [50.0, 50.0]], "labels": [1, 0]}
+
+
+@pytest.fixture(scope="module")
+def sam3_tiny():
+    from sam_core.sam3.build import SAM3_CONFIGS, build_sam3_from_config
+    from sam_core.sam3.processor import Sam3Processor
+
+    torch.manual_seed(0)
+    model = build_sam3_from_config(SAM3_CONFIGS["tiny"]).eval()
+    return Sam3Processor(model, resolution=112, confidence_threshold=0.5)
+
+
+def test_detect_keeps_what_passes_the_threshold(sam3_tiny):
+    image = np.random.default_rng(1).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    low = cv.detect(sam3_tiny, image, "red car", threshold=0.0)
+    assert len(low.instances) == len(low.query_scores) == 10  # every query passes 0
+    mid = cv.detect(sam3_tiny, image, "red car", threshold=float(np.median(low.query_scores)))
+    assert 0 < len(mid.instances) < 10
+    assert all(inst.score > mid.threshold for inst in mid.instances)
+    assert [i.score for i in mid.instances] == sorted((i.score for i in mid.instances), reverse=True)
+    assert low.instances[0].mask.shape == (96, 128)
+    boxed = cv.detect_with_boxes(sam3_tiny, image, "", [([10, 10, 60, 50], True)], 0.0,
+                                 sam3_tiny.set_image(image))
+    assert len(boxed.instances) == 10
+    archive = zipfile.ZipFile(io.BytesIO(cv.export_zip(mid, "img", "tiny")))
+    data = json.loads(archive.read("detections.json"))
+    assert len(data["detections"]) == len(mid.instances) and "merged.png" in archive.namelist()
+    merged = np.asarray(Image.open(io.BytesIO(archive.read("merged.png")))) > 0
+    assert (merged == cv.merged_mask(mid, (96, 128))).all()
+
+
+def test_score_against_matches_one_to_one():
+    truth = [np.zeros((10, 10), bool) for _ in range(2)]
+    truth[0][:5, :5] = True
+    truth[1][5:, 5:] = True
+    dets = [cv.Instance(truth[1].copy(), (5, 5, 9, 9), 0.9), cv.Instance(truth[1].copy(), (5, 5, 9, 9), 0.8)]
+    result = cv.ConceptResult("x", 0.9, dets, np.array([0.9, 0.8]), 0.5)
+    match = cv.score_against(result, truth)
+    assert (match.truth, match.found, match.false) == (2, 1, 1)
+
+
+def test_gap_table_counts_the_real_configs():
+    counts = cv.parameter_counts()
+    assert counts["sam2.1_hiera_large"] == 224_446_642 and counts["sam2.1_hiera_tiny"] == 38_962_498
+    assert 840e6 < counts["sam3"] < 841e6 and counts["sam3.text"] + counts["sam3.vision"] < counts["sam3"]
+    rows = {r[""]: r for r in cv.gap_rows(counts)}
+    assert "224.4 M" in rows["parameters"]["SAM 2"] and "840.5 M" in rows["parameters"]["SAM 3"]
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _png(side: int, value: int = 0) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((side, side, 3), value, np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_video_upload_zip_of_frames_and_hostile_inputs():
+    from ui import video_upload as vu
+
+    frames, note = vu.load_video_upload(_zip({f"{i:03d}.png": _png(64 + i, i) for i in range(3)}), "clip.zip")
+    assert len(frames) == 3 and all(f.shape == (64, 64, 3) for f in frames) and note == ""
+    many, note = vu.load_video_upload(_zip({f"{i:03d}.png": _png(16) for i in range(vu.MAX_FRAMES + 5)}), "c.zip")
+    assert len(many) == vu.MAX_FRAMES and str(vu.MAX_FRAMES) in note
+    for data, name in ((b"", "a.zip"), (b"not a zip", "a.zip"), (_zip({"a.txt": b"x"}), "a.zip"),
+                       (_zip({"0.png": _png(16)}), "a.zip"), (_zip({"0.png": b"garbage", "1.png": b"x"}), "a.zip"),
+                       (b"x" * 10, "a.exe")):
+        out, message = vu.load_video_upload(data, name)
+        assert out is None and message
