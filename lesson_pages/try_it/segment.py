@@ -148,8 +148,7 @@ def interact(image: np.ndarray, image_name: str) -> None:
     controls = st.container(horizontal=True, vertical_alignment="center", gap="medium")
     mode = controls.radio("Click adds", list(MODES), key=k("mode"), horizontal=True, width="content",
                           help="Box: drag across the object, or click two opposite corners.")
-    st.session_state.setdefault(k("multimask"), True)  # (restored values are set before the widget)
-    multimask = controls.toggle("Three masks", key=k("multimask"), width="content",
+    multimask = controls.toggle("Three masks", value=True, key=k("multimask"), width="content",
                                 help="On: the decoder's three mask tokens (part, object, whole). Off: the "
                                 "single-mask token.")
     controls.button("Undo", key=k("undo"), on_click=prompts.undo, icon=":material/undo:",
