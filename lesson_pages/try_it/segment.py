@@ -7,7 +7,7 @@ import streamlit as st
 from PIL import Image
 
 from sam_core.prompts import BACKGROUND, FOREGROUND
-from ui import images, model_server, session, sidebar, widgets
+from ui import images, model_server, segment_everything, session, sidebar, widgets
 from ui.page import PageKeys
 from ui.prompt_state import PromptState
 
@@ -161,4 +161,7 @@ def interact(image: np.ndarray, image_name: str) -> None:
         sidebar.render_timings()  # the fragment does not rerun app.py, so refresh the sidebar's timings
 
 
+if segment_everything.mode_toggle(k):  # the automatic mask generator instead of clicks
+    segment_everything.render(image, image_name, model, k)
+    st.stop()
 interact(image, image_name)

@@ -52,7 +52,11 @@ def semi_automatic(predictor: SamPredictor, generator: SamAutomaticMaskGenerator
 
 def fully_automatic(generator: SamAutomaticMaskGenerator, scene: Scene, thresholds=(0.5, 0.75)) -> dict:
     """Matches (one-to-one, greedy by IoU) of generated masks to objects, per threshold and size."""
-    predicted = [r["segmentation"] for r in generator.generate(scene.image)]
+    return match_masks([r["segmentation"] for r in generator.generate(scene.image)], scene, thresholds)
+
+
+def match_masks(predicted: list[np.ndarray], scene: Scene, thresholds=(0.5, 0.75)) -> dict:
+    """Generated masks (bool [H, W] each) against the scene's objects, one-to-one, greedy by IoU."""
     truths = [obj.mask for obj in scene.objects]
     image_area = scene.image.shape[0] * scene.image.shape[1]
     ious = iou_matrix(np.stack(predicted), truths) if predicted else np.zeros((0, len(truths)))
