@@ -187,17 +187,21 @@ def paper_values() -> dict:
 def run_values(run: dict) -> dict:
     """The values the 'measured' and 'loop' prose sections show, and the round's verdict in words."""
     cfg, before, after = run["config"], run["before"], run["after"]
-    fewer = after["clicks_per_object"] < before["clicks_per_object"]
-    better = after["first_click_iou"] > before["first_click_iou"]
-    if fewer and better:
-        verdict = "In this run the round helped: fewer clicks and a better first mask."
-    elif fewer or better:
-        verdict = ("In this run the round moved the figures in both directions: a round this short, on this "
-                   "few masks, is within the noise; SAM's rounds used hundreds of thousands of images.")
+    better = {"fewer clicks per object": after["clicks_per_object"] < before["clicks_per_object"],
+              "a better first-click mask": after["first_click_iou"] > before["first_click_iou"],
+              "a higher automatic recall": after["iou_0.5"]["recall"] > before["iou_0.5"]["recall"]}
+    gained = [name for name, ok in better.items() if ok]
+    lost = [name.replace("fewer", "more").replace("better", "worse").replace("higher", "lower")
+            for name, ok in better.items() if not ok]
+    short = (f"one round of {cfg['finetune_steps']} steps on {run['training_masks']} masks, measured on "
+             f"{cfg['eval_images']} scenes, is too small to tell a trend; SAM's rounds used hundreds of "
+             "thousands of images")
+    if not lost:
+        verdict = f"In this run the round helped: {', '.join(gained)}."
+    elif not gained:
+        verdict = f"In this run the round did not help ({', '.join(lost)}): {short}."
     else:
-        verdict = ("In this run the round did not help: a round this short, on this few masks (some of them the "
-                   "generator's unchecked mistakes), is within the noise; SAM's rounds used hundreds of "
-                   "thousands of images.")
+        verdict = f"In this run the round gave {', '.join(gained)} but {', '.join(lost)}: {short}."
     return {"target_iou": run["target_iou"], "max_clicks": run["max_clicks"],
             "images_per_stage": cfg["images_per_stage"], "grid_side": cfg["points_per_side"],
             "pred_iou": cfg["pred_iou_thresh"], "stability": cfg["stability_score_thresh"],
