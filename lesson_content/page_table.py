@@ -81,6 +81,8 @@ PAGES: tuple[PageRow, ...] = (
             ":material/join_inner:"),
     PageRow("Lesson", (8,), "The loss", "lesson_pages/sam1/loss.py", "loss", ":material/functions:"),
     PageRow("Lesson", (9,), "Check 1", "lesson_pages/sam1/check1.py", "check1", ":material/quiz:"),
+    PageRow("Lesson", (10,), "The SA-1B data engine", "lesson_pages/sam1/data_engine.py", "data_engine",
+            ":material/factory:"),
     PageRow("Lesson", (14,), "SAM in the vision ecosystem", "lesson_pages/wrap_up/ecosystem.py", "ecosystem",
             ":material/public:"),
     PageRow("Lesson", (15,), "Summary", "lesson_pages/wrap_up/summary.py", "summary", ":material/summarize:"),
