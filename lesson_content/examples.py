@@ -88,10 +88,8 @@ SCHEMA: tuple[Field, ...] = (
     Field("fourier", "plan_bands", int, 1, 128, "How many 2^k bands the lesson plan's formula uses (the float32 demo runs them all)."),
     Field("check1", "photo_width", int, 1, 100_000, "Check 1: width of the student's photograph in pixels."),
     Field("check1", "photo_height", int, 1, 100_000, "Check 1: height of the photograph in pixels."),
-    # Scene clicks of pages 5-8 name an object, not a pixel: the click is its most interior pixel.
-    Field("decoder_click", "kind", str, None, None, "Decoder page: the scene whose click is traced.", _scene_kinds()),
-    Field("decoder_click", "seed", int, 0, 1_000_000, "Decoder page: the scene's seed."),
-    Field("decoder_click", "target", str, None, None, "Decoder page: the object clicked (e.g. mug, handle)."),
+    # Examples that need another target than the traced click name an object, not a pixel: the click is its
+    # most interior pixel.
     Field("multimask_example", "kind", str, None, None, "Multi-mask example: the scene (the plan's shirt button).",
           _scene_kinds()),
     Field("multimask_example", "seed", int, 0, 1_000_000, "Multi-mask example: the scene's seed."),
@@ -104,9 +102,6 @@ SCHEMA: tuple[Field, ...] = (
     Field("boundary_click", "object_a", str, None, None, "Check 1: the object clicked on its edge (e.g. mug)."),
     Field("boundary_click", "object_b", str, None, None, "Check 1: the object it touches (e.g. saucer)."),
     Field("sky_example", "seed", int, 0, 1_000_000, "The negative example: seed of the sky scene (no objects)."),
-    Field("loss_click", "kind", str, None, None, "Loss page: the scene whose click is scored.", _scene_kinds()),
-    Field("loss_click", "seed", int, 0, 1_000_000, "Loss page: the scene's seed."),
-    Field("loss_click", "target", str, None, None, "Loss page: the object clicked (e.g. handle: part, mug, group)."),
     Field("plan_focal", "p_easy", float, 1e-6, 1 - 1e-6, "The plan's own easy pixel (its focal trace, quoted)."),
     Field("plan_focal", "p_hard", float, 1e-6, 1 - 1e-6, "The plan's own hard pixel."),
     Field("plan_focal", "gamma", float, 0.0, 10.0, "The plan's gamma."),

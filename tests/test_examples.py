@@ -138,3 +138,14 @@ def test_default_click_and_box_hit_objects_of_the_default_scene():
               and o.bbox[0] >= box["x0"] and o.bbox[1] >= box["y0"] and o.bbox[2] <= box["x1"] + 1
               and o.bbox[3] <= box["y1"] + 1]
     assert inside, "the default box frames no whole object: adjust [box_prompt]"
+
+
+def test_the_traced_click_hits_an_object_every_part1_page_follows():
+    from lesson_content import traced_click as tc
+
+    thread = tc.traced_click(ex.default_examples())
+    assert thread.point == (342, 517) and thread.size == 1024
+    assert thread.hit and thread.target.level == "object", "the traced click must land on an object"
+    assert thread.describe().startswith("the ")
+    miss = tc.at_point(thread, 5, 5)  # the sky corner of the savanna: no object drawn there
+    assert not miss.hit and "no object" in miss.describe()

@@ -12,7 +12,8 @@ sessions (`st.cache_data`), keyed by `ModelInfo.cache_key`, so they never mix tw
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -59,6 +60,34 @@ def config_click(keys: PageKeys, config_id: tuple, default: tuple[int, int],
 def back_to_config_click(keys: PageKeys) -> None:
     """Forget the student's click (a button callback): the config's click is traced again."""
     st.session_state[keys("click")] = None
+
+
+# ---- honest labels and the instructor's view -------------------------------------------------------------
+
+def measured_label(run: TracedPrediction) -> str:
+    """When and how a traced run's timings were measured (runs are cached across sessions: say so)."""
+    if not run.measured_at:
+        return "Times measured on this server (time of measurement not recorded)."
+    age_s = max(0.0, time.time() - run.measured_at)
+    stamp = time.strftime("%H:%M:%S UTC", time.gmtime(run.measured_at))
+    age = f"{age_s:.0f} s ago" if age_s < 120 else f"{age_s / 60:.0f} min ago"
+    return (f"Measured on this server at {stamp} ({age}), on the machine that served this page; the result "
+            "is cached for this model, image and click, so a repeat visit shows that measurement again.")
+
+
+def instructor_note(examples: Mapping[str, Mapping[str, Any]], sections: Sequence[str]) -> None:
+    """With *Instructor mode* on (sidebar): the traced-example values this page computes from."""
+    if not session.instructor_mode():
+        return
+    from lesson_content import examples as ex
+
+    rows = [{"key": f"[{f.section}] {f.key}", "value": str(examples[f.section][f.key]), "meaning": f.help}
+            for section in sections for f in ex.fields_of(section)]
+    with st.expander("Instructor mode: the traced examples this page computes from", expanded=False,
+                     icon=":material/school:"):
+        st.dataframe(rows, hide_index=True, width="stretch")
+        st.page_link("lesson_pages/instructor.py", label="Change them on the Instructor page",
+                     icon=":material/edit:")
 
 
 # ---- cached model calls -------------------------------------------------------------------------------------
