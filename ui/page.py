@@ -62,6 +62,36 @@ def back_to_config_click(keys: PageKeys) -> None:
     st.session_state[keys("click")] = None
 
 
+# ---- the instructor's examples in the page address (a reload keeps them, a link shares them) ---------------
+
+EXAMPLES_PARAM = "examples"  # ?examples=<examples.examples_to_query(...)>
+
+
+def examples_from_address(base: dict) -> dict:
+    """The session's first examples: `base` (the server's), with a link's changes over it, validated."""
+    from lesson_content import examples as ex
+
+    text = st.query_params.get(EXAMPLES_PARAM, "")
+    if not text:
+        return base
+    examples, errors = ex.examples_from_query(text, base)
+    for message in errors:
+        st.warning(f"Examples in the address: {message}", icon=":material/link_off:")
+    return examples
+
+
+def keep_examples_in_address(examples: dict, base: dict) -> None:
+    """Write the session's changes over `base` into the address (remove it when there are none)."""
+    from lesson_content import examples as ex
+
+    text = ex.examples_to_query(examples, base)
+    if text:
+        if st.query_params.get(EXAMPLES_PARAM) != text:
+            st.query_params[EXAMPLES_PARAM] = text
+    elif EXAMPLES_PARAM in st.query_params:
+        del st.query_params[EXAMPLES_PARAM]
+
+
 # ---- honest labels and the instructor's view -------------------------------------------------------------
 
 def measured_label(run: TracedPrediction) -> str:
