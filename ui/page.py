@@ -94,15 +94,16 @@ def keep_examples_in_address(examples: dict, base: dict) -> None:
 
 # ---- honest labels and the instructor's view -------------------------------------------------------------
 
-def measured_label(run: TracedPrediction) -> str:
-    """When and how a traced run's timings were measured (runs are cached across sessions: say so)."""
-    if not run.measured_at:
+def measured_label(run) -> str:
+    """When and how timings were measured (a TracedPrediction or anything with `measured_at`; results are
+    cached across sessions: say so)."""
+    if not getattr(run, "measured_at", 0.0):
         return "Times measured on this server (time of measurement not recorded)."
     age_s = max(0.0, time.time() - run.measured_at)
     stamp = time.strftime("%H:%M:%S UTC", time.gmtime(run.measured_at))
     age = f"{age_s:.0f} s ago" if age_s < 120 else f"{age_s / 60:.0f} min ago"
     return (f"Measured on this server at {stamp} ({age}), on the machine that served this page; the result "
-            "is cached for this model, image and click, so a repeat visit shows that measurement again.")
+            "is cached for this model, image and prompt, so a repeat visit shows that measurement again.")
 
 
 def instructor_note(examples: Mapping[str, Mapping[str, Any]], sections: Sequence[str]) -> None:

@@ -91,6 +91,11 @@ with right:
     for col, (stage, mean) in zip(cols, images.items(), strict=True):
         col.image(mean, caption=stage, width="stretch")
     st.caption(render("decoder.attention_caption", grid=dims.grid, uniform_pct=100.0 / dims.positions))
+    prompt_maps = dv.prompt_attention(run, layout.prompt_index)
+    scale_top = max(dv.heat_scale(m.mean(0)) for m in prompt_maps.values())
+    st.image(dv.colour_bar(), width=256)
+    st.caption(render("decoder.heat_legend", percentile=dv.HEAT_PERCENTILE, top_pct=100 * scale_top,
+                      times_uniform=scale_top * dims.positions))
     if clicked is not None:
         frac = targets.gt_fraction_on_grid(clicked.mask, run.input_size, run.img_size, dims.grid)
         maps = dv.prompt_attention(run, layout.prompt_index)
@@ -136,6 +141,7 @@ st.pyplot(fig, width=560)
 
 # ---- three attentions -------------------------------------------------------------------------------------
 st.header("Three attentions per layer")
+st.graphviz_chart(dv.attention_layer_dot(depth, dims.tokens, dims.positions, dark=dark), width="stretch")
 st.markdown(render("decoder.ops", depth=depth, tokens=dims.tokens, positions=dims.positions, first_layer=0))
 st.markdown(render("decoder.formula_intro"))
 for line in dv.cross_attention_latex(dims):
