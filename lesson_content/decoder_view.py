@@ -348,6 +348,26 @@ def real_source() -> dict[str, str]:
     }
 
 
+def without_tracing(source: str) -> tuple[str, int]:
+    """(source without its tracing lines, how many were folded away).
+
+    A tracing line is a call of sam_core.tracing's `record(...)` (it only copies a tensor for the lesson's
+    figures and changes nothing); a call spanning several lines is folded whole. The exact source is
+    shown beside it, so the real code stays the real code."""
+    kept, folded, depth = [], 0, 0
+    for line in source.splitlines():
+        stripped = line.strip()
+        if depth == 0 and (stripped.startswith("record(") or stripped.startswith("tracing.record(")):
+            depth = stripped.count("(") - stripped.count(")")
+            folded += 1
+            continue
+        if depth > 0:
+            depth += stripped.count("(") - stripped.count(")")
+            continue
+        kept.append(line)
+    return "\n".join(kept) + ("\n" if source.endswith("\n") else ""), folded
+
+
 def all_token_masks(run: TracedPrediction, threshold: float = 0.0) -> np.ndarray:
     """Masks of ALL mask tokens (the single-mask token too) at the original size: bool [n_mask, H, W].
 

@@ -201,12 +201,15 @@ st.table({"mask token": list(range(layout.num_mask_tokens)),
 # ---- code ---------------------------------------------------------------------------------------------------
 st.header("Pseudocode and the real code")
 st.markdown(render("decoder.code_intro"))
-code_left, code_right = st.columns(2)
-with code_left:
-    st.markdown("**The lesson plan's pseudocode**")
-    st.code(MASK_DECODER_PSEUDOCODE, language="python")
-with code_right:
-    st.markdown("**sam_core (what ran above)**")
-    for name, source in dv.real_source().items():
-        with st.expander(name, expanded=name.startswith("MaskDecoder")):
-            st.code(source, language="python")
+st.markdown("**The lesson plan's pseudocode**")
+st.code(MASK_DECODER_PSEUDOCODE, language="python")
+st.markdown("**sam_core (what ran above)**")
+for name, source in dv.real_source().items():
+    clean, folded = dv.without_tracing(source)
+    with st.expander(name, expanded=name.startswith("MaskDecoder")):
+        st.code(clean, language="python")
+        if folded:
+            st.caption(f"{folded} tracing call(s) folded away (`record(...)` copies a tensor for this page's "
+                       "figures and changes nothing).")
+            if st.toggle("Show the exact source, tracing calls included", key=k(f"exact_{name}")):
+                st.code(source, language="python")

@@ -194,14 +194,11 @@ else:
 # ---- code ------------------------------------------------------------------------------------------------------
 st.header("Pseudocode and the real code")
 st.markdown(render("loss.code_intro"))
-code_left, code_right = st.columns(2)
-with code_left:
-    st.markdown("**The lesson plan's pseudocode**")
-    st.code(LOSS_PSEUDOCODE, language="python")
-with code_right:
-    st.markdown("**sam_core.losses (what scored the masks above)**")
-    from sam_core import losses as sam_losses
+st.markdown("**The lesson plan's pseudocode**")
+st.code(LOSS_PSEUDOCODE, language="python")
+st.markdown("**sam_core.losses (what scored the masks above)**")
+from sam_core import losses as sam_losses  # noqa: E402  (only this section reads the source)
 
-    for func in (sam_losses.focal_loss, sam_losses.dice_loss, sam_losses.min_loss_assignment):
-        with st.expander(func.__name__, expanded=func is sam_losses.focal_loss):
-            st.code(inspect.getsource(func), language="python")
+for func in (sam_losses.focal_loss, sam_losses.dice_loss, sam_losses.min_loss_assignment):
+    with st.expander(func.__name__, expanded=func is sam_losses.focal_loss):
+        st.code(inspect.getsource(func), language="python")
