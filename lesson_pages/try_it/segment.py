@@ -8,7 +8,17 @@ import streamlit as st
 from PIL import Image
 
 from sam_core.prompts import BACKGROUND, FOREGROUND
-from ui import click_log, images, model_queue, model_server, segment_everything, session, sidebar, widgets, work_store
+from ui import (
+    click_log,
+    images,
+    model_queue,
+    model_server,
+    segment_everything,
+    session,
+    sidebar,
+    widgets,
+    work_store,
+)
 from ui.page import PageKeys
 from ui.prompt_state import MAX_POINTS, PromptState
 
