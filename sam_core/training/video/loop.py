@@ -50,8 +50,19 @@ def build_training_model(cfg: VideoTrainConfig, device: torch.device) -> NanoSAM
         model.load_state_dict(load_state_dict(cfg.init), strict=True)
     else:
         init_from_sam1(model, *([cfg.sam1_weights] if cfg.sam1_weights else []))
+        zero_init_memory_residuals(model)
     set_memory_dropout(model, cfg.memory_dropout)
     return model.to(device)
+
+
+def zero_init_memory_residuals(model: torch.nn.Module) -> None:
+    """Start the memory attention as (almost) the identity: the last projection of each residual branch
+    (self-attention, cross-attention, FFN) at zero, so a tracked frame first reaches the embedded SAM 1's
+    decoder as its own features (+ 0.1 x position, layer-normed) and the memory's contribution grows from 0."""
+    for layer in model.memory_attention.layers:
+        for linear in (layer.self_attn.out_proj, layer.cross_attn_image.out_proj, layer.linear2):
+            torch.nn.init.zeros_(linear.weight)
+            torch.nn.init.zeros_(linear.bias)
 
 
 def set_memory_dropout(model: torch.nn.Module, p: float) -> None:
