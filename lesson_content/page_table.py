@@ -83,11 +83,13 @@ PAGES: tuple[PageRow, ...] = (
     PageRow("Lesson", (9,), "Check 1", "lesson_pages/sam1/check1.py", "check1", ":material/quiz:"),
     PageRow("Lesson", (10,), "The SA-1B data engine", "lesson_pages/sam1/data_engine.py", "data_engine",
             ":material/factory:"),
+    PageRow("Lesson", (11,), "SAM 2: memory", "lesson_pages/sam2/memory.py", "sam2_memory", ":material/movie:"),
     PageRow("Lesson", (14,), "SAM in the vision ecosystem", "lesson_pages/wrap_up/ecosystem.py", "ecosystem",
             ":material/public:"),
     PageRow("Lesson", (15,), "Summary", "lesson_pages/wrap_up/summary.py", "summary", ":material/summarize:"),
     PageRow("Lesson", (16,), "Next step", "lesson_pages/wrap_up/next_step.py", "next_step", ":material/east:"),
     PageRow("Try it", (), "Segment", "lesson_pages/try_it/segment.py", "segment", ":material/ads_click:"),
+    PageRow("Try it", (), "Video", "lesson_pages/try_it/video.py", "try_video", ":material/videocam:"),
     PageRow("Try it", (), "Concepts", "lesson_pages/try_it/concepts.py", "try_concepts", ":material/label:"),
     PageRow("Instructor", (), "Instructor", "lesson_pages/instructor.py", "instructor", ":material/tune:"),
 )
