@@ -16,7 +16,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from lesson_content.data_engine_view import overlay
+from lesson_content.data_engine_view import filter_rows, overlay
 from sam_core.automatic_mask_generator import SamAutomaticMaskGenerator
 from ui import session, widgets
 from ui.page import PageKeys
@@ -80,7 +80,7 @@ def render(image: np.ndarray, image_name: str, model, k: PageKeys) -> None:
                caption=f"{len(records)} masks · {small.shape[1]} x {small.shape[0]} px")
     with right:
         st.markdown("**What each filter kept**")
-        st.dataframe([{"step": key, "masks": n} for key, n in counts.items()], hide_index=True)
+        st.dataframe(filter_rows(counts), hide_index=True)
         if records:
             st.download_button(f"Download {len(records)} masks (PNG + JSON, zip)",
                                export_zip(records, image_name, settings), file_name=f"{image_name}_masks.zip",
