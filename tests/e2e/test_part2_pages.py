@@ -41,7 +41,6 @@ def test_sam2_page_propagates_and_reports_the_occlusion(app_server, page):
     assert re.search(r'hidden frames it said "hidden" on (\d+)%', run), run
     assert re.search(r'the object score said "visible" on (\d+)%', run), run
     assert page.get_by_text("predicted mask (object score").count() >= 1  # the frame view after the run
-    assert page.get_by_text("The object score through the occlusion").count() == 0  # a figure, not text
     assert page.locator('[data-testid="stImage"]').count() >= 3  # clip frame, mask frame, attention maps
     assert page.locator('[data-testid="stException"]').count() == 0
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
