@@ -414,7 +414,7 @@ def attention_layer_dot(depth: int, tokens: int, positions: int, dark: bool = Fa
     tok, img = ("#3b6ea8", "#a8623b")
     lines = [
         "digraph decoder {",
-        f'  bgcolor="{bg}"; rankdir=LR; node [shape=box, style="rounded,filled", fontcolor="white", '
+        f'  bgcolor="{bg}"; rankdir=TB; node [shape=box, style="rounded,filled", fontcolor="white", '
         f'fontname="Helvetica", fontsize=11]; edge [color="{fg}", fontcolor="{fg}", fontsize=9];',
         f'  tokens [label="tokens\\n[{tokens} × C]", fillcolor="{tok}"];',
         f'  image [label="image grid\\n[{positions} × C]", fillcolor="{img}"];',

@@ -140,7 +140,8 @@ st.pyplot(fig, width=560)
 
 # ---- three attentions -------------------------------------------------------------------------------------
 st.header("Three attentions per layer")
-st.graphviz_chart(dv.attention_layer_dot(depth, dims.tokens, dims.positions, dark=dark), width="stretch")
+_, diagram_col, _ = st.columns([1, 2, 1])
+diagram_col.graphviz_chart(dv.attention_layer_dot(depth, dims.tokens, dims.positions, dark=dark), width="stretch")
 st.markdown(render("decoder.ops", depth=depth, tokens=dims.tokens, positions=dims.positions, first_layer=0))
 st.markdown(render("decoder.formula_intro"))
 for line in dv.cross_attention_latex(dims):
