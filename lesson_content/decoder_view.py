@@ -105,8 +105,9 @@ def attention_mass(weights: np.ndarray, gt_fraction: np.ndarray) -> float:
     return float((np.asarray(weights, dtype=np.float64) * gt_fraction).sum() / max(weights.sum(), 1e-12))
 
 
-def grid_to_image(grid_map: np.ndarray, run: TracedPrediction) -> np.ndarray:
-    """Map a [g, g] map on the embedding grid onto the ORIGINAL image: float [H, W].
+def grid_to_image(grid_map: np.ndarray, run: TracedPrediction, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Map a [g, g] map on the embedding grid onto the ORIGINAL image: float [H, W] (or `size` (h, w), a
+    display copy of it: the same map, drawn smaller and faster).
 
     The grid tiles the padded img_size x img_size input; the image occupies its top-left input_size
     corner. Upsample (bilinear), crop the padding away, resize to the original size.
@@ -115,7 +116,7 @@ def grid_to_image(grid_map: np.ndarray, run: TracedPrediction) -> np.ndarray:
         (run.img_size, run.img_size), Image.Resampling.BILINEAR)
     h, w = run.input_size
     crop = square.crop((0, 0, w, h))
-    H, W = run.original_size
+    H, W = size if size is not None else run.original_size
     return np.asarray(crop.resize((W, H), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
@@ -413,7 +414,7 @@ def attention_layer_dot(depth: int, tokens: int, positions: int, dark: bool = Fa
     tok, img = ("#3b6ea8", "#a8623b")
     lines = [
         "digraph decoder {",
-        f'  bgcolor="{bg}"; rankdir=LR; node [shape=box, style="rounded,filled", fontcolor="white", '
+        f'  bgcolor="{bg}"; rankdir=TB; node [shape=box, style="rounded,filled", fontcolor="white", '
         f'fontname="Helvetica", fontsize=11]; edge [color="{fg}", fontcolor="{fg}", fontsize=9];',
         f'  tokens [label="tokens\\n[{tokens} × C]", fillcolor="{tok}"];',
         f'  image [label="image grid\\n[{positions} × C]", fillcolor="{img}"];',

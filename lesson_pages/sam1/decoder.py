@@ -18,6 +18,7 @@ from sam_core.masks import mask_iou
 from ui import page, session, widgets
 
 k = page.PageKeys("decoder")
+ATTENTION_SIDE = 384  # px: the head-averaged heat maps are drawn at this size (display only, faster)
 dark = page.dark_theme()
 examples = session.get_examples()
 thread = tc.traced_click(examples)
@@ -43,8 +44,8 @@ def reference_trace():
 @st.cache_data(show_spinner=False, max_entries=16)
 def mean_attention_images(model_key: str, kind: str, seed: int, size: int, x: int, y: int, _run, prompt_index: int):
     """Head-averaged heat overlays on the scene: stage -> image."""
-    image = targets.load_scene(kind, seed, size).image
-    return {stage: dv.heat_overlay(image, dv.grid_to_image(maps.mean(0), _run))
+    image, _ = widgets.downscale_for_display(targets.load_scene(kind, seed, size).image, ATTENTION_SIDE)
+    return {stage: dv.heat_overlay(image, dv.grid_to_image(maps.mean(0), _run, image.shape[:2]))
             for stage, maps in dv.prompt_attention(_run, prompt_index).items()}
 
 
@@ -54,9 +55,7 @@ def head_attention_images(model_key: str, kind: str, seed: int, size: int, x: in
     """One smaller heat overlay per head for one stage."""
     image, _ = widgets.downscale_for_display(targets.load_scene(kind, seed, size).image, 256)
     maps = dv.prompt_attention(_run, prompt_index)[stage]
-    return [dv.heat_overlay(image, np.asarray(dv.grid_to_image(m, _run))[:: _run.original_size[0] // image.shape[0],
-                                                                     :: _run.original_size[1] // image.shape[1]])
-            for m in maps]
+    return [dv.heat_overlay(image, dv.grid_to_image(m, _run, image.shape[:2])) for m in maps]
 
 
 if model is None:
@@ -141,7 +140,8 @@ st.pyplot(fig, width=560)
 
 # ---- three attentions -------------------------------------------------------------------------------------
 st.header("Three attentions per layer")
-st.graphviz_chart(dv.attention_layer_dot(depth, dims.tokens, dims.positions, dark=dark), width="stretch")
+_, diagram_col, _ = st.columns([1, 2, 1])
+diagram_col.graphviz_chart(dv.attention_layer_dot(depth, dims.tokens, dims.positions, dark=dark), width="stretch")
 st.markdown(render("decoder.ops", depth=depth, tokens=dims.tokens, positions=dims.positions, first_layer=0))
 st.markdown(render("decoder.formula_intro"))
 for line in dv.cross_attention_latex(dims):

@@ -90,7 +90,8 @@ if thread is not None:
     if label:
         st.caption(render("segmentation.label_source", label=label))
 
-st.warning(render("segmentation.not_classifier"), icon=":material/content_cut:")
+class_name = thread.target.name if thread is not None and thread.hit else "dog"  # a miss: the plan's example word
+st.warning(render("segmentation.not_classifier", class_name=class_name), icon=":material/content_cut:")
 
 st.subheader("Semantic, instance, panoptic")
 st.markdown(render("segmentation.variants"))
