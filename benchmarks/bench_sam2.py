@@ -72,10 +72,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--image-size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", choices=["predict", "propagate"], help="run one of the two benchmarks")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
-    ours, meta = bench_predict(args.image_size, args.repeats)
-    print(f"predict: ours {ours * 1e3:.2f} ms, Meta {meta * 1e3:.2f} ms, ratio {ours / meta:.2f}")
+    if args.only != "propagate":
+        ours, meta = bench_predict(args.image_size, args.repeats)
+        print(f"predict: ours {ours * 1e3:.2f} ms, Meta {meta * 1e3:.2f} ms, ratio {ours / meta:.2f}")
+    if args.only == "predict":
+        return
     ours, meta = bench_propagate(args.image_size, args.repeats)
     print(f"propagated frame: ours {ours * 1e3:.1f} ms, Meta {meta * 1e3:.1f} ms, ratio {ours / meta:.2f}")
 

@@ -166,6 +166,16 @@ class Amortization:
     mask_decoder_ms: tuple[float, ...]
     clicks: tuple[tuple[float, float], ...]
     device: str
+    measured_at: float = 0.0  # time.time() of the measurement (pages cache it: they say when)
+
+    @property
+    def split_medians(self) -> dict[str, float]:
+        """Per-click median ms: prompt encoder, mask decoder, and the rest of predict() (upsampling the
+        low-res logits to the image's size, thresholding, numpy conversion)."""
+        prompt, decoder = statistics.median(self.prompt_encoder_ms), statistics.median(self.mask_decoder_ms)
+        rest = statistics.median(c - p - d for c, p, d in zip(self.click_ms, self.prompt_encoder_ms,
+                                                               self.mask_decoder_ms, strict=True))
+        return {"prompt encoder": prompt, "mask decoder": decoder, "upsampling + rest": max(rest, 0.0)}
 
     @property
     def encoder_median(self) -> float:
@@ -224,7 +234,7 @@ def measure_amortization(model, image: np.ndarray, clicks: list[tuple[float, flo
         prompt_ms.append(float(timings.get("prompt_encoder", float("nan"))))
         decoder_ms.append(float(timings.get("mask_decoder", float("nan"))))
     return Amortization(tuple(encoder_ms), tuple(click_ms), tuple(prompt_ms), tuple(decoder_ms),
-                        tuple((float(x), float(y)) for x, y in clicks), str(model.pixel_mean.device))
+                        tuple((float(x), float(y)) for x, y in clicks), str(model.pixel_mean.device), time.time())
 
 
 def _sync(model) -> None:

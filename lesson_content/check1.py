@@ -47,16 +47,18 @@ def photo_from_scene(scene_image: np.ndarray, width: int, height: int) -> np.nda
     return np.asarray(Image.fromarray(scene_image).resize((width, height), Image.Resampling.BILINEAR))
 
 
-def click_points(scene, clicks: int, photo_size: tuple[int, int]) -> list[tuple[int, int]]:
-    """`clicks` distinct objects of the scene (largest first, repeating if needed), at their most
-    interior pixel, scaled to the photograph."""
+def click_points(scene, clicks: int, photo_size: tuple[int, int],
+                 first: tuple[int, int] | None = None) -> list[tuple[int, int]]:
+    """`clicks` clicks scaled to the photograph: `first` (the traced click, scene pixels) if given, then
+    distinct objects of the scene (largest first, repeating if needed) at their most interior pixel."""
     objects = sorted((o for o in scene.objects if o.level != "part"), key=lambda o: -o.area) or list(scene.objects)
     sy, sx = photo_size[0] / scene.size, photo_size[1] / scene.size
-    points = []
-    for i in range(clicks):
-        x, y = interior_point(objects[i % len(objects)].mask)
-        points.append((int(x * sx), int(y * sy)))
-    return points
+    scene_points = [tuple(first)] if first is not None else []
+    i = 0
+    while len(scene_points) < clicks:
+        scene_points.append(interior_point(objects[i % len(objects)].mask))
+        i += 1
+    return [(int(x * sx), int(y * sy)) for x, y in scene_points[:clicks]]
 
 
 def count_encoder_runs(model, photo: np.ndarray, points: list[tuple[int, int]]) -> EncoderCount:

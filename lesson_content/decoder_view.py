@@ -105,8 +105,9 @@ def attention_mass(weights: np.ndarray, gt_fraction: np.ndarray) -> float:
     return float((np.asarray(weights, dtype=np.float64) * gt_fraction).sum() / max(weights.sum(), 1e-12))
 
 
-def grid_to_image(grid_map: np.ndarray, run: TracedPrediction) -> np.ndarray:
-    """Map a [g, g] map on the embedding grid onto the ORIGINAL image: float [H, W].
+def grid_to_image(grid_map: np.ndarray, run: TracedPrediction, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Map a [g, g] map on the embedding grid onto the ORIGINAL image: float [H, W] (or `size` (h, w), a
+    display copy of it: the same map, drawn smaller and faster).
 
     The grid tiles the padded img_size x img_size input; the image occupies its top-left input_size
     corner. Upsample (bilinear), crop the padding away, resize to the original size.
@@ -115,7 +116,7 @@ def grid_to_image(grid_map: np.ndarray, run: TracedPrediction) -> np.ndarray:
         (run.img_size, run.img_size), Image.Resampling.BILINEAR)
     h, w = run.input_size
     crop = square.crop((0, 0, w, h))
-    H, W = run.original_size
+    H, W = size if size is not None else run.original_size
     return np.asarray(crop.resize((W, H), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
@@ -128,13 +129,31 @@ def low_res_valid(run: TracedPrediction, array: np.ndarray) -> np.ndarray:
     return array[..., :rows, :cols]
 
 
-def heat_overlay(image: np.ndarray, heat: np.ndarray, cmap: str = "inferno", opacity: float = 0.65,
+HEAT_PERCENTILE = 99.0  # attention is peaky: the colour scale tops out here (brighter cells saturate)
+
+
+def heat_scale(heat: np.ndarray) -> float:
+    """The top of a readable colour scale for an attention map: its HEAT_PERCENTILE-th value."""
+    heat = np.asarray(heat, dtype=np.float64)
+    top = float(np.percentile(heat, HEAT_PERCENTILE))
+    return top if top > 0 else float(heat.max())
+
+
+def colour_bar(cmap: str = "inferno", width: int = 256, height: int = 14) -> np.ndarray:
+    """A horizontal colour bar, uint8 [height, width, 3]: the legend of heat_overlay (left = 0)."""
+    from matplotlib import colormaps
+
+    ramp = np.linspace(0.0, 1.0, width)
+    return (np.repeat(colormaps[cmap](ramp)[None, :, :3], height, axis=0) * 255).astype(np.uint8)
+
+
+def heat_overlay(image: np.ndarray, heat: np.ndarray, cmap: str = "inferno", opacity: float = 0.8,
                  vmax: float | None = None) -> np.ndarray:
-    """Colour `heat` [H, W] (0 .. vmax, default its max) and blend it over a dimmed copy of image."""
+    """Colour `heat` [H, W] (0 .. vmax, default heat_scale(heat)) and blend it over a dimmed copy of image."""
     from matplotlib import colormaps
 
     heat = np.asarray(heat, dtype=np.float64)
-    top = float(vmax) if vmax is not None else float(heat.max())
+    top = float(vmax) if vmax is not None else heat_scale(heat)
     scaled = np.clip(heat / top, 0.0, 1.0) if top > 0 else np.zeros_like(heat)
     colours = colormaps[cmap](scaled)[..., :3] * 255.0
     base = np.asarray(image, dtype=np.float64) * 0.55
@@ -330,6 +349,26 @@ def real_source() -> dict[str, str]:
     }
 
 
+def without_tracing(source: str) -> tuple[str, int]:
+    """(source without its tracing lines, how many were folded away).
+
+    A tracing line is a call of sam_core.tracing's `record(...)` (it only copies a tensor for the lesson's
+    figures and changes nothing); a call spanning several lines is folded whole. The exact source is
+    shown beside it, so the real code stays the real code."""
+    kept, folded, depth = [], 0, 0
+    for line in source.splitlines():
+        stripped = line.strip()
+        if depth == 0 and (stripped.startswith("record(") or stripped.startswith("tracing.record(")):
+            depth = stripped.count("(") - stripped.count(")")
+            folded += 1
+            continue
+        if depth > 0:
+            depth += stripped.count("(") - stripped.count(")")
+            continue
+        kept.append(line)
+    return "\n".join(kept) + ("\n" if source.endswith("\n") else ""), folded
+
+
 def all_token_masks(run: TracedPrediction, threshold: float = 0.0) -> np.ndarray:
     """Masks of ALL mask tokens (the single-mask token too) at the original size: bool [n_mask, H, W].
 
@@ -366,3 +405,36 @@ def decoder_structure(model) -> DecoderStructure:
     return DecoderStructure(depth=int(decoder.transformer.depth), up_convs=len(up_convs),
                             stride=int(up_convs[0].stride[0]), mid_channels=int(up_convs[0].out_channels),
                             iou_depth=len(decoder.iou_prediction_head.layers))
+
+
+def attention_layer_dot(depth: int, tokens: int, positions: int, dark: bool = False) -> str:
+    """Graphviz source: per decoder layer, self-attention -> token-to-image -> image-to-token, then the
+    final token-to-image attention (what sam_core.sam1's TwoWayTransformer runs, in that order)."""
+    fg, bg = ("#e6e6e6", "#0e1117") if dark else ("#222222", "#ffffff")
+    tok, img = ("#3b6ea8", "#a8623b")
+    lines = [
+        "digraph decoder {",
+        f'  bgcolor="{bg}"; rankdir=TB; node [shape=box, style="rounded,filled", fontcolor="white", '
+        f'fontname="Helvetica", fontsize=11]; edge [color="{fg}", fontcolor="{fg}", fontsize=9];',
+        f'  tokens [label="tokens\\n[{tokens} × C]", fillcolor="{tok}"];',
+        f'  image [label="image grid\\n[{positions} × C]", fillcolor="{img}"];',
+    ]
+    prev_tok, prev_img = "tokens", "image"
+    for i in range(depth):
+        sa, t2i, i2t = f"sa{i}", f"t2i{i}", f"i2t{i}"
+        lines += [
+            f'  subgraph cluster_{i} {{ label="layer {i}"; fontcolor="{fg}"; color="{fg}"; style=dashed;',
+            f'    {sa} [label="1. self-attention\\ntokens ↔ tokens", fillcolor="{tok}"];',
+            f'    {t2i} [label="2. token → image (+ MLP)\\nQ: tokens, K/V: grid", fillcolor="{tok}"];',
+            f'    {i2t} [label="3. image → token\\nQ: grid, K/V: tokens", fillcolor="{img}"]; }}',
+            f"  {prev_tok} -> {sa}; {sa} -> {t2i}; {prev_img} -> {t2i} [style=dashed, label=\"K, V\"];",
+            f"  {t2i} -> {i2t} [style=dashed, label=\"K, V\"]; {prev_img} -> {i2t};",
+        ]
+        prev_tok, prev_img = t2i, i2t
+    lines += [
+        f'  final [label="final token → image", fillcolor="{tok}"];',
+        f'  {prev_tok} -> final; {prev_img} -> final [style=dashed, label="K, V"];',
+        f'  out [label="mask + IoU tokens\\nupdated grid", fillcolor="{tok}"]; final -> out;',
+        "}",
+    ]
+    return "\n".join(lines)

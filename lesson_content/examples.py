@@ -18,10 +18,15 @@ Imports no Streamlit.
 
 from __future__ import annotations
 
+import base64
 import copy
+import hmac
+import json
 import math
 import os
 import re
+import stat
+import time
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -31,7 +36,13 @@ import tomli_w
 
 ENV_VAR = "SAM_LESSON_EXAMPLES"
 DEFAULTS_PATH = Path(__file__).with_name("traced_examples.toml")
-MAX_TOML_BYTES = 64 * 1024  # an examples file is a few hundred bytes; refuse anything silly
+MAX_TOML_MB = 1  # the one upload / file limit, in the unit Streamlit's uploader states it
+MAX_TOML_BYTES = MAX_TOML_MB * 1024 * 1024  # an examples file is a few KB; refuse anything silly
+MAX_ERRORS_SHOWN = 8  # error lists are summarised: the first few, then a count
+PUBLISHED_ENV_VAR = "SAM_LESSON_PUBLISHED"  # where published examples live (default below)
+TOKEN_ENV_VAR = "SAM_LESSON_INSTRUCTOR_TOKEN"  # publishing needs this secret; unset = publishing off
+DEFAULT_PUBLISHED_PATH = Path.home() / ".cache" / "sam_lesson" / "published_examples.json"
+MAX_QUERY_CHARS = 4096  # an examples link carries only the changed keys
 
 
 class Field(NamedTuple):
@@ -60,7 +71,8 @@ PHRASE_PATTERN = r"[a-z][a-z ]{0,59}"  # a noun phrase for SAM 3: lower-case wor
 
 # (section, key, type, min, max, help[, choices]) -- the schema, in display order.
 SCHEMA: tuple[Field, ...] = (
-    Field("prompt_click", "x", int, 0, 2047, "Clicked pixel, column (0 = left edge), in the image frame below."),
+    Field("prompt_click", "x", int, 0, 2047,
+          "The traced click of part 1 (every part-1 page follows it): column (0 = left edge) in [scene]."),
     Field("prompt_click", "y", int, 0, 2047, "Clicked pixel, row (0 = top edge)."),
     Field("prompt_click", "image_size", int, 64, 2048,
           "Side of the square image the click is on (the demo scene is rendered at this size). "
@@ -70,7 +82,8 @@ SCHEMA: tuple[Field, ...] = (
     Field("box_prompt", "x1", int, 0, 2047, "Box prompt, bottom-right corner column (> x0)."),
     Field("box_prompt", "y1", int, 0, 2047, "Box prompt, bottom-right corner row (> y0)."),
     Field("scene", "kind", str, None, None, "Which generated scene the live demos segment.", _scene_kinds()),
-    Field("scene", "seed", int, 0, 1_000_000, "Random seed of the generated scene (same seed, same image)."),
+    Field("scene", "seed", int, 0, 2_000_000_000,
+          "Random seed of the traced scene (same seed, same image; seeds from 1,000,000 were never trained on)."),
     Field("focal_trace", "p_easy", float, 1e-6, 1 - 1e-6,
           "Focal trace: the model's probability for the correct class on an easy pixel (strictly 0-1)."),
     Field("focal_trace", "p_hard", float, 1e-6, 1 - 1e-6,
@@ -88,10 +101,8 @@ SCHEMA: tuple[Field, ...] = (
     Field("fourier", "plan_bands", int, 1, 128, "How many 2^k bands the lesson plan's formula uses (the float32 demo runs them all)."),
     Field("check1", "photo_width", int, 1, 100_000, "Check 1: width of the student's photograph in pixels."),
     Field("check1", "photo_height", int, 1, 100_000, "Check 1: height of the photograph in pixels."),
-    # Scene clicks of pages 5-8 name an object, not a pixel: the click is its most interior pixel.
-    Field("decoder_click", "kind", str, None, None, "Decoder page: the scene whose click is traced.", _scene_kinds()),
-    Field("decoder_click", "seed", int, 0, 1_000_000, "Decoder page: the scene's seed."),
-    Field("decoder_click", "target", str, None, None, "Decoder page: the object clicked (e.g. mug, handle)."),
+    # Examples that need another target than the traced click name an object, not a pixel: the click is its
+    # most interior pixel.
     Field("multimask_example", "kind", str, None, None, "Multi-mask example: the scene (the plan's shirt button).",
           _scene_kinds()),
     Field("multimask_example", "seed", int, 0, 1_000_000, "Multi-mask example: the scene's seed."),
@@ -104,9 +115,6 @@ SCHEMA: tuple[Field, ...] = (
     Field("boundary_click", "object_a", str, None, None, "Check 1: the object clicked on its edge (e.g. mug)."),
     Field("boundary_click", "object_b", str, None, None, "Check 1: the object it touches (e.g. saucer)."),
     Field("sky_example", "seed", int, 0, 1_000_000, "The negative example: seed of the sky scene (no objects)."),
-    Field("loss_click", "kind", str, None, None, "Loss page: the scene whose click is scored.", _scene_kinds()),
-    Field("loss_click", "seed", int, 0, 1_000_000, "Loss page: the scene's seed."),
-    Field("loss_click", "target", str, None, None, "Loss page: the object clicked (e.g. handle: part, mug, group)."),
     Field("plan_focal", "p_easy", float, 1e-6, 1 - 1e-6, "The plan's own easy pixel (its focal trace, quoted)."),
     Field("plan_focal", "p_hard", float, 1e-6, 1 - 1e-6, "The plan's own hard pixel."),
     Field("plan_focal", "gamma", float, 0.0, 10.0, "The plan's gamma."),
@@ -223,7 +231,10 @@ def _coerce(f: Field, value: Any) -> tuple[Any, str | None]:
                 return None, f"{where}: expected a whole number, got {value!r}"
             value = int(value)
     else:
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            return None, f"{where}: the number is too large"
         if not math.isfinite(value):
             return None, f"{where}: {value!r} is not a finite number"
     if f.min is not None and value < f.min:
@@ -315,6 +326,41 @@ def parse_examples_toml(data: bytes | str, max_bytes: int = MAX_TOML_BYTES) -> t
         return tomllib.loads(data), []
     except tomllib.TOMLDecodeError as exc:
         return {}, [f"the examples file is not valid TOML: {exc}"]
+    except (RecursionError, MemoryError):
+        return {}, ["the examples file nests arrays or tables too deeply (an examples file has two levels)"]
+
+
+def summarise_errors(errors: list[str], limit: int = MAX_ERRORS_SHOWN) -> list[str]:
+    """The first `limit` messages and one line counting the rest (5,000 unknown keys are not 5,000 boxes)."""
+    if len(errors) <= limit:
+        return list(errors)
+    return list(errors[:limit]) + [f"... and {len(errors) - limit:,} more problems of the same file (not shown)"]
+
+
+def read_config_file(source: str, max_bytes: int = MAX_TOML_BYTES) -> tuple[bytes | None, str | None]:
+    """(bytes, None) for a regular file of at most `max_bytes`, else (None, message).
+
+    Opens without blocking (a FIFO cannot hang the server), refuses anything but a regular file
+    (devices such as /dev/zero, directories, sockets) and never reads more than max_bytes + 1 bytes."""
+    try:
+        fd = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        return None, f"cannot read the examples file {source!r}: {exc.strerror or exc}"
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None, f"{source}: not a regular file; using defaults"
+        if info.st_size > max_bytes:
+            return None, f"{source}: {info.st_size:,} bytes is over the {max_bytes:,}-byte limit; using defaults"
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            return None, f"{source}: more than {max_bytes:,} bytes; using defaults"
+        return data, None
+    except OSError as exc:
+        return None, f"cannot read the examples file {source!r}: {exc.strerror or exc}"
+    finally:
+        os.close(fd)
 
 
 _LAST_ERRORS: list[str] = []
@@ -329,23 +375,131 @@ def load_examples(path: str | os.PathLike[str] | None = None) -> dict[str, dict[
     examples = default_examples()
     source = os.fspath(path) if path is not None else os.environ.get(ENV_VAR, "").strip()
     if source:
-        p = Path(source)
-        try:
-            size = p.stat().st_size
-            data = p.read_bytes() if size <= MAX_TOML_BYTES else b""
-        except OSError as exc:
-            errors.append(f"cannot read the examples file {source!r}: {exc.strerror or exc}")
+        data, read_error = read_config_file(source)
+        if read_error:
+            errors.append(read_error)
         else:
-            if size > MAX_TOML_BYTES:
-                errors.append(f"{source}: {size:,} bytes is over the {MAX_TOML_BYTES:,}-byte limit; using defaults")
-            else:
-                raw, parse_errors = parse_examples_toml(data)
-                errors.extend(f"{source}: {e}" for e in parse_errors)
-                if raw:
-                    examples, value_errors = validate_examples(raw, examples)
-                    errors.extend(f"{source}: {e}" for e in value_errors)
-    _LAST_ERRORS[:] = errors
+            raw, parse_errors = parse_examples_toml(data)
+            errors.extend(f"{source}: {e}" for e in parse_errors)
+            if raw:
+                examples, value_errors = validate_examples(raw, examples)
+                errors.extend(f"{source}: {e}" for e in value_errors)
+    if path is None:  # the server's examples: the operator's file, then what an instructor published
+        record, publish_errors = read_published()
+        errors.extend(publish_errors)
+        if record is not None:
+            examples, value_errors = validate_examples(record["changes"], examples)
+            errors.extend(f"published examples: {e}" for e in value_errors)
+    _LAST_ERRORS[:] = summarise_errors(errors)
     return examples
+
+
+# -- examples in a link (an instructor's change survives a reload and can be shared) ---------------------
+
+def changes_of(examples: Mapping[str, Mapping[str, Any]],
+               base: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """{section: {key: value}} of the keys where `examples` differs from `base`."""
+    out: dict[str, dict[str, Any]] = {}
+    for section, key, _, new in examples_diff(base, examples):
+        out.setdefault(section, {})[key] = new
+    return out
+
+
+def examples_to_query(examples: Mapping[str, Mapping[str, Any]], base: Mapping[str, Mapping[str, Any]]) -> str:
+    """A URL-safe text with the keys that differ from `base` ("" when nothing differs)."""
+    changes = changes_of(examples, base)
+    if not changes:
+        return ""
+    text = json.dumps(changes, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    return base64.urlsafe_b64encode(text).decode("ascii").rstrip("=")
+
+
+def examples_from_query(text: str, base: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Inverse of examples_to_query over `base`; untrusted (a link anyone can edit): validated like a file."""
+    if len(text) > MAX_QUERY_CHARS:
+        return copy.deepcopy(dict(base)), [f"the examples link is over {MAX_QUERY_CHARS:,} characters; ignored"]
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return copy.deepcopy(dict(base)), ["the examples link is damaged; ignored"]
+    examples, errors = validate_examples(raw, base)
+    return examples, summarise_errors(errors)
+
+
+# -- publishing to this server's students (stored on the server, validated, with who and when) ----------
+
+def published_path() -> Path:
+    return Path(os.environ.get(PUBLISHED_ENV_VAR, "").strip() or DEFAULT_PUBLISHED_PATH)
+
+
+def publishing_enabled() -> bool:
+    """Publishing needs the operator's secret in $SAM_LESSON_INSTRUCTOR_TOKEN (off by default)."""
+    return bool(os.environ.get(TOKEN_ENV_VAR, "").strip())
+
+
+def token_ok(token: str) -> bool:
+    secret = os.environ.get(TOKEN_ENV_VAR, "").strip()
+    return bool(secret) and hmac.compare_digest(secret.encode("utf-8"), str(token).strip().encode("utf-8"))
+
+
+def read_published() -> tuple[dict[str, Any] | None, list[str]]:
+    """({"changes", "by", "at"}, errors) of the published examples, (None, []) when none are published."""
+    path = published_path()
+    if not path.exists():
+        return None, []
+    data, error = read_config_file(os.fspath(path))
+    if error:
+        return None, [f"published examples: {error}"]
+    try:
+        record = json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None, [f"published examples: {path} is damaged; using defaults"]
+    if not (isinstance(record, dict) and isinstance(record.get("changes"), dict)
+            and isinstance(record.get("by"), str) and isinstance(record.get("at"), (int, float))):
+        return None, [f"published examples: {path} is not a publication record; using defaults"]
+    return record, []
+
+
+def publish(examples: Mapping[str, Mapping[str, Any]], by: str, token: str) -> str | None:
+    """Store the keys of `examples` that differ from the committed defaults for every new session.
+
+    Returns None on success, else the reason it was refused (publishing off, wrong token, bad values).
+    Written atomically (a temporary file, then a rename)."""
+    if not publishing_enabled():
+        return f"publishing is off on this server (the operator sets {TOKEN_ENV_VAR})"
+    if not token_ok(token):
+        return "the instructor token is not right"
+    name = str(by).strip()
+    if not re.fullmatch(r"[\w .@'-]{1,60}", name):
+        return "say who publishes (1-60 letters, digits, spaces or . @ ' -)"
+    changes = changes_of(examples, default_examples())
+    _, errors = validate_examples(changes, default_examples())
+    if errors:
+        return "; ".join(summarise_errors(errors, 3))
+    path = published_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps({"changes": changes, "by": name, "at": time.time()}, indent=1), encoding="utf-8")
+    os.replace(temporary, path)
+    return None
+
+
+def unpublish(token: str) -> str | None:
+    """Withdraw the published examples (new sessions get the defaults again). None on success."""
+    if not publishing_enabled():
+        return f"publishing is off on this server (the operator sets {TOKEN_ENV_VAR})"
+    if not token_ok(token):
+        return "the instructor token is not right"
+    published_path().unlink(missing_ok=True)
+    return None
+
+
+def published_stamp() -> float:
+    """The published file's modification time (0.0 without one): a cache key for the server's examples."""
+    try:
+        return published_path().stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def load_errors() -> list[str]:

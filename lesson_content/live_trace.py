@@ -10,6 +10,7 @@ Everything is numpy so Streamlit can cache it (st.cache_data pickles results). I
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -38,6 +39,7 @@ class TracedPrediction:
     labels: list[int] = field(default_factory=list)
     box: tuple[float, float, float, float] | None = None
     multimask: bool = True
+    measured_at: float = 0.0  # time.time() when this run was measured (pages cache runs: say when)
 
     def shape(self, name: str) -> tuple[int, ...]:
         return tuple(self.records[name].shape)
@@ -82,4 +84,5 @@ def traced_predict(
         labels=lbl,
         box=tuple(float(v) for v in box) if box is not None else None,
         multimask=multimask,
+        measured_at=time.time(),
     )

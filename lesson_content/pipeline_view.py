@@ -74,6 +74,8 @@ class PromptCase:
     score: float  # its predicted IoU
     iou: float  # its IoU with the target
     low_res: np.ndarray = field(repr=False, default=None)  # [S, S] low-res logits of that mask
+    single_iou: float | None = None  # several points: the actual IoU of the single-mask output (mask token 0)
+    single_score: float | None = None  # ... and its predicted IoU
 
 
 def background_point(scene, target) -> tuple[int, int] | None:
@@ -91,31 +93,44 @@ def background_point(scene, target) -> tuple[int, int] | None:
     return None
 
 
-def prompt_cases(model, scene, target) -> list[PromptCase]:
-    """The same object four ways: a point; points (foreground + background); a box; and the first
-    answer fed back as mask_input (refinement)."""
+def prompt_cases(model, scene, target, click: tuple[int, int] | None = None) -> list[PromptCase]:
+    """The same object four ways: a point (`click`, else the target's most interior pixel); points
+    (foreground + background); a box; and the first answer fed back as mask_input (refinement).
+
+    Every case keeps the best of SAM's three masks by predicted IoU. Meta's predictor returns the single
+    mask (token 0) for several points; that answer is kept beside it (`single_iou`), since a small model's
+    single-mask token can be much weaker than its best multimask answer."""
     predictor = _predictor(model)
     predictor.set_image(np.ascontiguousarray(scene.image))
-    fg = interior_point(target.mask)
+    fg = tuple(int(v) for v in click) if click is not None else interior_point(target.mask)
     cases: list[PromptCase] = []
 
-    def add(title, points, labels, box=None, mask_input=None, multimask=False):
-        masks, scores, low = predictor.predict(
+    def predict(points, labels, box, mask_input, multimask):
+        return predictor.predict(
             point_coords=np.asarray(points, dtype=np.float32) if points else None,
             point_labels=np.asarray(labels, dtype=np.int64) if points else None,
             box=np.asarray(box, dtype=np.float32) if box is not None else None,
             mask_input=mask_input, multimask_output=multimask)
-        best = int(np.argmax(scores))
-        cases.append(PromptCase(title, list(points), list(labels), box, mask_input is not None, masks[best],
-                                float(scores[best]), mask_iou(masks[best], target.mask), low[best]))
 
-    add("one foreground point", [fg], [1], multimask=True)
+    def add(title, points, labels, box=None, mask_input=None, multimask=True, with_single=False):
+        masks, scores, low = predict(points, labels, box, mask_input, multimask)
+        best = int(np.argmax(scores))
+        single_iou = single_score = None
+        if with_single:
+            one, one_score, _ = predict(points, labels, box, mask_input, False)
+            single_iou, single_score = mask_iou(one[0], target.mask), float(one_score[0])
+        cases.append(PromptCase(title, list(points), list(labels), box, mask_input is not None, masks[best],
+                                float(scores[best]), mask_iou(masks[best], target.mask), low[best],
+                                single_iou, single_score))
+
+    add("one foreground point", [fg], [1])
     bg = background_point(scene, target)
     if bg is not None:
-        add("+ a background point", [fg, bg], [1, 0])
+        add("+ a background point", [fg, bg], [1, 0], with_single=True)
     x0, y0, x1, y1 = target.bbox
-    add("a box", [], [], box=(x0, y0, x1 - 1, y1 - 1))
-    add("the point again, with the first answer as mask_input", [fg], [1], mask_input=cases[0].low_res[None])
+    add("a box", [], [], box=(x0, y0, x1 - 1, y1 - 1), with_single=True)
+    add("the point again, with the first answer as mask_input", [fg], [1], mask_input=cases[0].low_res[None],
+        with_single=True)
     return cases
 
 

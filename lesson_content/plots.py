@@ -38,6 +38,7 @@ def _figure(width: float, height: float, dark: bool):
 def line_plot(x: np.ndarray, series: Mapping[str, np.ndarray], *, xlabel: str, ylabel: str, title: str = "",
               dark: bool = False, ylim: tuple[float, float] | None = None, logy: bool = False,
               markers: Sequence[tuple[float, float, str]] = (), width: float = 5.2, height: float = 3.0,
+              legend_loc: str = "best",
               styles: Mapping[str, str] | None = None, spans: Sequence[tuple[float, float, str]] = ()):
     """Several curves over one x axis; markers: (x, y, label) points drawn on top; spans: (x0, x1, label)
     shaded bands (e.g. the frames where an object is hidden)."""
@@ -59,7 +60,7 @@ def line_plot(x: np.ndarray, series: Mapping[str, np.ndarray], *, xlabel: str, y
     if title:
         ax.set_title(title, fontsize=10)
     ax.grid(True, color=DARK_GRID if dark else LIGHT_GRID, linewidth=0.6)
-    legend = ax.legend(fontsize=8.5, frameon=False)
+    legend = ax.legend(fontsize=8.5, frameon=False, loc=legend_loc)
     for label in legend.get_texts():
         label.set_color(text)
     fig.tight_layout()

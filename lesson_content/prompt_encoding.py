@@ -134,6 +134,20 @@ class PlanClick:
         return sp.latex(self.p_y)
 
 
+NEAR_HALF_PI = 0.1  # radians: closer than this to pi/2 the prose says "just before / just beyond"
+
+
+def side_of_half_pi(angle: float) -> str:
+    """Where `angle` lies relative to pi/2, in words that follow the number (the prose branches on it)."""
+    gap = angle - math.pi / 2
+    if gap == 0:
+        return "exactly at"
+    near = abs(gap) < NEAR_HALF_PI
+    if gap > 0:
+        return "just beyond" if near else "beyond"
+    return "just before" if near else "well before"
+
+
 def plan_click(x: int, y: int, image_size: int) -> PlanClick:
     return PlanClick(x, y, image_size, sp.Rational(x, image_size), sp.Rational(y, image_size))
 

@@ -66,8 +66,19 @@ def primer_prompt(scene_, click: tuple[int, int] | None = None):
     return target, (int(click[0]), int(click[1]))
 
 
-def primer_result(target, click: tuple[int, int], masks: np.ndarray, scores: np.ndarray) -> PrimerResult:
-    """The three answers from SAM's masks [C, H, W] and scores [C] for `click` on `target`."""
+def agreement_words(iou: float) -> str:
+    """How well SAM's mask matches the true outline, in words that follow the IoU."""
+    if iou >= 0.85:
+        return "the two outlines agree closely"
+    if iou >= 0.6:
+        return "the two outlines agree in the main, with visible differences at the edges"
+    return "SAM's mask and the true outline disagree: compare the two panels to see where"
+
+
+def primer_result(target, click: tuple[int, int], masks: np.ndarray, scores: np.ndarray) -> PrimerResult | None:
+    """The three answers from SAM's masks [C, H, W] and scores [C] for `click` on `target` (None: no target)."""
+    if target is None:
+        return None
     best = int(np.argmax(scores))
     mask = np.asarray(masks[best], dtype=bool)
     box = tight_box(mask) if mask.any() else (click[0], click[1], click[0], click[1])

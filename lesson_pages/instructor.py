@@ -5,6 +5,7 @@ text: lesson_content/prose/instructor.md.
 """
 
 import os
+import time
 
 import pandas as pd
 import streamlit as st
@@ -34,7 +35,7 @@ def apply(values: dict) -> None:
 
 
 def reset_defaults() -> None:
-    defaults = ex.load_examples()
+    defaults = session.server_examples()
     session.set_examples(defaults)
     load_into_widgets(defaults)
     st.session_state[f"{KEY}_flash"] = "Back to the defaults (with the override file, if one is set)."
@@ -50,7 +51,7 @@ override = os.environ.get(ex.ENV_VAR, "").strip()
 st.caption(render("instructor.source", override=f"`{override}`" if override else "none (`SAM_LESSON_EXAMPLES` is not set)"))
 ex.load_examples()
 for message in ex.load_errors():
-    st.warning(f"Override file: {message}", icon=":material/warning:")
+    st.warning(f"Server examples: {message}", icon=":material/warning:")
 flash = st.session_state.pop(f"{KEY}_flash", None)
 if flash:
     st.success(flash, icon=":material/check_circle:")
@@ -103,8 +104,8 @@ buttons[2].download_button("Export as TOML", ex.examples_to_toml(current), file_
 
 # ---- import ----------------------------------------------------------------------------------------------
 st.header("Import")
-st.markdown(render("instructor.import", max_kb=ex.MAX_TOML_BYTES // 1024))
-upload = st.file_uploader("TOML file", type=["toml", "txt"], key=f"{KEY}_upload")
+st.markdown(render("instructor.import"))
+upload = st.file_uploader("TOML file", type=["toml", "txt"], key=f"{KEY}_upload", max_upload_size=ex.MAX_TOML_MB)
 if upload is not None:
     data = upload.getvalue()
     parsed, parse_errors = ex.parse_examples_toml(data)
@@ -119,3 +120,41 @@ if upload is not None:
                   on_click=apply, args=(imported,))
     elif not parse_errors:
         st.info("The file changes nothing.")
+
+# ---- publish to this server's students -------------------------------------------------------------------
+
+
+def publish_now(values: dict) -> None:
+    error = ex.publish(values, st.session_state.get(f"{KEY}_who", ""), st.session_state.get(f"{KEY}_token", ""))
+    st.session_state[f"{KEY}_publish_msg"] = ("error", error) if error else ("ok", "Published for this server's students.")
+
+
+def unpublish_now() -> None:
+    error = ex.unpublish(st.session_state.get(f"{KEY}_token", ""))
+    st.session_state[f"{KEY}_publish_msg"] = ("error", error) if error else ("ok", "Withdrawn: new sessions get the defaults.")
+
+
+st.header("Publish to this server's students")
+st.markdown(render("instructor.publish"))
+record, _ = ex.read_published()
+if record is not None:
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(record["at"]))
+    changed = sum(len(v) for v in record["changes"].values() if isinstance(v, dict))
+    st.info(f"Published by **{record['by']}** on {when}: {changed} changed key(s).", icon=":material/campaign:")
+else:
+    st.caption("Nothing is published: new sessions start from the defaults.")
+status = st.session_state.pop(f"{KEY}_publish_msg", None)
+if status:
+    (st.success if status[0] == "ok" else st.error)(status[1])
+if not ex.publishing_enabled():
+    st.caption(f"Publishing is off on this server: the operator enables it by setting `{ex.TOKEN_ENV_VAR}` "
+               "to a secret and giving it to the instructors.")
+else:
+    who_col, token_col = st.columns(2)
+    who_col.text_input("Your name (stored with the publication)", key=f"{KEY}_who", max_chars=60)
+    token_col.text_input("Instructor token", key=f"{KEY}_token", type="password")
+    pub_cols = st.columns(2)
+    pub_cols[0].button("Publish my session's examples", key=f"{KEY}_publish", type="primary", on_click=publish_now,
+                       args=(current,), width="stretch")
+    pub_cols[1].button("Withdraw the published examples", key=f"{KEY}_unpublish", on_click=unpublish_now,
+                       disabled=record is None, width="stretch")

@@ -2,8 +2,7 @@
 
 Meta's package imports torchvision at module level; `tests.torchvision_stub` provides it (its greedy
 `batched_nms` is a correct reference). Meta's generator hands float64 point tensors to predict_torch;
-Meta's prompt encoder casts them to float32 inside, sam_core's does not yet, so the oracle's predictor
-casts them first (the same float32 values our generator passes).
+sam_core's predictor casts them as Meta's prompt encoder does (tests/test_equivalence_official.py).
 """
 
 from __future__ import annotations
@@ -16,21 +15,12 @@ from tests.torchvision_stub import install_torchvision_stub
 install_torchvision_stub()
 
 
-class Float32PointsPredictor(SamPredictor):
-    """sam_core's SamPredictor, taking point coordinates of any float dtype as Meta's does."""
-
-    def predict_torch(self, point_coords, point_labels, *args, **kwargs):
-        if point_coords is not None:
-            point_coords = point_coords.float()
-        return super().predict_torch(point_coords, point_labels, *args, **kwargs)
-
-
 def meta_generator(model, **params):
     """Meta's SamAutomaticMaskGenerator driving `model` through sam_core's predictor."""
     from segment_anything import SamAutomaticMaskGenerator as MetaGenerator
 
     generator = MetaGenerator(model, **params)
-    generator.predictor = Float32PointsPredictor(model)
+    generator.predictor = SamPredictor(model)
     return generator
 
 

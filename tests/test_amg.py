@@ -22,8 +22,9 @@ from sam_core.automatic_mask_generator import SamAutomaticMaskGenerator
 from sam_core.masks import iou_matrix, tight_box
 from sam_core.scenes import render_scene
 from tests.amg_oracle_helpers import brute_force_nms, meta_generator
+from tests.conftest import require
 
-segment_anything = pytest.importorskip("segment_anything")
+segment_anything = require("segment_anything")
 
 # The embedded model's masks have soft edges (stability < 0.95 at offset 1), so Meta's ViT-H defaults
 # keep nothing on it; looser thresholds give masks to compare.

@@ -52,3 +52,68 @@ def test_stages_are_consistent():
         assert sum(s["objects"] for s in sizes) == auto["objects"]
         assert sum(s["matched_objects"] for s in sizes) == auto[t]["matched_objects"] <= auto["predicted"]
     assert auto["iou_0.75"]["matched_objects"] <= auto["iou_0.5"]["matched_objects"]
+
+
+def test_engine_scenes_are_unseen_and_disjoint():
+    from sam_core.data_engine.engine import ENGINE_SEED, EngineConfig, engine_scenes, eval_scenes
+    from sam_core.scenes.splits import HELD_OUT_SEED
+
+    cfg = EngineConfig(images_per_stage=2, eval_images=3)
+    stages = engine_scenes(cfg)
+    seeds = [s.seed for scenes in stages.values() for s in scenes]
+    assert len(set(seeds)) == len(seeds) == 6 and min(seeds) >= ENGINE_SEED > HELD_OUT_SEED
+    assert all(HELD_OUT_SEED <= s.seed < ENGINE_SEED for s in eval_scenes(cfg))
+
+
+def test_finetune_changes_a_copy_and_logs_its_curve():
+    import torch
+
+    from sam_core.data_engine.engine import EngineConfig, finetune
+
+    model = build_sam("nano")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    scene = render_scene("desk", 3_000_000, 256)
+    tuned, curve = finetune(model, [(scene, [o.mask for o in scene.objects])], EngineConfig(finetune_steps=2))
+    assert [c["step"] for c in curve] == [1, 2] and all(np.isfinite(c["loss"]) for c in curve)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the original is untouched
+    assert any(not torch.equal(before[k], v) for k, v in tuned.state_dict().items())
+
+
+def test_committed_run_and_page_values():
+    from lesson_content import data_engine_view as view
+    from lesson_content.prose import render
+
+    run = view.load_run()
+    assert run is not None, "assets/data_engine/run.json is missing: python -m sam_core.data_engine"
+    table = view.run_table(run)
+    assert [r["stage"] for r in table] == ["Assisted-manual", "Semi-automatic", "Fully automatic"]
+    auto = run["stages"][2]
+    assert auto["clicks"] == 0 and 0 <= auto["iou_0.75"]["recall"] <= auto["iou_0.5"]["recall"] <= 1
+    for name in ("data_engine.measured", "data_engine.loop"):
+        assert render(name, **view.run_values(run))
+    ratios = view.ratios()
+    assert round(ratios["masks_vs_open_images"], -1) == 410 and round(ratios["masks_vs_coco"]) == 1279
+    assert render("data_engine.paper", **view.paper_values())
+
+
+def test_filter_rows_and_export_zip():
+    import io
+    import json
+    import zipfile
+
+    from lesson_content.data_engine_view import filter_rows
+    from ui.segment_everything import export_zip
+
+    rows = filter_rows({"grid_points": 64, "predicted": 192, "pred_iou": 50, "stability": 40, "crop_edge": 40,
+                        "box_nms": 9})
+    assert [r["removed"] for r in rows] == [None, None, 142, 10, 0, 31]
+    mask = np.zeros((8, 8), dtype=bool)
+    mask[2:4, 3:6] = True
+    record = {"segmentation": mask, "area": 6, "bbox": [3, 2, 2, 1], "predicted_iou": 0.9, "stability_score": 0.95,
+              "point_coords": [[4.0, 3.0]], "crop_box": [0, 0, 8, 8]}
+    archive = zipfile.ZipFile(io.BytesIO(export_zip([record], "img", {"points_per_side": 8})))
+    manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["masks"][0]["file"] == "img_mask1.png" and manifest["masks"][0]["area"] == 6
+    from PIL import Image
+
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(archive.read("img_mask1.png")))) > 0, mask)

@@ -138,3 +138,66 @@ def test_default_click_and_box_hit_objects_of_the_default_scene():
               and o.bbox[0] >= box["x0"] and o.bbox[1] >= box["y0"] and o.bbox[2] <= box["x1"] + 1
               and o.bbox[3] <= box["y1"] + 1]
     assert inside, "the default box frames no whole object: adjust [box_prompt]"
+
+
+def test_the_traced_click_hits_an_object_every_part1_page_follows():
+    from lesson_content import traced_click as tc
+
+    thread = tc.traced_click(ex.default_examples())
+    assert thread.point == (342, 517) and thread.size == 1024
+    assert thread.hit and thread.target.level == "object", "the traced click must land on an object"
+    assert thread.describe().startswith("the ")
+    miss = tc.at_point(thread, 5, 5)  # the sky corner of the savanna: no object drawn there
+    assert not miss.hit and "no object" in miss.describe()
+
+
+# -- hostile config files and links (issue 23: bounded, regular files only, summarised errors) ----------
+
+def test_a_fifo_and_dev_zero_are_refused_at_once(tmp_path, monkeypatch):
+    import os
+    import time
+
+    monkeypatch.setenv(ex.PUBLISHED_ENV_VAR, str(tmp_path / "none.json"))
+    fifo = tmp_path / "examples.fifo"
+    os.mkfifo(fifo)
+    for source in (fifo, "/dev/zero"):
+        start = time.monotonic()
+        d = ex.load_examples(source)
+        assert time.monotonic() - start < 2.0
+        assert d == ex.default_examples()
+        assert any("not a regular file" in e for e in ex.load_errors()), source
+
+
+def test_nested_and_overflowing_toml_keep_the_defaults(tmp_path):
+    nested = tmp_path / "nested.toml"
+    nested.write_text("[scene]\nseed = " + "[" * 5000 + "]" * 5000 + "\n")
+    assert ex.load_examples(nested) == ex.default_examples()
+    assert ex.load_errors()
+    huge = tmp_path / "huge.toml"
+    huge.write_text("[focal_trace]\ngamma = " + "9" * 400 + "\n")
+    assert ex.load_examples(huge) == ex.default_examples()
+    assert any("too large" in e or "above the maximum" in e for e in ex.load_errors())
+
+
+def test_thousands_of_unknown_keys_give_a_summary(tmp_path):
+    many = tmp_path / "many.toml"
+    many.write_text("[scene]\n" + "".join(f"k{i} = 1\n" for i in range(5000)))
+    ex.load_examples(many)
+    errors = ex.load_errors()
+    assert len(errors) == ex.MAX_ERRORS_SHOWN + 1 and "4,992 more" in errors[-1]
+
+
+def test_examples_link_round_trip_and_damage():
+    d = ex.default_examples()
+    changed = ex.validate_examples({"prompt_click": {"y": 900}}, d)[0]
+    text = ex.examples_to_query(changed, d)
+    assert ex.examples_to_query(d, d) == ""
+    back, errors = ex.examples_from_query(text, d)
+    assert back == changed and not errors
+    for bad in ("!!notbase64", "x" * (ex.MAX_QUERY_CHARS + 1)):
+        back, errors = ex.examples_from_query(bad, d)
+        assert back == d and errors
+    import base64
+    hostile = base64.urlsafe_b64encode(b'{"prompt_click": {"y": 99999}, "nope": {}}').decode()
+    back, errors = ex.examples_from_query(hostile, d)
+    assert back == d and len(errors) == 2

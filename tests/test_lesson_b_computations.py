@@ -41,7 +41,7 @@ def test_interior_and_boundary_points():
 
 def test_scene_clicks_from_config_hit_their_objects():
     ex = default_examples()
-    for section in ("decoder_click", "loss_click", "multimask_example"):
+    for section in ("multimask_example",):
         cfg = ex[section]
         scene = targets.load_scene(cfg["kind"], cfg["seed"])
         obj = targets.first(scene, cfg["target"])
@@ -174,3 +174,22 @@ def test_decoder_trace_shapes_and_token_layout(random_nano):
     ref_run, ref_model = dv.reference_decoder_run()
     ref = dv.decoder_dims(ref_run, ref_model)
     assert (ref.width, ref.heads, ref.cross_width, ref.upscaled_channels) == (256, 8, 128, 32)
+
+
+def test_without_tracing_folds_record_calls_and_nothing_else():
+    from lesson_content import decoder_view as dv
+
+    source = "def f(x):\n    y = x + 1\n    record(\"a\", y)\n    record(\n        \"b\", y,\n    )\n    return y\n"
+    clean, folded = dv.without_tracing(source)
+    assert folded == 2 and clean == "def f(x):\n    y = x + 1\n    return y\n"
+    real, n = dv.without_tracing(dv.real_source()["MaskDecoder.predict_masks"])
+    assert n >= 1 and "record(" not in real and "return" in real
+
+
+def test_attention_layer_diagram_names_the_three_operations_per_layer():
+    from lesson_content import decoder_view as dv
+
+    dot = dv.attention_layer_dot(2, 7, 1024)
+    for i in range(2):
+        assert f"sa{i}" in dot and f"t2i{i}" in dot and f"i2t{i}" in dot
+    assert dot.count("self-attention") == 2 and "final token → image" in dot

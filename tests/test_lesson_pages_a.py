@@ -122,3 +122,58 @@ def test_instructor_page_reports_cross_field_errors(with_model):
     at.number_input(key="instructor_box_prompt_x1").set_value(10).run()  # x1 < x0
     assert any("x0 < x1" in e.value for e in at.error)
     assert at.button(key="instructor_apply").disabled
+
+
+def test_an_applied_change_goes_into_the_address_and_a_new_session_reads_it(with_model):
+    at = run_page("instructor")
+    at.number_input(key="instructor_prompt_click_y").set_value(900).run()
+    at.button(key="instructor_apply").click().run()
+    assert not at.exception
+    link = at.query_params.get("examples")
+    link = link[0] if isinstance(link, list) else link
+    assert link, "the applied change must be in the page address (a reload keeps it)"
+
+    from streamlit.testing.v1 import AppTest
+
+    clear_streamlit_caches()
+    fresh = AppTest.from_file(str(APP), default_timeout=TIMEOUT)  # a reload: a new session, same address
+    fresh.query_params["examples"] = link
+    fresh.run()
+    fresh.switch_page(page_row("instructor").file).run()
+    assert not fresh.exception
+    assert fresh.session_state["app_examples"]["prompt_click"]["y"] == 900
+
+    other = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()  # another student, no link
+    other.switch_page(page_row("instructor").file).run()
+    assert other.session_state["app_examples"]["prompt_click"]["y"] == 517
+
+
+def test_publish_needs_the_token_and_reaches_new_sessions(with_model, monkeypatch, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from lesson_content import examples as ex
+
+    monkeypatch.setenv(ex.PUBLISHED_ENV_VAR, str(tmp_path / "published.json"))
+    monkeypatch.setenv(ex.TOKEN_ENV_VAR, "s3cret")
+    at = run_page("instructor")
+    at.number_input(key="instructor_prompt_click_x").set_value(600).run()
+    at.button(key="instructor_apply").click().run()
+    at.text_input(key="instructor_who").input("Dr Lee").run()
+    at.text_input(key="instructor_token").input("wrong").run()
+    at.button(key="instructor_publish").click().run()
+    assert any("token" in e.value for e in at.error) and not (tmp_path / "published.json").exists()
+    at.text_input(key="instructor_token").input("s3cret").run()
+    at.button(key="instructor_publish").click().run()
+    assert not at.exception
+    record, errors = ex.read_published()
+    assert not errors and record["by"] == "Dr Lee" and record["changes"] == {"prompt_click": {"x": 600}}
+
+    student = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()  # a new session, no link
+    student.switch_page(page_row("instructor").file).run()
+    assert student.session_state["app_examples"]["prompt_click"]["x"] == 600
+
+    assert ex.unpublish("s3cret") is None and ex.read_published() == (None, [])
+    clear_streamlit_caches()
+    later = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    later.switch_page(page_row("instructor").file).run()
+    assert later.session_state["app_examples"]["prompt_click"]["x"] == 342

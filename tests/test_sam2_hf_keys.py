@@ -34,6 +34,7 @@ def hf_video_config(model_type: str, image_size: int = 1024, release: str = "2.1
     return transformers.Sam2VideoConfig(
         vision_config=vision, prompt_encoder_config=transformers.Sam2VideoPromptEncoderConfig(image_size=image_size),
         mask_decoder_config=transformers.Sam2VideoMaskDecoderConfig(), image_size=image_size,
+        memory_attention_rope_feat_sizes=[image_size // 16] * 2,
         enable_temporal_pos_encoding_for_object_pointers=sam2_1, enable_occlusion_spatial_embedding=sam2_1,
     )
 

@@ -12,7 +12,8 @@ sessions (`st.cache_data`), keyed by `ModelInfo.cache_key`, so they never mix tw
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -59,6 +60,65 @@ def config_click(keys: PageKeys, config_id: tuple, default: tuple[int, int],
 def back_to_config_click(keys: PageKeys) -> None:
     """Forget the student's click (a button callback): the config's click is traced again."""
     st.session_state[keys("click")] = None
+
+
+# ---- the instructor's examples in the page address (a reload keeps them, a link shares them) ---------------
+
+EXAMPLES_PARAM = "examples"  # ?examples=<examples.examples_to_query(...)>
+
+
+def examples_from_address(base: dict) -> dict:
+    """The session's first examples: `base` (the server's), with a link's changes over it, validated."""
+    from lesson_content import examples as ex
+
+    text = st.query_params.get(EXAMPLES_PARAM, "")
+    if not text:
+        return base
+    examples, errors = ex.examples_from_query(text, base)
+    for message in errors:
+        st.warning(f"Examples in the address: {message}", icon=":material/link_off:")
+    return examples
+
+
+def keep_examples_in_address(examples: dict, base: dict) -> None:
+    """Write the session's changes over `base` into the address (remove it when there are none)."""
+    from lesson_content import examples as ex
+
+    text = ex.examples_to_query(examples, base)
+    if text:
+        if st.query_params.get(EXAMPLES_PARAM) != text:
+            st.query_params[EXAMPLES_PARAM] = text
+    elif EXAMPLES_PARAM in st.query_params:
+        del st.query_params[EXAMPLES_PARAM]
+
+
+# ---- honest labels and the instructor's view -------------------------------------------------------------
+
+def measured_label(run) -> str:
+    """When and how timings were measured (a TracedPrediction or anything with `measured_at`; results are
+    cached across sessions: say so)."""
+    if not getattr(run, "measured_at", 0.0):
+        return "Times measured on this server (time of measurement not recorded)."
+    age_s = max(0.0, time.time() - run.measured_at)
+    stamp = time.strftime("%H:%M:%S UTC", time.gmtime(run.measured_at))
+    age = f"{age_s:.0f} s ago" if age_s < 120 else f"{age_s / 60:.0f} min ago"
+    return (f"Measured on this server at {stamp} ({age}), on the machine that served this page; the result "
+            "is cached for this model, image and prompt, so a repeat visit shows that measurement again.")
+
+
+def instructor_note(examples: Mapping[str, Mapping[str, Any]], sections: Sequence[str]) -> None:
+    """With *Instructor mode* on (sidebar): the traced-example values this page computes from."""
+    if not session.instructor_mode():
+        return
+    from lesson_content import examples as ex
+
+    rows = [{"key": f"[{f.section}] {f.key}", "value": str(examples[f.section][f.key]), "meaning": f.help}
+            for section in sections for f in ex.fields_of(section)]
+    with st.expander("Instructor mode: the traced examples this page computes from", expanded=False,
+                     icon=":material/school:"):
+        st.dataframe(rows, hide_index=True, width="stretch")
+        st.page_link("lesson_pages/instructor.py", label="Change them on the Instructor page",
+                     icon=":material/edit:")
 
 
 # ---- cached model calls -------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from lesson_content.examples import load_examples
+from lesson_content.examples import load_examples, published_stamp
 from sam_core.device import resolve_device as _resolve_device
 from sam_core.sam1.build import NANO_WEIGHTS, build_sam
 from sam_core.sam1.predictor import SamPredictor
@@ -423,15 +423,27 @@ def last_predictor():
 
 # ---- traced examples ------------------------------------------------------------------------------
 
-@st.cache_data(show_spinner=False)
-def _default_examples() -> dict:
-    return load_examples()
+@st.cache_data(show_spinner=False, max_entries=4)
+def _default_examples(published_stamp: float) -> dict:
+    return load_examples()  # defaults, the operator's file, then the published examples (keyed by their mtime)
+
+
+def server_examples() -> dict:
+    """What a new session starts from: defaults + $SAM_LESSON_EXAMPLES + the examples an instructor published."""
+    return copy.deepcopy(_default_examples(published_stamp()))
 
 
 def get_examples() -> dict:
-    """The session's traced examples: a copy of lesson_content.examples.load_examples()."""
+    """The session's traced examples: the server's, or an instructor's link (?examples=...) over them.
+
+    Instructor changes live in the page address (ui/page.py keeps it there), so a reload keeps them."""
     if EXAMPLES_KEY not in st.session_state:
-        st.session_state[EXAMPLES_KEY] = copy.deepcopy(_default_examples())
+        from ui.page import examples_from_address  # the address <-> examples glue lives with the pages
+
+        st.session_state[EXAMPLES_KEY] = examples_from_address(server_examples())
+    from ui.page import keep_examples_in_address
+
+    keep_examples_in_address(st.session_state[EXAMPLES_KEY], server_examples())
     return st.session_state[EXAMPLES_KEY]
 
 
@@ -442,6 +454,7 @@ def set_examples(examples: dict) -> None:
 
 def reset_examples() -> None:
     st.session_state.pop(EXAMPLES_KEY, None)
+    st.query_params.pop("examples", None)
 
 
 def instructor_mode() -> bool:

@@ -119,7 +119,8 @@ def render_sidebar():
         _device_picker()
         model_server.render_choice()  # the Segment page's clicks on a shared model service
         st.toggle("Instructor mode", key=session.INSTRUCTOR_KEY,
-                  help="Shows the traced-example editor and the raw numbers behind every page.")
+                  help="Shows, on each part-1 page, the traced examples it computes from, with a link to the "
+                       "Instructor page that edits them.")
         placeholder = st.empty()
     st.session_state[_TIMINGS_SLOT] = placeholder  # pages' fragments refresh it (render_timings())
     return placeholder

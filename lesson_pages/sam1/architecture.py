@@ -50,12 +50,12 @@ st.markdown(render("architecture.prompt_encoder", ref_name=ref.name, ref_prompt_
                    box_tokens=summary.box_tokens[1]))
 st.markdown(render(
     "architecture.decoder", decoder_depth=summary.decoder_depth, mask_tokens=summary.mask_tokens,
-    multimask=summary.multimask_outputs, low_res=summary.low_res_masks[-1], ref_name=ref.name,
-    ref_decoder_params_m=ref.params["mask_decoder"] / 1e6))
+    multimask=summary.multimask_outputs, low_res=ref.low_res_masks[-1], model_low_res=summary.low_res_masks[-1],
+    ref_name=ref.name, model_name=info.name, ref_decoder_params_m=ref.params["mask_decoder"] / 1e6))
 
 st.warning(render(
-    "architecture.not_unet", decoder_depth=summary.decoder_depth, tokens=summary.decoder_tokens,
-    grid=summary.grid, upscale_convs=summary.upscale_convs, ref_name=ref.name,
+    "architecture.not_unet", decoder_depth=ref.decoder_depth, tokens=ref.decoder_tokens,
+    grid=ref.grid, model_grid=summary.grid, model_name=info.name, upscale_convs=ref.upscale_convs, ref_name=ref.name,
     decoder_pct=100 * ref.params["mask_decoder"] / ref.total_params), icon=":material/warning:")
 
 # ---- heavy encoder once, light decoder per prompt -------------------------------------------------------
@@ -80,6 +80,7 @@ def measure(model, kind: str, seed: int, size: int, clicks: int, run: int) -> ar
     return architecture.measure_amortization(model, scene.image, points, encoder_runs=3)
 
 
+timing_image_side = int(click_cfg["image_size"])
 if st.button("Measure again", key=k("measure")):
     st.session_state[k("run")] = st.session_state.get(k("run"), 0) + 1  # a new cache entry: measured again
 with st.spinner(f"Encoding the scene, then {clicks} clicks ..."):
@@ -90,6 +91,12 @@ st.markdown(render(
     "architecture.amortization" if timing.ratio > 1 else "architecture.amortization_noisy", device=timing.device, enc_ms=timing.encoder_median, enc_runs=len(timing.encoder_ms),
     clicks=timing.n_clicks, click_ms=timing.click_median, ratio=timing.ratio, amortized=timing.amortized_total,
     naive=timing.naive_total))
+split = timing.split_medians
+st.markdown(render("architecture.click_split", clicks=timing.n_clicks, click_ms=timing.click_median,
+                   prompt_ms=split["prompt encoder"], decoder_ms=split["mask decoder"],
+                   rest_ms=split["upsampling + rest"], image_h=timing_image_side, image_w=timing_image_side,
+                   low_res=summary.low_res_masks[-1]))
+st.caption(page.measured_label(timing))
 
 steps = list(range(0, timing.n_clicks + 1))
 rows = []

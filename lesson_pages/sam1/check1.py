@@ -11,6 +11,7 @@ import streamlit as st
 from lesson_content import architecture, check1, plots
 from lesson_content import minloss_demo as demo
 from lesson_content import scene_targets as targets
+from lesson_content import traced_click as tc
 from lesson_content.prose import render
 from sam_core.masks import interior_point
 from sam_core.sam1.build import SAM_DECODER
@@ -19,9 +20,10 @@ from ui import page, session, widgets
 k = page.PageKeys("check1")
 dark = page.dark_theme()
 examples = session.get_examples()
-photo_cfg, timing, boundary, loss_click, weights = (examples["check1"], examples["timing_check"],
-                                                    examples["boundary_click"], examples["loss_click"],
-                                                    examples["loss_weights"])
+photo_cfg, timing, boundary, minloss_cfg, weights = (examples["check1"], examples["timing_check"],
+                                                     examples["boundary_click"], examples["multimask_example"],
+                                                     examples["loss_weights"])
+thread = tc.traced_click(examples)
 clicks = int(timing["clicks"])
 model, info = session.current_model()
 # The loaded model's multimask count; without one, real SAM's (read from its decoder, built on the meta device).
@@ -30,6 +32,8 @@ n_masks = (model.mask_decoder.num_multimask_outputs if model is not None
 REF_NAME = "SAM ViT-H"
 
 st.title("Check 1: predict and verify")
+page.instructor_note(examples, ("prompt_click", "scene", "check1", "timing_check", "boundary_click",
+                                "multimask_example"))
 
 # ---- the questions (a form: nothing is verified before the answers are in) --------------------------------------
 Q1 = ["Once", f"Once per click ({clicks} times)", "Once per tile of the photo", "It depends on the photo's size"]
@@ -75,10 +79,11 @@ def verdict(ok: bool | None) -> None:
         st.error("Not quite — see why below.", icon=":material/cancel:")
 
 
-def encoder_check(model, kind: str, seed: int, width: int, height: int, clicks: int):
-    scene = targets.load_scene(kind, seed)
+def encoder_check(model, kind: str, seed: int, size: int, first: tuple[int, int], width: int, height: int,
+                  clicks: int):
+    scene = targets.load_scene(kind, seed, size)
     photo = check1.photo_from_scene(scene.image, width, height)
-    return check1.count_encoder_runs(model, photo, check1.click_points(scene, clicks, photo.shape[:2]))
+    return check1.count_encoder_runs(model, photo, check1.click_points(scene, clicks, photo.shape[:2], first))
 
 
 def boundary_check(model, kind: str, seed: int, a: str, b: str):
@@ -102,9 +107,11 @@ verdict(None if answer1 is None else answer1 == CORRECT["q1"])
 count = None
 if model is not None:
     with st.spinner(f"Loading a {photo_cfg['photo_width']} × {photo_cfg['photo_height']} photo and clicking {clicks} times ..."):
-        count = page.model_cached(encoder_check, boundary["kind"], boundary["seed"], photo_cfg["photo_width"],
-                                  photo_cfg["photo_height"], clicks)
+        count = page.model_cached(encoder_check, thread.kind, thread.seed, thread.size, thread.point,
+                                  photo_cfg["photo_width"], photo_cfg["photo_height"], clicks)
     photo_size = count.photo_size
+    st.caption(render("check1.a1_thread", x=thread.point[0], y=thread.point[1], size=thread.size,
+                      target=thread.describe(), clicks=clicks))
     st.markdown(render("check1.a1", photo_w=photo_size[1], photo_h=photo_size[0], clicks=clicks, runs=count.encoder_runs,
                        runs_s="" if count.encoder_runs == 1 else "s", in_w=count.input_size[1], in_h=count.input_size[0],
                        img_size=count.img_size, tiles_model=check1.tiles(photo_size, count.img_size),
@@ -170,9 +177,11 @@ st.header("Question 4: why the minimum")
 verdict(None if st.session_state.get(k("q4")) is None else st.session_state.get(k("q4")) == CORRECT["q4"])
 st.markdown(render("check1.a4", multimask=n_masks))
 with st.spinner("Running both objectives ..."):
-    segments, results = minloss_check(loss_click["kind"], loss_click["seed"], loss_click["target"],
+    segments, results = minloss_check(minloss_cfg["kind"], minloss_cfg["seed"], minloss_cfg["target"],
                                       float(weights["focal"]), float(weights["dice"]))
-st.markdown(render("check1.a4_demo", target=loss_click["target"], levels=", ".join(s.name for s in segments),
+st.caption(render("check1.a4_other_scene", kind=minloss_cfg["kind"], target=minloss_cfg["target"],
+                  thread_target=thread.describe(), thread_levels=len(thread.hits)))
+st.markdown(render("check1.a4_demo", target=minloss_cfg["target"], levels=", ".join(s.name for s in segments),
                    steps=demo.STEPS))
 union = np.logical_or.reduce([m for res in results for m in res.masks])
 rows, cols_idx = np.nonzero(union) if union.any() else (np.array([0, union.shape[0] - 1]), np.array([0, union.shape[1] - 1]))

@@ -11,27 +11,28 @@ import streamlit as st
 from lesson_content import decoder_view as dv
 from lesson_content import plots
 from lesson_content import scene_targets as targets
+from lesson_content import traced_click as tc
 from lesson_content.plan_quotes import MASK_DECODER_PSEUDOCODE
 from lesson_content.prose import render
-from sam_core.masks import interior_point, mask_iou
+from sam_core.masks import mask_iou
 from ui import page, session, widgets
 
 k = page.PageKeys("decoder")
+ATTENTION_SIDE = 384  # px: the head-averaged heat maps are drawn at this size (display only, faster)
 dark = page.dark_theme()
-cfg = session.get_examples()["decoder_click"]
+examples = session.get_examples()
+thread = tc.traced_click(examples)
 model, info = session.current_model()
 model_key = info.cache_key
 
 st.title("The mask decoder")
+page.instructor_note(examples, ("prompt_click", "scene"))
 
-scene = targets.load_scene(cfg["kind"], cfg["seed"])
-target = targets.target_or_largest(scene, cfg["target"])
-if target is None or target.name != cfg["target"]:
-    st.info(f"The {cfg['kind']} scene (seed {cfg['seed']}) has no “{cfg['target']}”; clicking "
-            f"{'its largest object' if target else 'its centre'} instead.")
-default_click = interior_point(target.mask) if target is not None else (scene.size // 2, scene.size // 2)
-# The click: the config's object until the student clicks; reset when the instructor changes the config.
-(x, y), _ = page.config_click(k, (cfg["kind"], cfg["seed"], cfg["target"]), default_click, scene.image.shape[:2])
+scene = thread.scene
+# The click: the traced click of part 1 until the student clicks; reset when the instructor changes it.
+(x, y), own = page.config_click(k, thread.config_id, thread.point, scene.image.shape[:2])
+if own:
+    st.button("Back to the traced click", key=k("reset"), on_click=page.back_to_config_click, args=(k,))
 
 
 @st.cache_data(show_spinner=False)
@@ -41,27 +42,26 @@ def reference_trace():
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def mean_attention_images(model_key: str, kind: str, seed: int, x: int, y: int, _run, prompt_index: int):
+def mean_attention_images(model_key: str, kind: str, seed: int, size: int, x: int, y: int, _run, prompt_index: int):
     """Head-averaged heat overlays on the scene: stage -> image."""
-    image = targets.load_scene(kind, seed).image
-    return {stage: dv.heat_overlay(image, dv.grid_to_image(maps.mean(0), _run))
+    image, _ = widgets.downscale_for_display(targets.load_scene(kind, seed, size).image, ATTENTION_SIDE)
+    return {stage: dv.heat_overlay(image, dv.grid_to_image(maps.mean(0), _run, image.shape[:2]))
             for stage, maps in dv.prompt_attention(_run, prompt_index).items()}
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def head_attention_images(model_key: str, kind: str, seed: int, x: int, y: int, stage: str, _run, prompt_index: int):
+def head_attention_images(model_key: str, kind: str, seed: int, size: int, x: int, y: int, stage: str, _run,
+                          prompt_index: int):
     """One smaller heat overlay per head for one stage."""
-    image, _ = widgets.downscale_for_display(targets.load_scene(kind, seed).image, 256)
+    image, _ = widgets.downscale_for_display(targets.load_scene(kind, seed, size).image, 256)
     maps = dv.prompt_attention(_run, prompt_index)[stage]
-    return [dv.heat_overlay(image, np.asarray(dv.grid_to_image(m, _run))[:: _run.original_size[0] // image.shape[0],
-                                                                     :: _run.original_size[1] // image.shape[1]])
-            for m in maps]
+    return [dv.heat_overlay(image, dv.grid_to_image(m, _run, image.shape[:2])) for m in maps]
 
 
 if model is None:
     st.markdown(render("decoder.intro", depth="two", model_name=info.name))
     st.warning(info.message or "No model is loaded.", icon="⏳")
-    st.image(scene.image, caption=f"{cfg['kind']} scene, seed {cfg['seed']}", width=420)
+    st.image(scene.image, caption=f"{thread.kind} scene, seed {thread.seed}", width=420)
     st.stop()
 
 with st.spinner("Tracing the decoder on your click ..."):
@@ -74,22 +74,27 @@ depth = structure.depth
 st.markdown(render("decoder.intro", depth=depth, model_name=info.name))
 
 # ---- live: click -> attention heat maps ---------------------------------------------------------------
-hits = scene.targets_at(x, y)
-clicked = hits[0] if hits else None
+here = tc.at_point(thread, x, y)
+hits, clicked = list(here.hits), here.target
 left, right = st.columns([2, 3])
 with left:
     best = int(np.argmax(run.scores))
     widgets.clickable_image(scene.image, key=k("canvas"), points=[(x, y)], labels=[1],
                             mask=run.masks[best], max_display_side=512)
-    st.caption(f"Click ({x}, {y}) on **{clicked.phrase if clicked else 'the background'}**. "
-               f"Best mask shown (candidate {best + 1}, predicted IoU {run.scores[best]:.2f}). Click to trace another point.")
+    st.caption(f"{'Your click' if own else 'The traced click of part 1'} ({x}, {y}) on {thread.size} px: "
+               f"**{here.describe()}**. Best mask shown (candidate {best + 1}, predicted IoU {run.scores[best]:.2f}). Click to trace another point.")
 with right:
-    images = mean_attention_images(model_key, cfg["kind"], cfg["seed"], x, y, run, layout.prompt_index)
+    images = mean_attention_images(model_key, thread.kind, thread.seed, thread.size, x, y, run, layout.prompt_index)
     st.markdown("**Where the prompt token looks**, head-averaged, at each token → image attention:")
     cols = st.columns(len(images))
     for col, (stage, mean) in zip(cols, images.items(), strict=True):
         col.image(mean, caption=stage, width="stretch")
     st.caption(render("decoder.attention_caption", grid=dims.grid, uniform_pct=100.0 / dims.positions))
+    prompt_maps = dv.prompt_attention(run, layout.prompt_index)
+    scale_top = max(dv.heat_scale(m.mean(0)) for m in prompt_maps.values())
+    st.image(dv.colour_bar(), width=256)
+    st.caption(render("decoder.heat_legend", percentile=dv.HEAT_PERCENTILE, top_pct=100 * scale_top,
+                      times_uniform=scale_top * dims.positions))
     if clicked is not None:
         frac = targets.gt_fraction_on_grid(clicked.mask, run.input_size, run.img_size, dims.grid)
         maps = dv.prompt_attention(run, layout.prompt_index)
@@ -103,7 +108,7 @@ with right:
 
 stage = st.radio("Per head:", list(images), horizontal=True, key=k("stage"))
 head_cols = st.columns(min(dims.heads, 8))
-for h, picture in enumerate(head_attention_images(model_key, cfg["kind"], cfg["seed"], x, y, stage, run,
+for h, picture in enumerate(head_attention_images(model_key, thread.kind, thread.seed, thread.size, x, y, stage, run,
                                                   layout.prompt_index)):
     head_cols[h % len(head_cols)].image(picture, caption=f"head {h + 1}", width="stretch")
 
@@ -135,6 +140,8 @@ st.pyplot(fig, width=560)
 
 # ---- three attentions -------------------------------------------------------------------------------------
 st.header("Three attentions per layer")
+_, diagram_col, _ = st.columns([1, 2, 1])
+diagram_col.graphviz_chart(dv.attention_layer_dot(depth, dims.tokens, dims.positions, dark=dark), width="stretch")
 st.markdown(render("decoder.ops", depth=depth, tokens=dims.tokens, positions=dims.positions, first_layer=0))
 st.markdown(render("decoder.formula_intro"))
 for line in dv.cross_attention_latex(dims):
@@ -194,12 +201,15 @@ st.table({"mask token": list(range(layout.num_mask_tokens)),
 # ---- code ---------------------------------------------------------------------------------------------------
 st.header("Pseudocode and the real code")
 st.markdown(render("decoder.code_intro"))
-code_left, code_right = st.columns(2)
-with code_left:
-    st.markdown("**The lesson plan's pseudocode**")
-    st.code(MASK_DECODER_PSEUDOCODE, language="python")
-with code_right:
-    st.markdown("**sam_core (what ran above)**")
-    for name, source in dv.real_source().items():
-        with st.expander(name, expanded=name.startswith("MaskDecoder")):
-            st.code(source, language="python")
+st.markdown("**The lesson plan's pseudocode**")
+st.code(MASK_DECODER_PSEUDOCODE, language="python")
+st.markdown("**sam_core (what ran above)**")
+for name, source in dv.real_source().items():
+    clean, folded = dv.without_tracing(source)
+    with st.expander(name, expanded=name.startswith("MaskDecoder")):
+        st.code(clean, language="python")
+        if folded:
+            st.caption(f"{folded} tracing call(s) folded away (`record(...)` copies a tensor for this page's "
+                       "figures and changes nothing).")
+            if st.toggle("Show the exact source, tracing calls included", key=k(f"exact_{name}")):
+                st.code(source, language="python")

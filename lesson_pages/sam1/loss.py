@@ -12,38 +12,36 @@ import streamlit as st
 
 from lesson_content import loss_view as lv
 from lesson_content import plots
-from lesson_content import scene_targets as targets
+from lesson_content import traced_click as tc
 from lesson_content.focal_trace import fmt, fmt_param, focal_curves, focal_trace, real_focal_on_pixels
 from lesson_content.plan_quotes import LOSS_PSEUDOCODE
 from lesson_content.prose import render
-from sam_core.masks import interior_point
 from ui import page, session, widgets
 
 k = page.PageKeys("loss")
 dark = page.dark_theme()
 examples = session.get_examples()
-cfg, focal_cfg, weights, plan = (examples["loss_click"], examples["focal_trace"], examples["loss_weights"],
-                                 examples["plan_focal"])
+focal_cfg, weights, plan = examples["focal_trace"], examples["loss_weights"], examples["plan_focal"]
+thread = tc.traced_click(examples)
 
 st.title("The loss")
+page.instructor_note(examples, ("prompt_click", "scene", "focal_trace", "loss_weights"))
 st.markdown(render("loss.intro"))
 
 # ---- class imbalance (ground truth only) -------------------------------------------------------------------
-scene = targets.load_scene(cfg["kind"], cfg["seed"])
-target = targets.target_or_largest(scene, cfg["target"])
-if target is None:
-    st.error(f"The {cfg['kind']} scene has no objects to click.")
-    st.stop()
-target_click = interior_point(target.mask)
-(x, y), _ = page.config_click(k, (cfg["kind"], cfg["seed"], cfg["target"]), target_click, scene.image.shape[:2])
-hits = scene.targets_at(x, y)
+scene = thread.scene
+(x, y), own = page.config_click(k, thread.config_id, thread.point, scene.image.shape[:2])
+here = tc.at_point(thread, x, y)
+hits, target = list(here.hits), here.target
 
 st.header("Class imbalance")
-levels_text = ", ".join(f"{t.name} {100 * lv.foreground_fraction(t.mask):.2f}%"
-                        for t in scene.targets_at(*target_click))
-fg = lv.foreground_fraction(target.mask)
-st.markdown(render("loss.imbalance", target=target.phrase, fg_pct=100 * fg, bg_pct=100 * (1 - fg),
-                   level_count=len(scene.targets_at(*target_click)), levels_text=levels_text))
+if target is None:
+    st.markdown(render("loss.imbalance_miss", x=x, y=y))
+else:
+    levels_text = ", ".join(f"{t.name} {100 * lv.foreground_fraction(t.mask):.2f}%" for t in hits)
+    fg = lv.foreground_fraction(target.mask)
+    st.markdown(render("loss.imbalance", target=target.phrase, fg_pct=100 * fg, bg_pct=100 * (1 - fg),
+                       level_count=len(hits), levels_text=levels_text))
 
 # ---- focal loss ------------------------------------------------------------------------------------------------
 defaults = lv.loss_defaults()
@@ -77,7 +75,7 @@ series = {"cross-entropy (γ = 0)": curves["gamma=0"],
           f"focal, γ = {gamma:g}": curves[f"gamma={gamma:g}"],
           f"× α_t, foreground pixel (α = {alpha:g})": curves[f"fg gamma={gamma:g}"],
           f"× α_t, background pixel (1 − α = {1 - alpha:g})": curves[f"bg gamma={gamma:g}"]}
-fig = plots.line_plot(curves["p_t"], series, xlabel="p_t (confidence in the correct class)", ylabel="loss per pixel",
+fig = plots.line_plot(curves["p_t"], series, legend_loc="upper right", xlabel="p_t (confidence in the correct class)", ylabel="loss per pixel",
                       dark=dark, ylim=(0, 3), styles={list(series)[2]: "--", list(series)[3]: ":"},
                       markers=[(slider_trace.easy.p_t, slider_trace.easy.loss, f"easy {fmt(slider_trace.easy.loss)}"),
                                (slider_trace.hard.p_t, slider_trace.hard.loss, f"hard {fmt(slider_trace.hard.loss)}")])
@@ -106,7 +104,8 @@ if model is None:
     st.warning(info.message or "No model is loaded: the live scoring needs one.", icon="⏳")
 else:
     run = page.traced_prediction(scene.image, points=[(x, y)], labels=[1])
-    st.markdown(render("loss.live_intro", target=target.name))
+    st.markdown(render("loss.live_intro", target=here.describe(), x=x, y=y,
+                       whose="your click" if own else "the traced click of part 1"))
     left, right = st.columns([2, 3])
     with left:
         widgets.clickable_image(scene.image, key=k("canvas"), points=[(x, y)], labels=[1], max_display_side=480)
@@ -115,7 +114,7 @@ else:
             st.info("This click is on the background: no ground-truth segment contains it. Click an object.")
         else:
             names = [f"{t.name} ({t.level})" for t in hits]
-            default_gt = next((i for i, t in enumerate(hits) if t.name == cfg["target"]), 0)
+            default_gt = next((i for i, t in enumerate(hits) if t is target), 0)
             chosen = st.radio("The annotator meant:", range(len(hits)), format_func=lambda i: names[i],
                               index=default_gt, horizontal=True, key=k(f"gt_{x}_{y}"))
             gt = hits[chosen]
@@ -195,14 +194,11 @@ else:
 # ---- code ------------------------------------------------------------------------------------------------------
 st.header("Pseudocode and the real code")
 st.markdown(render("loss.code_intro"))
-code_left, code_right = st.columns(2)
-with code_left:
-    st.markdown("**The lesson plan's pseudocode**")
-    st.code(LOSS_PSEUDOCODE, language="python")
-with code_right:
-    st.markdown("**sam_core.losses (what scored the masks above)**")
-    from sam_core import losses as sam_losses
+st.markdown("**The lesson plan's pseudocode**")
+st.code(LOSS_PSEUDOCODE, language="python")
+st.markdown("**sam_core.losses (what scored the masks above)**")
+from sam_core import losses as sam_losses  # noqa: E402  (only this section reads the source)
 
-    for func in (sam_losses.focal_loss, sam_losses.dice_loss, sam_losses.min_loss_assignment):
-        with st.expander(func.__name__, expanded=func is sam_losses.focal_loss):
-            st.code(inspect.getsource(func), language="python")
+for func in (sam_losses.focal_loss, sam_losses.dice_loss, sam_losses.min_loss_assignment):
+    with st.expander(func.__name__, expanded=func is sam_losses.focal_loss):
+        st.code(inspect.getsource(func), language="python")

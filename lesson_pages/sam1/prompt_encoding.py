@@ -12,9 +12,9 @@ import pandas as pd
 import streamlit as st
 
 from lesson_content import prompt_encoding as pe
+from lesson_content import traced_click as tc
 from lesson_content.architecture import reference_config
 from lesson_content.prose import render
-from lesson_content.scene_targets import load_scene
 from ui import page, session, widgets
 
 k = page.PageKeys("prompt")
@@ -26,16 +26,19 @@ ref = reference_config()
 ref_name = "SAM ViT-H"
 
 st.title("Prompt encoding: from clicks to tokens")
+page.instructor_note(examples, ("prompt_click", "scene", "box_prompt", "fourier"))
 
 # ---- which click: the student's, else the instructor's -------------------------------------------------
 try:
-    scene = load_scene(scene_cfg["kind"], scene_cfg["seed"], size)
+    thread = tc.traced_click(examples)
+    scene = thread.scene
 except Exception as error:
-    scene = None
+    thread = scene = None
     st.error(f"The scene could not be rendered: {type(error).__name__}: {error}")
-config_id = (cfg["x"], cfg["y"], size, scene_cfg["kind"], scene_cfg["seed"])
+config_id = thread.config_id if thread is not None else (cfg["x"], cfg["y"], size)
 (x, y), students = page.config_click(k, config_id, (cfg["x"], cfg["y"]), (size, size))
-click_source = "your click" if students else "the instructor's traced example"
+click_source = "your click" if students else "the traced click of part 1, followed on every page"
+on_what = tc.at_point(thread, x, y).describe() if thread is not None else "the image"
 
 model, info = session.current_model()
 traced = None
@@ -58,6 +61,7 @@ if scene is not None:
     with right:
         if traced is not None:
             st.markdown(render("prompt_encoding.click", x=x, y=y, image_size=size, click_source=click_source,
+                               target=on_what,
                                n_masks=len(traced.scores), score=float(traced.scores[best])))
         else:
             st.markdown(f"The traced click is **({x}, {y})** on a {size} × {size} image ({click_source}).")
@@ -78,8 +82,7 @@ plan_values = dict(
     p_x_latex=click.p_x_latex, p_y_latex=click.p_y_latex, p_x=click.p_x_float, p_y=click.p_y_float,
     sin_px=t[0, "x", "sin"].exact, cos_px=t[0, "x", "cos"].exact, sin_py=t[0, "y", "sin"].exact, cos_py=cos_py,
     cos_py_word="negative" if cos_py < 0 else ("positive" if cos_py > 0 else "zero"),
-    side="just beyond" if angle_py > math.pi / 2 else ("just before" if angle_py < math.pi / 2 else "exactly at"),
-    angle_py=angle_py, half_pi=math.pi / 2,
+    side=pe.side_of_half_pi(angle_py), angle_py=angle_py, half_pi=math.pi / 2, gap=abs(angle_py - math.pi / 2),
     p_x_rounded=f"{click.p_x_rounded:.{pe.PLAN_ROUND_DIGITS}f}", p_y_rounded=f"{click.p_y_rounded:.{pe.PLAN_ROUND_DIGITS}f}",
     sin_px_rounded=t[0, "x", "sin"].at_rounded_p, cos_py_rounded=t[0, "y", "cos"].at_rounded_p,
 )

@@ -4,81 +4,94 @@ Live: a label, a box and a mask of the same generated scene. Computation: lesson
 text: lesson_content/prose/segmentation.md.
 """
 
-import numpy as np
 import streamlit as st
 
 from lesson_content import segmentation_primer as primer
+from lesson_content import traced_click as tc
 from lesson_content.prose import render
-from lesson_content.scene_targets import load_scene
 from sam_core.masks import tight_box
 from ui import page, session, widgets
 
 examples = session.get_examples()
-click_cfg, scene_cfg = examples["prompt_click"], examples["scene"]
 
 st.title("The segmentation problem")
+page.instructor_note(examples, ("prompt_click", "scene"))
 st.markdown(render("segmentation.intro"))
 
 try:
     with st.spinner("Drawing the scene ..."):
-        scene = load_scene(scene_cfg["kind"], scene_cfg["seed"], click_cfg["image_size"])
+        thread = tc.traced_click(examples)
 except Exception as error:
-    scene = None
+    thread = None
     st.error(f"The scene could not be rendered: {type(error).__name__}: {error}")
 
 model, info = session.current_model()
-result = None
-if scene is not None and model is not None:
+run = None
+if thread is not None and model is not None:
     try:
-        prompt = primer.primer_prompt(scene, (click_cfg["x"], click_cfg["y"]))
-        if prompt is not None:
-            target, click = prompt
-            run = page.traced_prediction(scene.image, points=[click], labels=[1])
-            result = primer.primer_result(target, click, run.masks, run.scores)
+        run = page.traced_prediction(thread.scene.image, points=[thread.point], labels=[1])
     except Exception as error:
         st.error(f"The model could not segment the scene: {type(error).__name__}: {error}")
 elif model is None:
     st.warning(f"No model is running ({info.message or info.status}). The panels show the scene "
                "generator's own outline instead of SAM's answer.", icon=":material/hourglass_empty:")
 
-if scene is not None:
+if thread is not None:
+    scene, click, target = thread.scene, thread.point, thread.target
+    result = primer.primer_result(target, click, run.masks, run.scores) if run is not None else None
+    if target is None:
+        st.info(render("segmentation.miss", x=click[0], y=click[1], size=thread.size, kind=thread.kind),
+                icon=":material/touch_app:")
     if result is not None:
-        label, box, mask, click = result.label, result.box, result.mask, result.click
-    else:  # no model: fall back to the generator's ground truth, said so above
-        target, click = primer.primer_prompt(scene, (click_cfg["x"], click_cfg["y"]))
-        label, mask = target.phrase, target.mask
-        box = tight_box(target.mask)
+        label, box, mask = result.label, result.box, result.mask
+    elif target is not None:  # no model: the generator's ground truth, said so above
+        label, mask, box = target.phrase, target.mask, tight_box(target.mask)
+    else:
+        label, mask, box = None, None, None
 
-    shown, scale = widgets.downscale_for_display(scene.image, 520)
-    panels = st.columns(3)
+    shown, scale = widgets.downscale_for_display(scene.image, 560)
+    panels = st.columns(4 if target is not None else 3)
     with panels[0]:
         st.markdown("**Classification**")
         st.image(shown, width="stretch")
-        st.markdown(f"### “{label}”")
+        st.markdown(f"### “{label}”" if label else "### (no object here)")
     with panels[1]:
         st.markdown("**Detection**")
-        st.image(widgets.draw_prompts(shown, box=box, scale=scale), width="stretch")
-        st.caption(f"box ({box[0]}, {box[1]}) – ({box[2]}, {box[3]})")
+        st.image(widgets.draw_prompts(shown, box=box, scale=scale) if box is not None else shown, width="stretch")
+        if box is not None:
+            st.caption(f"box ({box[0]}, {box[1]}) – ({box[2]}, {box[3]})"
+                       + (", the extent of SAM's mask" if result is not None else ", the true outline's extent"))
     with panels[2]:
-        st.markdown("**Segmentation**")
-        overlay = widgets.mask_overlay(shown, widgets.resize_mask(mask, shown.shape[:2]))
-        st.image(widgets.draw_prompts(overlay, points=[click], labels=[1], scale=scale), width="stretch")
-        st.caption(f"mask of {int(np.sum(mask)):,} pixels" + ("" if result is not None else " (generator's outline)"))
+        st.markdown("**Segmentation** (SAM)" if result is not None else "**Segmentation** (true outline)")
+        picture = widgets.mask_overlay(shown, widgets.resize_mask(mask, shown.shape[:2])) if mask is not None else shown
+        st.image(widgets.draw_prompts(picture, points=[click], labels=[1], scale=scale), width="stretch")
+        if mask is not None:
+            st.caption(f"mask of {int(mask.sum()):,} pixels" + ("" if result is not None else " (generator's outline)"))
+    if target is not None:
+        with panels[3]:
+            st.markdown("**True outline** (the generator's)")
+            truth = widgets.mask_overlay(shown, widgets.resize_mask(target.mask, shown.shape[:2]),
+                                         widgets.MASK_COLORS[1 % len(widgets.MASK_COLORS)])
+            st.image(truth, width="stretch")
+            st.caption(f"{target.area:,} pixels, drawn by the scene generator")
 
-    if result is not None:
+    if result is not None and target is not None:
         st.markdown(render(
             "segmentation.panels_caption", label=result.label, box_w=box[2] - box[0] + 1, box_h=box[3] - box[1] + 1,
             mask_area=result.mask_area, click_x=click[0], click_y=click[1], score=result.score,
-            true_iou=result.true_mask_iou))
-        background = result.background_in_box
-        box_area = result.box_area
-    else:
-        box_area = primer.box_area(box)
-        background = 1.0 - float(np.sum(mask)) / max(box_area, 1)
-    st.markdown(render("segmentation.richest", box_area=box_area, background_pct=100 * background))
-    st.caption(render("segmentation.label_source", label=label))
+            true_iou=result.true_mask_iou, verdict=primer.agreement_words(result.true_mask_iou)))
+        st.markdown(render("segmentation.richest", box_area=result.box_area,
+                           background_pct=100 * result.background_in_box, background=thread.background_words,
+                           target=target.name, true_background_pct=100 * primer.true_box_background(target)))
+    elif result is None and target is not None:
+        st.markdown(render("segmentation.richest", box_area=primer.box_area(box),
+                           background_pct=100 * primer.true_box_background(target), background=thread.background_words,
+                           target=target.name, true_background_pct=100 * primer.true_box_background(target)))
+    if label:
+        st.caption(render("segmentation.label_source", label=label))
 
-st.warning(render("segmentation.not_classifier"), icon=":material/content_cut:")
+class_name = thread.target.name if thread is not None and thread.hit else "dog"  # a miss: the plan's example word
+st.warning(render("segmentation.not_classifier", class_name=class_name), icon=":material/content_cut:")
 
 st.subheader("Semantic, instance, panoptic")
 st.markdown(render("segmentation.variants"))

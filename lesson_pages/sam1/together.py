@@ -12,19 +12,22 @@ from lesson_content import loss_view as lv
 from lesson_content import pipeline_view as pv
 from lesson_content import plots
 from lesson_content import scene_targets as targets
+from lesson_content import traced_click as tc
 from lesson_content.prose import render
 from sam_core.masks import interior_point, mask_iou
 from sam_core.scenes.splits import TRAIN_KINDS  # the scene kinds the embedded model was trained on
 from ui import images, page, session, widgets
 
 SKY_WINDOW = 20  # logged values averaged for the sky-negative figures
+SINGLE_MASK_GAP = 0.1  # actual IoU below the best of three by more than this: the prose says it is weaker
 dark = page.dark_theme()
 examples = session.get_examples()
-click_cfg, multi_cfg, sky_cfg, zero_cfg, timing_cfg = (examples["decoder_click"], examples["multimask_example"],
-                                                       examples["sky_example"], examples["zero_shot"],
-                                                       examples["timing_check"])
+multi_cfg, sky_cfg, zero_cfg, timing_cfg = (examples["multimask_example"], examples["sky_example"],
+                                            examples["zero_shot"], examples["timing_check"])
+thread = tc.traced_click(examples)
 
 st.title("Putting it together")
+page.instructor_note(examples, ("prompt_click", "scene", "multimask_example", "zero_shot", "sky_example"))
 st.markdown(render("together.intro"))
 
 model, info = session.current_model()
@@ -38,14 +41,13 @@ def scene_and_target(cfg):
     return scene, targets.target_or_largest(scene, cfg["target"])
 
 
-def end_to_end(model, kind: str, seed: int, target: str):
-    scene, obj = scene_and_target({"kind": kind, "seed": seed, "target": target})
-    return pv.end_to_end(model, scene.image, interior_point(obj.mask))
+def end_to_end(model, kind: str, seed: int, size: int, click: tuple[int, int]):
+    return pv.end_to_end(model, targets.load_scene(kind, seed, size).image, click)
 
 
-def prompt_cases(model, kind: str, seed: int, target: str):
-    scene, obj = scene_and_target({"kind": kind, "seed": seed, "target": target})
-    return pv.prompt_cases(model, scene, obj)
+def prompt_cases(model, kind: str, seed: int, size: int, click: tuple[int, int]):
+    scene = targets.load_scene(kind, seed, size)
+    return pv.prompt_cases(model, scene, tc.object_at(scene, *click), click)
 
 
 def multimask(model, kind: str, seed: int, target: str):
@@ -55,18 +57,20 @@ def multimask(model, kind: str, seed: int, target: str):
 
 # ---- one click end to end ------------------------------------------------------------------------------------
 st.header("One click, end to end")
-scene, target = scene_and_target(click_cfg)
+scene, target = thread.scene, thread.target
+thread_args = (thread.kind, thread.seed, thread.size, thread.point)
 with st.spinner("Encoding the image and tracing one click ..."):
-    steps, run = page.model_cached(end_to_end, click_cfg["kind"], click_cfg["seed"], click_cfg["target"])
-x, y = run.points[0]
-st.markdown(render("together.e2e_intro", target=target.phrase, kind=click_cfg["kind"], x=int(x), y=int(y),
-                   device=info.device))
+    steps, run = page.model_cached(end_to_end, *thread_args)
+x, y = thread.point
+st.markdown(render("together.e2e_intro", target=thread.describe(), kind=thread.kind, x=int(x), y=int(y),
+                   size=thread.size, device=info.device))
 left, right = st.columns([1, 2])
 best = int(np.argmax(run.scores))
 left.image(widgets.draw_prompts(widgets.mask_overlay(scene.image, run.masks[best]), [(x, y)], [1]), width="stretch",
            caption=f"best of {len(run.scores)} masks, predicted IoU {run.scores[best]:.2f}")
 right.table({"step": [f"{i + 1}. {s.name}" for i, s in enumerate(steps)], "what happens": [s.what for s in steps],
              "shapes (from the trace)": [s.shapes for s in steps], "ms": [f"{s.ms:,.1f}" for s in steps]})
+right.caption(page.measured_label(run))
 total = sum(s.ms for s in steps)
 per_click = sum(s.ms for s in steps[1:])
 st.markdown(render("together.e2e_after", enc_ms=steps[0].ms, total_ms=total, enc_pct=100 * steps[0].ms / total,
@@ -75,9 +79,13 @@ st.markdown(render("together.e2e_after", enc_ms=steps[0].ms, total_ms=total, enc
 
 # ---- prompt types --------------------------------------------------------------------------------------------
 st.header("Points, boxes and masks")
-st.markdown(render("together.prompts_intro", target=target.name, fg_label=1, bg_label=0))
-with st.spinner("Asking four ways ..."):
-    cases = page.model_cached(prompt_cases, click_cfg["kind"], click_cfg["seed"], click_cfg["target"])
+if target is None:
+    st.info(render("together.prompts_miss", x=x, y=y), icon=":material/touch_app:")
+    cases = []
+else:
+    st.markdown(render("together.prompts_intro", target=target.name, fg_label=1, bg_label=0))
+    with st.spinner("Asking four ways ..."):
+        cases = page.model_cached(prompt_cases, *thread_args)
 small, scale = widgets.downscale_for_display(scene.image, 320)
 cols = st.columns(len(cases))
 for col, case in zip(cols, cases, strict=True):
@@ -85,9 +93,18 @@ for col, case in zip(cols, cases, strict=True):
     picture = widgets.draw_prompts(picture, case.points, case.labels, case.box, scale)
     col.image(picture, width="stretch")
     col.markdown(f"**{case.title}**  \npredicted IoU {case.score:.3f} · actual IoU {case.iou:.3f}")
+    if case.single_iou is not None:
+        weak = case.single_iou < case.iou - SINGLE_MASK_GAP
+        col.caption(render("together.single_mask_note" if weak else "together.single_mask_same",
+                           single_iou=case.single_iou, single_score=case.single_score,
+                           what="a background point" if 0 in case.labels else "this prompt"))
+if any(case.score < 0 for case in cases):
+    st.caption(render("together.negative_iou"))
 
 # ---- multi-mask ----------------------------------------------------------------------------------------------
 st.header("One click, three answers")
+st.caption(render("together.multimask_other_scene", kind=multi_cfg["kind"], target=multi_cfg["target"],
+                  thread_target=thread.describe()))
 p_scene, p_target = scene_and_target(multi_cfg)
 with st.spinner("Clicking the shirt button ..."):
     mm = page.model_cached(multimask, multi_cfg["kind"], multi_cfg["seed"], multi_cfg["target"])
@@ -162,5 +179,6 @@ for i in range(len(srun.scores)):
 sky_training = lv.sky_negatives(lv.embedded_training_log() or {}, SKY_WINDOW) if info.source == "embedded" else None
 if sky_training is not None:
     st.markdown(render("together.sky_trained", last=sky_training["sky_pred_last"], window=SKY_WINDOW))
-st.markdown(render("together.sky_compare", target=target.name, pred_obj=float(run.scores[best]),
-                   actual_obj=mask_iou(run.masks[best], target.mask)))
+if target is not None:
+    st.markdown(render("together.sky_compare", target=target.name, pred_obj=float(run.scores[best]),
+                       actual_obj=mask_iou(run.masks[best], target.mask)))

@@ -8,7 +8,17 @@ import streamlit as st
 from PIL import Image
 
 from sam_core.prompts import BACKGROUND, FOREGROUND
-from ui import click_log, images, model_queue, model_server, session, sidebar, widgets, work_store
+from ui import (
+    click_log,
+    images,
+    model_queue,
+    model_server,
+    segment_everything,
+    session,
+    sidebar,
+    widgets,
+    work_store,
+)
 from ui.page import PageKeys
 from ui.prompt_state import MAX_POINTS, PromptState
 
@@ -224,5 +234,8 @@ def interact(image: np.ndarray, image_name: str) -> None:
     save_work()
 
 
+if segment_everything.mode_toggle(k):  # the automatic mask generator instead of clicks
+    segment_everything.render(image, image_name, model, k)
+    st.stop()
 click_log.watchdog(k("canvas"))  # outside the fragment: see ui.click_log
 interact(image, image_name)

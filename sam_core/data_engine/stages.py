@@ -1,5 +1,7 @@
 """SA-1B's three annotation stages on one scene, measured against the scene's exact ground truth.
 
+Each stage returns its counts and "mask_list", the masks it adds to the data (bool [H, W] each).
+
 - assisted-manual: the annotator labels every object with the model's help (clicks per object);
 - semi-automatic: the generator's confident masks are pre-filled; objects they already cover
   (IoU >= target) cost nothing, the annotator labels the rest;
@@ -31,7 +33,9 @@ def assisted_manual(predictor: SamPredictor, scene: Scene) -> dict:
     predictor.set_image(scene.image)
     annotations = [annotate_object(predictor, obj.mask) for obj in scene.objects]
     return {"objects": len(annotations), "masks": sum(a.reached for a in annotations),
-            "clicks": sum(a.clicks for a in annotations)}
+            "clicks": sum(a.clicks for a in annotations),
+            "first_click_iou": [a.iou_per_click[0] for a in annotations if a.iou_per_click],
+            "mask_list": [a.mask for a in annotations if a.reached]}
 
 
 def semi_automatic(predictor: SamPredictor, generator: SamAutomaticMaskGenerator, scene: Scene) -> dict:
@@ -42,16 +46,21 @@ def semi_automatic(predictor: SamPredictor, generator: SamAutomaticMaskGenerator
     predictor.set_image(scene.image)
     annotations = [annotate_object(predictor, t) for t, done in zip(truths, covered, strict=True) if not done]
     return {"objects": len(truths), "prefilled": len(prefilled), "prefilled_correct": int(covered.sum()),
-            "masks": len(prefilled) + sum(a.reached for a in annotations), "clicks": sum(a.clicks for a in annotations)}
+            "masks": len(prefilled) + sum(a.reached for a in annotations), "clicks": sum(a.clicks for a in annotations),
+            "mask_list": prefilled + [a.mask for a in annotations if a.reached]}
 
 
 def fully_automatic(generator: SamAutomaticMaskGenerator, scene: Scene, thresholds=(0.5, 0.75)) -> dict:
     """Matches (one-to-one, greedy by IoU) of generated masks to objects, per threshold and size."""
-    predicted = [r["segmentation"] for r in generator.generate(scene.image)]
+    return match_masks([r["segmentation"] for r in generator.generate(scene.image)], scene, thresholds)
+
+
+def match_masks(predicted: list[np.ndarray], scene: Scene, thresholds=(0.5, 0.75)) -> dict:
+    """Generated masks (bool [H, W] each) against the scene's objects, one-to-one, greedy by IoU."""
     truths = [obj.mask for obj in scene.objects]
     image_area = scene.image.shape[0] * scene.image.shape[1]
     ious = iou_matrix(np.stack(predicted), truths) if predicted else np.zeros((0, len(truths)))
-    out = {"predicted": len(predicted), "objects": len(truths)}
+    out = {"predicted": len(predicted), "objects": len(truths), "mask_list": predicted}
     for t in thresholds:
         pred_hit, true_hit = np.zeros(len(predicted), bool), np.zeros(len(truths), bool)
         for flat in np.argsort(-ious, axis=None):

@@ -139,8 +139,12 @@ def build_sam2(
     "model") or a transformers-format file; sam_core.sam2.checkpoint names the variant that fits when
     the keys do not.
     """
+    if model_type == "nano":  # the embedded model: sam_core.sam2.nano (checkpoint None = the committed weights)
+        from sam_core.sam2.nano import build_sam2_nano
+
+        return build_sam2_nano(checkpoint or "embedded", device, model_class)
     if model_type not in HIERA_SIZES:
-        raise ValueError(f"unknown SAM 2 model_type {model_type!r}; known: {sorted(HIERA_SIZES)}")
+        raise ValueError(f"unknown SAM 2 model_type {model_type!r}; known: {sorted(HIERA_SIZES)} and 'nano'")
     model = build_sam2_model(HIERA_SIZES[model_type], release_options(release, image_size), model_class=model_class)
     if checkpoint is not None:
         from sam_core.sam2.checkpoint import load_sam2_checkpoint

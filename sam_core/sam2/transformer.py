@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sam_core.nn.attention import set_fused_attention
 from sam_core.nn.blocks import MLP
 from sam_core.sam1.transformer import TwoWayTransformer
 from sam_core.sam2.position_encoding import apply_rotary_enc, compute_axial_cis
@@ -25,10 +26,15 @@ from sam_core.tracing import is_tracing, record
 
 
 def build_two_way_transformer(depth: int, embedding_dim: int, num_heads: int, mlp_dim: int) -> TwoWayTransformer:
-    """SAM 1's TwoWayTransformer with SAM 2's token-MLP key names (`mlp.layers.{0,1}`), ReLU as in both."""
+    """SAM 1's TwoWayTransformer with SAM 2's token-MLP key names (`mlp.layers.{0,1}`), ReLU as in both.
+
+    Its attentions take the fused kernel (F.scaled_dot_product_attention), as Meta's SAM 2 code does
+    (SAM 1's default is the explicit softmax); a trace still switches them to the explicit path.
+    """
     transformer = TwoWayTransformer(depth=depth, embedding_dim=embedding_dim, num_heads=num_heads, mlp_dim=mlp_dim)
     for layer in transformer.layers:
         layer.mlp = MLP(embedding_dim, mlp_dim, embedding_dim, num_layers=2)
+    set_fused_attention(transformer, True)
     return transformer
 
 

@@ -45,8 +45,11 @@ def decode_mp4(path: str | os.PathLike) -> list[np.ndarray]:
             "reading video files needs PyAV (pip install av); or extract frames with "
             "`ffmpeg -i video.mp4 -q:v 2 -start_number 0 frames/%05d.jpg` and pass the folder"
         ) from error
-    with av.open(str(path)) as container:
-        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    try:
+        with av.open(str(path)) as container:
+            return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    except (av.FFmpegError, IndexError) as error:  # IndexError: a container without a video stream
+        raise ValueError(f"{Path(path).name} could not be decoded as a video ({error})") from error
 
 
 def load_video_frames(

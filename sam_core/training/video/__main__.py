@@ -1,0 +1,5 @@
+import sys
+
+from sam_core.training.video.loop import main
+
+sys.exit(main())
