@@ -269,9 +269,20 @@ def pick_targets(video: Video, n: int) -> list[int]:
     return (role + rest)[:n]
 
 
+def _summary(res: dict, clicks: dict) -> dict:
+    out = {name: summarize(r) for name, r in res.items() if r}
+    out["clicks_to_target"] = {
+        name: {"mean_clicks": round(float(np.mean([c for c, _ in v])), 2),
+               "reached": round(float(np.mean([ok for _, ok in v])), 4), "targets": len(v)}
+        for name, v in clicks.items() if v}
+    return out
+
+
 def evaluate(sam2_predictor, sam1_predictor, first_seed: int = HELD_OUT_SEED, videos: int = 100,
-             frames: int = 16, targets: int = 2, clicks_videos: int = 20, timing: bool = True) -> dict:
-    """Every metric of the module docstring; sam1_predictor may be None (no baselines)."""
+             frames: int = 16, targets: int = 2, clicks_videos: int = 20, timing: bool = True,
+             on_progress=None) -> dict:
+    """Every metric of the module docstring; sam1_predictor may be None (no baselines).
+    on_progress(videos_done, summary_so_far) is called after every 10 videos."""
     res: dict[str, list[TargetResult]] = {"sam2_click": [], "sam2_box": [], "sam1_click": [], "sam1_box": [],
                                           "copy_frame0": []}
     clicks = {"sam2": [], "sam1": []}
@@ -292,11 +303,9 @@ def evaluate(sam2_predictor, sam1_predictor, first_seed: int = HELD_OUT_SEED, vi
             clicks["sam2"].append(sam2_clicks_to_target(sam2_predictor, state, video, tracks[0]))
             if sam1_predictor is not None:
                 clicks["sam1"].append(sam1_clicks_to_target(sam1_predictor, video, tracks[0]))
-    out = {name: summarize(r) for name, r in res.items() if r}
-    out["clicks_to_target"] = {
-        name: {"mean_clicks": round(float(np.mean([c for c, _ in v])), 2),
-               "reached": round(float(np.mean([ok for _, ok in v])), 4), "targets": len(v)}
-        for name, v in clicks.items() if v}
+        if on_progress is not None and (i + 1) % 10 == 0:
+            on_progress(i + 1, _summary(res, clicks))
+    out = _summary(res, clicks)
     out["setup"] = {"first_seed": first_seed, "videos": videos, "frames": frames, "targets_per_video": targets,
                     "clicks_videos": clicks_videos, "size": 256, "wall_s": round(time.time() - t0, 1)}
     if timing:
@@ -318,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-baselines", action="store_true")
     p.add_argument("--no-timing", action="store_true")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--progress", default=None, help="write the summary so far to this file every 10 videos")
     args = p.parse_args(argv)
     if args.first_seed < HELD_OUT_SEED:
         p.error(f"--first-seed must be >= {HELD_OUT_SEED} (lower seeds are training videos)")
@@ -331,8 +341,13 @@ def main(argv: list[str] | None = None) -> int:
         from sam_core.sam1.predictor import SamPredictor
 
         sam1 = SamPredictor(build_sam("nano", args.sam1_weights))
+    def progress(done: int, summary: dict) -> None:
+        if args.progress:
+            with open(args.progress, "w") as f:
+                json.dump({"videos_done": done, **summary}, f, indent=1)
+
     out = evaluate(sam2, sam1, args.first_seed, args.videos, args.frames, args.targets, args.clicks_videos,
-                   timing=not args.no_timing)
+                   timing=not args.no_timing, on_progress=progress)
     print(json.dumps(out, indent=1) if args.json else out)
     return 0
 
