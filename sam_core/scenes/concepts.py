@@ -50,7 +50,7 @@ OWN_PHRASES = (
     + [f"{c} shirt" for c in SHIRTS] + [f"person in a {c} shirt" for c in SHIRTS]
     + [f"{c} shirt button" for c in BUTTONS] + [f"leg in {c} trousers" for c in TROUSERS]
     + [f"{r} apple" for r in RIPENESS]
-    + ["apple tree", "acacia tree", "tree trunk", "baby elephant", "grey elephant", "far kerb", "near kerb"]
+    + ["apple tree", "acacia tree", "tree trunk", "baby elephant", "grey elephant", "elephant trunk", "far kerb", "near kerb"]
 )
 VOCABULARY: tuple[str, ...] = tuple(sorted(set(OWN_PHRASES) | set(NOUN_PHRASES.values())))
 
