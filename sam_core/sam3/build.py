@@ -98,13 +98,17 @@ def build_sam3(model_type: str = "sam3", checkpoint: str | Path | None = None,
     """Build a SAM 3 image model of a named size; load `checkpoint` (Meta's sam3.pt or our keys) if given.
 
     Arguments:
-      model_type: a key of SAM3_CONFIGS ("sam3", "tiny").
+      model_type: a key of SAM3_CONFIGS ("sam3", "tiny"), or "nano" (the embedded model, sam3/nano.py).
       checkpoint: path to a .pt (loaded with weights_only=True) or .safetensors file.
     Raises:
       KeyError for an unknown model_type; RuntimeError naming missing / unexpected keys.
     """
+    if model_type == "nano":  # the embedded concept model, on the nano SAM's image encoder (nano.py)
+        from sam_core.sam3.nano import NANO_SAM3_WEIGHTS, build_sam3_nano
+
+        return build_sam3_nano(checkpoint if checkpoint is not None else NANO_SAM3_WEIGHTS).to(device)
     if model_type not in SAM3_CONFIGS:
-        raise KeyError(f"unknown SAM 3 model_type {model_type!r}; known: {sorted(SAM3_CONFIGS)}")
+        raise KeyError(f"unknown SAM 3 model_type {model_type!r}; known: {sorted(SAM3_CONFIGS) + ['nano']}")
     model = build_sam3_from_config(SAM3_CONFIGS[model_type])
     if checkpoint is not None:
         from sam_core.weights.checkpoint import load_state_dict
