@@ -90,3 +90,16 @@ def test_session_api_contract():
     close_session(session)
     with pytest.raises(ValueError):
         add_prompt(session, 0, text="red disc")
+
+
+def test_tracking_scores_count_id_switches_and_right_counts():
+    from sam_core.evaluate_concept_video import tracking_scores
+
+    a = np.stack([_disc(15 + 3 * t, 20, 8) for t in range(3)])
+    b = np.stack([_disc(45, 40, 8) for _ in range(3)])
+    truth, visible = np.stack([a, b]), np.array([[True, True, True], [True, False, True]])
+    frames = [{"frame_index": 0, "objects": [{"id": 1, "mask": a[0]}, {"id": 2, "mask": b[0]}]},
+              {"frame_index": 1, "objects": [{"id": 1, "mask": a[1]}]},  # b hidden: one object is right
+              {"frame_index": 2, "objects": [{"id": 3, "mask": a[2]}, {"id": 2, "mask": b[2]}]}]  # a switched
+    assert tracking_scores(truth, visible, frames) == {"instances": 2, "id_switches": 1, "right_count_frames": 3,
+                                                       "frames": 3}
