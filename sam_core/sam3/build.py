@@ -93,17 +93,22 @@ def build_sam3(model_type: str = "sam3", checkpoint: str | Path | None = None,
     """Build a SAM 3 image model of a named size; load `checkpoint` (Meta's sam3.pt or our keys) if given.
 
     Arguments:
-      model_type: a key of SAM3_CONFIGS ("sam3", "tiny").
+      model_type: a key of SAM3_CONFIGS ("sam3", "tiny"), or "nano" (the embedded model, sam3/nano.py).
       device: None picks cuda -> mps -> cpu (sam_core.device.pick_device). Weights stay float32; off
         CUDA any bfloat16 / float16 tensor of a checkpoint is made float32 (bf16 autocast is CUDA-only).
       enable_inst_interactivity: add the SAM 2-style tracker head for clicks (Sam3InteractivePredictor).
       checkpoint: Meta's sam3.pt (loaded with weights_only=True) or transformers' model.safetensors
-        (sam_core.sam3.checkpoint says how each layout is read).
+        (sam_core.sam3.checkpoint says how each layout is read); for "nano", a .safetensors of it.
     Raises:
       KeyError for an unknown model_type; RuntimeError naming missing / unexpected keys.
     """
+    if model_type == "nano":  # the embedded concept model, on the nano SAM's image encoder (nano.py)
+        from sam_core.device import pick_device
+        from sam_core.sam3.nano import NANO_SAM3_WEIGHTS, build_sam3_nano
+
+        return build_sam3_nano(checkpoint if checkpoint is not None else NANO_SAM3_WEIGHTS).to(pick_device(device))
     if model_type not in SAM3_CONFIGS:
-        raise KeyError(f"unknown SAM 3 model_type {model_type!r}; known: {sorted(SAM3_CONFIGS)}")
+        raise KeyError(f"unknown SAM 3 model_type {model_type!r}; known: {sorted(SAM3_CONFIGS) + ['nano']}")
     model = build_sam3_from_config(SAM3_CONFIGS[model_type], enable_inst_interactivity=enable_inst_interactivity)
     if checkpoint is not None:
         from sam_core.weights.checkpoint import load_state_dict

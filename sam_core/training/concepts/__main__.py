@@ -1,0 +1,3 @@
+from sam_core.training.concepts.loop import main
+
+raise SystemExit(main())

@@ -1,0 +1,122 @@
+"""Training the embedded SAM 3: the training forward equals the model's, matching and losses are SAM 3's,
+only training phrases are prompted, and a short run lowers the loss."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sam_core.sam3.common import box_cxcywh_to_xyxy
+from sam_core.sam3.nano import build_sam3_nano_from_config
+from sam_core.scenes.concepts import HELD_OUT_PHRASES
+from sam_core.training.concepts.data import images_to_tensor, sample_batch
+from sam_core.training.concepts.forward import forward_prompts, geometric_prompt, per_prompt_backbone
+from sam_core.training.concepts.objectives import concept_losses, generalized_box_iou, hungarian_match
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return build_sam3_nano_from_config().eval()
+
+
+def test_training_forward_last_layer_is_forward_grounding(model):
+    batch = sample_batch(3, seed=1, n_images=1, prompts_per_image=2)
+    pixels = images_to_tensor(batch.images, "cpu")
+    with torch.no_grad():
+        ours = forward_prompts(model, pixels, batch.prompts)
+        for k, prompt in enumerate(batch.prompts):
+            backbone = per_prompt_backbone(model.backbone.forward_image(pixels), torch.tensor([0]))
+            backbone.update(model.backbone.forward_text([prompt.text]))
+            ref = model.forward_grounding(backbone, geometric_prompt([prompt], pixels.shape[-1], "cpu"))
+            torch.testing.assert_close(ours["logits"][-1, k], ref["pred_logits"][0, :, 0], atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(ours["boxes"][-1, k], ref["pred_boxes"][0], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(ours["presence"][-1, k], ref["presence_logit_dec"][0, 0], atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(ours["masks"][k], ref["pred_masks"][0], atol=1e-3, rtol=1e-3)
+
+
+def test_hungarian_matching_recovers_a_permutation():
+    truth = torch.tensor([[0.2, 0.2, 0.1, 0.1], [0.7, 0.6, 0.2, 0.3], [0.5, 0.5, 0.3, 0.1]])
+    preds = torch.cat([torch.rand(5, 4) * 0.05 + 0.9, truth[[2, 0, 1]]])  # queries 5, 6, 7 are the truths
+    logits = torch.zeros(8)
+    q, t = hungarian_match(logits, preds, truth)
+    assert dict(zip(t.tolist(), q.tolist(), strict=True)) == {0: 6, 1: 7, 2: 5}
+
+
+def test_giou_is_one_on_identical_boxes_and_negative_when_apart():
+    a = box_cxcywh_to_xyxy(torch.tensor([[0.3, 0.3, 0.2, 0.2]]))
+    b = box_cxcywh_to_xyxy(torch.tensor([[0.8, 0.8, 0.1, 0.1]]))
+    assert generalized_box_iou(a, a).item() == pytest.approx(1.0)
+    assert generalized_box_iou(a, b).item() < 0
+
+
+def test_losses_prefer_the_truth():
+    truth = torch.tensor([[0.3, 0.4, 0.2, 0.2]])
+    mask = torch.zeros(1, 32, 32, dtype=torch.bool)
+    mask[0, 10:16, 6:13] = True
+    good_logits = torch.full((1, 1, 4), -6.0)
+    good_logits[0, 0, 2] = 6.0
+    boxes = torch.rand(1, 1, 4, 4) * 0.1 + 0.8
+    good_boxes = boxes.clone()
+    good_boxes[0, 0, 2] = truth[0]
+    masks = torch.full((1, 4, 32, 32), -8.0)
+    good_masks = masks.clone()
+    good_masks[0, 2][mask[0]] = 8.0
+    bad = concept_losses({"logits": torch.zeros(1, 1, 4), "boxes": boxes, "presence": torch.zeros(1, 1),
+                          "masks": masks}, [truth], [mask])
+    good = concept_losses({"logits": good_logits, "boxes": good_boxes, "presence": torch.full((1, 1), 6.0),
+                           "masks": good_masks}, [truth], [mask])
+    for key in ("cls", "l1", "giou", "mask", "presence", "total"):
+        assert good[key] < bad[key], key
+    assert good["l1"] < 1e-6 and good["giou"] < 1e-5
+
+
+def test_training_prompts_never_use_held_out_phrases():
+    held_out = set(HELD_OUT_PHRASES)
+    kinds = set()
+    for step in range(40):
+        for prompt in sample_batch(step, seed=0, n_images=2, prompts_per_image=4).prompts:
+            assert prompt.text not in held_out
+            kinds.add(prompt.kind)
+            assert prompt.present == (prompt.kind != "negative")
+            if prompt.box is not None:
+                assert prompt.kind == "exemplar"
+    assert kinds == {"positive", "negative", "exemplar"}
+
+
+@pytest.mark.slow
+def test_a_few_steps_on_one_batch_lower_the_loss():
+    torch.manual_seed(0)
+    net = build_sam3_nano_from_config().train()
+    net.backbone.vision_backbone.trunk.requires_grad_(False)  # as the training run (--freeze-trunk 1)
+    batch = sample_batch(0, seed=2, n_images=1, prompts_per_image=3)
+    pixels = images_to_tensor(batch.images, "cpu")
+    boxes = [torch.from_numpy(p.boxes) for p in batch.prompts]
+    masks = [torch.from_numpy(p.masks) for p in batch.prompts]
+    opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-3)
+    losses = []
+    for _ in range(8):
+        loss = concept_losses(forward_prompts(net, pixels, batch.prompts), boxes, masks)["total"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert np.mean(losses[-2:]) < losses[0]
+
+
+@pytest.mark.slow
+def test_training_resumes_and_exports(tmp_path):
+    from safetensors.torch import load_file
+
+    from sam_core.training.concepts.loop import ConceptTrainConfig, train
+
+    cfg = ConceptTrainConfig(out=str(tmp_path), minutes=5, max_steps=2, n_images=1, prompts_per_image=2,
+                             save_every=1, log_every=1, sam1="")
+    train(cfg)
+    cfg.max_steps = 3
+    export = train(cfg)
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert state["step"] == 3
+    assert set(load_file(str(export))) == set(build_sam3_nano_from_config().state_dict())
+    assert len((tmp_path / "training_log.csv").read_text().splitlines()) == 4  # header + 3 steps
