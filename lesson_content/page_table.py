@@ -84,6 +84,8 @@ PAGES: tuple[PageRow, ...] = (
     PageRow("Lesson", (10,), "The SA-1B data engine", "lesson_pages/sam1/data_engine.py", "data_engine",
             ":material/factory:"),
     PageRow("Lesson", (11,), "SAM 2: memory", "lesson_pages/sam2/memory.py", "sam2_memory", ":material/movie:"),
+    PageRow("Lesson", (12,), "SAM 3: concepts", "lesson_pages/sam3/concepts.py", "sam3_concepts", ":material/label:"),
+    PageRow("Lesson", (13,), "Check 2", "lesson_pages/wrap_up/check2.py", "check2", ":material/quiz:"),
     PageRow("Lesson", (14,), "SAM in the vision ecosystem", "lesson_pages/wrap_up/ecosystem.py", "ecosystem",
             ":material/public:"),
     PageRow("Lesson", (15,), "Summary", "lesson_pages/wrap_up/summary.py", "summary", ":material/summarize:"),

@@ -135,7 +135,7 @@ def build_sam3_nano(checkpoint: str | Path | None = NANO_SAM3_WEIGHTS) -> Sam3Im
         checkpoint = Path(checkpoint)
         if not checkpoint.exists():
             raise FileNotFoundError(f"The embedded SAM 3 weights are missing at {checkpoint}.")
-        from sam_core.sam3.build import load_detector_weights
+        from sam_core.sam3.checkpoint import load_detector_weights
         from sam_core.weights.checkpoint import load_state_dict
 
         load_detector_weights(model, load_state_dict(checkpoint, max_bytes=None, map_transformers=False))
