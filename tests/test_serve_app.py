@@ -12,7 +12,9 @@ from tests.serve_fixtures import model_args, tiny_weights
 from tests.test_app_pages import REPO, run_page
 
 SEGMENT = page("segment").file
-CLICK = {"x1": 100, "y1": 80, "x2": 100, "y2": 80, "width": 451, "height": 300, "unix_time": 1}
+# What ui.click_log sends for one click at displayed (100, 80) on a 451 px wide image.
+CLICK = {"log_id": "t", "events": [{"x1": 100, "y1": 80, "x2": 100, "y2": 80, "width": 451, "height": 300,
+                                    "unix_time": 1, "seq": 1}]}
 
 
 @pytest.fixture(scope="module")
