@@ -92,7 +92,7 @@ st.info(render("concepts.clip_note"), icon=":material/link_off:")
 st.markdown(render("concepts.compositions"))
 
 st.header("From SAM 2 to SAM 3")
-st.dataframe(cv.gap_rows(), hide_index=True)
+st.table(cv.gap_rows())
 st.markdown(render("concepts.speed", claim_ms=claims.PLAN_SAM3_MS_PER_IMAGE, claim_objects=claims.PLAN_SAM3_OBJECTS,
                    claim_gpu=claims.PLAN_SAM3_GPU, model_name=status.name, device=session.resolve_device(),
                    image_ms=image_ms, ms=result.seconds * 1000))
