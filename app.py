@@ -11,7 +11,7 @@ from ui.sidebar import render_sidebar, render_timings
 
 st.set_page_config(page_title="SAM Lesson", page_icon="✂️", layout="wide")
 
-navigation = st.navigation(navigation_sections())
+navigation = st.navigation(navigation_sections(), expanded=True)  # every page listed: the lesson is the menu
 timings_placeholder = render_sidebar()
 navigation.run()
 render_timings(timings_placeholder)
