@@ -3,9 +3,12 @@ attention heat maps (head-averaged, per layer) and the masks forming change with
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from e2e_server import COMPONENT_IFRAME, REPO, open_page, wait_idle
 
+CLICK_CAPTION = re.compile(r"(Your click|The traced click of part 1) \(")  # the caption under the scene
 SCREENSHOTS = REPO / "tests" / "_screenshots"
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +41,7 @@ def test_click_on_decoder_page_shows_attention_and_masks(app_server, page):
         page.get_by_text(stage, exact=True).first.wait_for(timeout=120_000)
         assert page.get_by_text(stage, exact=True).count() >= 1
     assert page.get_by_text("mask token 1: logits > 0").count() == 1
-    before_caption = page.get_by_text("Click (").first.inner_text()
+    before_caption = page.get_by_text(CLICK_CAPTION).first.inner_text()
     before_maps = _image_sources(page, "layer 0")
     assert before_maps, "no head-averaged attention map for layer 0"
 
@@ -48,7 +51,7 @@ def test_click_on_decoder_page_shows_attention_and_masks(app_server, page):
     after_caption = before_caption
     for _ in range(240):  # up to 2 minutes: the encoder may run, and the machine may be busy
         page.wait_for_timeout(500)
-        after_caption = page.get_by_text("Click (").first.inner_text()
+        after_caption = page.get_by_text(CLICK_CAPTION).first.inner_text()
         if after_caption != before_caption:
             break
     assert after_caption != before_caption, "the click was not traced"
