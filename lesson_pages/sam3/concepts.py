@@ -68,6 +68,9 @@ st.markdown(render("concepts.presence", default_threshold=0.5, phrase=phrase, pr
                    kept=len(result.instances), queries=len(result.query_scores), threshold=threshold))
 st.markdown(render("concepts.truth", truth=match.truth, phrase=phrase, found=match.found, match_iou=cv.MATCH_IOU,
                    false=match.false, ms=result.seconds * 1000, image_ms=image_ms))
+if not result.instances and len(result.query_scores):
+    st.info(f"No instance above {threshold:.2f}: the best query scored {result.query_scores[0]:.3f}. "
+            "Lower the threshold to see what the model proposes.")
 st.dataframe([{"ID": i + 1, "score": round(inst.score, 3), "box (x0, y0, x1, y1)": tuple(round(v) for v in inst.box),
                "area (px)": int(inst.mask.sum()), "best IoU with the truth": round(max(
                    (cv.mask_iou(inst.mask, t) for t in truth), default=0.0), 3)}

@@ -70,6 +70,9 @@ with right:
                 f"{result.seconds * 1000:.0f} ms on {status.name}.")
     if boxes:
         st.caption("Exemplar boxes: " + "; ".join(f"{'+' if p else '−'} {[round(v) for v in b]}" for b, p in boxes))
+    if not result.instances and len(result.query_scores):
+        st.info(f"No instance above {threshold:.2f}: the best query scored {result.query_scores[0]:.3f}. "
+                "Lower the threshold to see what the model proposes.")
     st.dataframe([{"ID": i + 1, "score": round(inst.score, 3), "box": [round(v) for v in inst.box],
                    "area (px)": int(inst.mask.sum())} for i, inst in enumerate(result.instances)], hide_index=True)
     exemplars = [{"box": [round(v, 1) for v in b], "positive": p} for b, p in boxes]
