@@ -29,6 +29,8 @@ complex tensors (``repeat``) and device mismatches      keep buffers on the mode
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import os
 import platform
@@ -43,6 +45,7 @@ __all__ = [
     "pick_device",
     "device_report",
     "autocast_context",
+    "bf16_autocast",
     "to_device",
     "set_mps_fallback_env",
     "ensure_float32",
@@ -181,6 +184,41 @@ def autocast_context(device: str | torch.device, enabled_bf16: bool) -> Abstract
     if enabled_bf16 and _bf16_autocast_ok(device):
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
     return nullcontext()
+
+
+def bf16_autocast(method):
+    """Run a predictor method under ``autocast_context(self.device, self.use_bf16_autocast)``.
+
+    Meta runs SAM 2 on CUDA under ``torch.autocast("cuda", dtype=torch.bfloat16)`` (its README and demo);
+    our predictors do it themselves, so a caller need not. On CPU and MPS it is a no-op (float32, the
+    official numbers). For a generator (``propagate_in_video``) the context is entered around each
+    resume only, so autocast never leaks into the caller's code between two yielded frames.
+    """
+
+    def context(self) -> AbstractContextManager:
+        return autocast_context(self.device, enabled_bf16=getattr(self, "use_bf16_autocast", True))
+
+    if inspect.isgeneratorfunction(method):
+
+        @functools.wraps(method)
+        def generator(self, *args, **kwargs):
+            frames = method(self, *args, **kwargs)
+            while True:
+                with context(self):
+                    try:
+                        item = next(frames)
+                    except StopIteration:
+                        return
+                yield item
+
+        return generator
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with context(self):
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 def to_device(tensor: torch.Tensor, device: str | torch.device) -> torch.Tensor:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from sam_core.device import bf16_autocast
 from sam_core.prompts import BOX_BOTTOM_RIGHT, BOX_TOP_LEFT
 from sam_core.sam2.sam2_base import SAM2Base
 
@@ -36,7 +37,13 @@ def preprocess_image(image: np.ndarray | Image.Image, resolution: int) -> torch.
 
 
 class SAM2ImagePredictor:
-    """Arguments: sam_model: a SAM2Base; mask_threshold: logit threshold of the returned binary masks."""
+    """Arguments: sam_model: a SAM2Base; mask_threshold: logit threshold of the returned binary masks.
+
+    On CUDA, set_image and predict run under bfloat16 autocast as Meta runs SAM 2 there (set
+    ``use_bf16_autocast = False`` to turn it off); predict's outputs are float32 numpy arrays on every device.
+    """
+
+    use_bf16_autocast = True
 
     def __init__(self, sam_model: SAM2Base, mask_threshold: float = 0.0) -> None:
         self.model = sam_model
@@ -68,6 +75,7 @@ class SAM2ImagePredictor:
         self.set_image_tensor(input_image)
 
     @torch.no_grad()
+    @bf16_autocast
     def set_image_tensor(self, input_image: torch.Tensor) -> None:
         """Embed an already normalised [1, 3, 1024, 1024] tensor (set_image does the preprocessing)."""
         backbone_out = self.model.forward_image(input_image)
@@ -140,6 +148,7 @@ class SAM2ImagePredictor:
         )
 
     @torch.no_grad()
+    @bf16_autocast
     def _predict(
         self,
         point_coords: torch.Tensor | None,

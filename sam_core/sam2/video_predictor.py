@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from sam_core.device import bf16_autocast
 from sam_core.prompts import BOX_BOTTOM_RIGHT, BOX_TOP_LEFT
 from sam_core.sam2.video_frames import load_video_frames
 from sam_core.sam2.video_inference import SAM2VideoInference, to_device
@@ -39,9 +40,16 @@ def concat_points(old_point_inputs: dict | None, new_points: torch.Tensor, new_l
 
 
 class SAM2VideoPredictor(SAM2VideoInference):
-    """The SAM 2 model with the interactive video API (build it with sam_core.sam2.build_sam2_video_predictor)."""
+    """The SAM 2 model with the interactive video API (build it with sam_core.sam2.build_sam2_video_predictor).
+
+    On CUDA every call runs under bfloat16 autocast, as Meta runs it (``use_bf16_autocast = False`` to turn it
+    off); returned masks are always float32. CPU and MPS compute in float32.
+    """
+
+    use_bf16_autocast = True
 
     @torch.inference_mode()
+    @bf16_autocast
     def init_state(
         self, video_path: str | os.PathLike | Sequence[Image.Image | np.ndarray], offload_video_to_cpu: bool = False,
         offload_state_to_cpu: bool = False,
@@ -73,9 +81,10 @@ class SAM2VideoPredictor(SAM2VideoInference):
     def _frame_output(self, state: dict, frame_idx: int, is_cond: bool):
         consolidated = self._consolidate_temp_output_across_obj(state, frame_idx, is_cond, consolidate_at_video_res=True)
         _, video_res_masks = self._get_orig_video_res_output(state, consolidated["pred_masks_video_res"])
-        return frame_idx, state["obj_ids"], video_res_masks
+        return frame_idx, state["obj_ids"], video_res_masks.float()  # float32 even under bf16 autocast
 
     @torch.inference_mode()
+    @bf16_autocast
     def add_new_points_or_box(
         self, inference_state: dict, frame_idx: int, obj_id, points=None, labels=None, clear_old_points: bool = True,
         normalize_coords: bool = True, box=None,
@@ -136,6 +145,7 @@ class SAM2VideoPredictor(SAM2VideoInference):
         return self.add_new_points_or_box(*args, **kwargs)
 
     @torch.inference_mode()
+    @bf16_autocast
     def add_new_mask(self, inference_state: dict, frame_idx: int, obj_id, mask) -> tuple[int, list, torch.Tensor]:
         """A binary mask [H, W] for one object on one frame (taken as that frame's output)."""
         obj_idx = self._obj_id_to_idx(inference_state, obj_id)
@@ -158,6 +168,7 @@ class SAM2VideoPredictor(SAM2VideoInference):
         return self._frame_output(inference_state, frame_idx, is_cond)
 
     @torch.inference_mode()
+    @bf16_autocast
     def propagate_in_video(
         self, inference_state: dict, start_frame_idx: int | None = None, max_frame_num_to_track: int | None = None,
         reverse: bool = False,
@@ -202,9 +213,10 @@ class SAM2VideoPredictor(SAM2VideoInference):
                 pred_masks_per_obj.append(pred_masks)
             all_pred_masks = torch.cat(pred_masks_per_obj, dim=0)
             _, video_res_masks = self._get_orig_video_res_output(inference_state, all_pred_masks)
-            yield frame_idx, obj_ids, video_res_masks
+            yield frame_idx, obj_ids, video_res_masks.float()  # float32 even under bf16 autocast
 
     @torch.inference_mode()
+    @bf16_autocast
     def clear_all_prompts_in_frame(self, inference_state: dict, frame_idx: int, obj_id, need_output: bool = True):
         """Remove one object's clicks / mask on a frame (its output becomes an ordinary tracked one)."""
         obj_idx = self._obj_id_to_idx(inference_state, obj_id)
@@ -232,6 +244,7 @@ class SAM2VideoPredictor(SAM2VideoInference):
         inference_state["obj_ids"].clear()
 
     @torch.inference_mode()
+    @bf16_autocast
     def remove_object(self, inference_state: dict, obj_id, strict: bool = False, need_output: bool = True):
         """Drop one object; the others keep their results and are re-indexed. Returns (obj_ids, updated_frames)."""
         old_idx = inference_state["obj_id_to_idx"].get(obj_id)
