@@ -9,7 +9,7 @@ import argparse
 import time
 
 from sam_core import build_sam
-from sam_core.automatic_mask_generator import SamAutomaticMaskGenerator
+from sam_core.automatic_mask_generator import SamAutomaticMaskGenerator, points_per_batch_for
 from sam_core.scenes import render_scene
 
 
@@ -31,15 +31,18 @@ def main(argv: list[str] | None = None) -> None:
     model = build_sam("nano")
     image = render_scene("street", 1_000_000, 256).image
     params = dict(pred_iou_thresh=0.7, stability_score_thresh=0.8)
+    cpu_batch = points_per_batch_for(model.device)
     for side in args.sides:
-        ours = SamAutomaticMaskGenerator(model, points_per_side=side, **params)
+        ours = SamAutomaticMaskGenerator(model, points_per_side=side, points_per_batch=cpu_batch, **params)
         n = len(ours.generate(image))
-        line = f"{side} x {side}: sam_core {best_of(ours, image, args.repeats):.2f} s ({n} masks)"
+        line = f"{side} x {side}: sam_core {best_of(ours, image, args.repeats):.2f} s ({n} masks, batch {cpu_batch})"
+        default = SamAutomaticMaskGenerator(model, points_per_side=side, **params)
+        line += f", batch 64 (Meta's default) {best_of(default, image, args.repeats):.2f} s"
         if args.meta:
             from tests.amg_oracle_helpers import meta_generator
 
             meta = meta_generator(model, points_per_side=side, **params)
-            line += f", Meta's {best_of(meta, image, args.repeats):.2f} s"
+            line += f", Meta's generator (batch 64) {best_of(meta, image, args.repeats):.2f} s"
         print(line, flush=True)
 
 

@@ -16,7 +16,7 @@ Facts from Meta's `segment_anything/utils/amg.py`, written again without torchvi
 from __future__ import annotations
 
 import math
-from copy import deepcopy
+from copy import copy, deepcopy
 from itertools import product
 from typing import Any
 
@@ -69,14 +69,14 @@ class MaskData:
         """Append `other`'s rows after this one's, field by field."""
         for key, value in other.items():
             mine = self._fields.get(key)
-            if mine is None:
-                self._fields[key] = deepcopy(value)
+            if mine is None:  # a shallow copy: the rows are new per batch and never changed in place
+                self._fields[key] = value.clone() if isinstance(value, torch.Tensor) else copy(value)
             elif isinstance(value, torch.Tensor):
                 self._fields[key] = torch.cat([mine, value], dim=0)
             elif isinstance(value, np.ndarray):
                 self._fields[key] = np.concatenate([mine, value], axis=0)
             else:
-                self._fields[key] = mine + deepcopy(value)
+                self._fields[key] = mine + list(value)
 
     def to_numpy(self) -> None:
         for key, value in self._fields.items():

@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from sam_core import build_sam
+from sam_core import SamPredictor, build_sam
 from sam_core.amg_utils import (
     area_from_rle,
     batched_mask_to_box,
@@ -18,7 +18,7 @@ from sam_core.amg_utils import (
     remove_small_regions,
     rle_to_mask,
 )
-from sam_core.automatic_mask_generator import SamAutomaticMaskGenerator
+from sam_core.automatic_mask_generator import CPU_POINTS_PER_BATCH, SamAutomaticMaskGenerator
 from sam_core.masks import iou_matrix, tight_box
 from sam_core.scenes import render_scene
 from tests.amg_oracle_helpers import brute_force_nms, meta_generator
@@ -116,3 +116,76 @@ def test_output_modes_and_progress(nano):
     assert all(np.array_equal(rle_to_mask(r["segmentation"]), b["segmentation"]) for r, b in zip(rle, binary, strict=True))
     with pytest.raises(ValueError):
         SamAutomaticMaskGenerator(nano, output_mode="polygons")
+
+
+def test_cpu_batch_size_and_low_res_filtering_change_no_mask(nano):
+    """Speed-ups of the CPU path keep the masks: 16-point batches vs Meta's 64, and the predicted-IoU filter
+    applied before upsampling (decode_low_res) vs after (a predictor with only predict_torch)."""
+
+    class PredictTorchOnly:  # another family's predictor: SamPredictor's interface without decode_low_res
+        def __init__(self, inner):
+            self._inner = inner
+            self.transform, self.model = inner.transform, inner.model
+
+        def __getattr__(self, name):
+            if name == "decode_low_res":
+                raise AttributeError(name)
+            return getattr(self._inner, name)
+
+    image = render_scene("street", 1_000_000, 256).image
+    reference = SamAutomaticMaskGenerator(nano, points_per_batch=64, **NANO_PARAMS).generate(image)
+    small = SamAutomaticMaskGenerator(nano, points_per_batch=CPU_POINTS_PER_BATCH, **NANO_PARAMS).generate(image)
+    plain = SamAutomaticMaskGenerator(PredictTorchOnly(SamPredictor(nano)), **NANO_PARAMS).generate(image)
+    assert len(reference) > 3
+    for other in (small, plain):
+        _assert_same_masks(other, reference)
+        assert [r["bbox"] for r in other] == [r["bbox"] for r in reference]
+
+
+def test_same_size_resize_is_skipped_exactly(nano):
+    low_res = torch.randn(2, 3, 64, 64)
+    skipped = nano.postprocess_masks(low_res, (256, 256), (256, 256))
+    up = torch.nn.functional.interpolate(low_res, (256, 256), mode="bilinear", align_corners=False)
+    resized = torch.nn.functional.interpolate(up, (256, 256), mode="bilinear", align_corners=False)
+    assert torch.equal(skipped, resized)
+
+
+def _random_vit_b():
+    """Meta's vit_b with its own random init, and sam_core's vit_b loading the same state_dict."""
+    from segment_anything import sam_model_registry
+
+    torch.manual_seed(0)
+    official = sam_model_registry["vit_b"]().eval()
+    return official
+
+
+@pytest.mark.slow
+def test_matches_meta_end_to_end_on_random_vit_b(tmp_path):
+    """Meta's whole stack (its Sam, SamPredictor and generator) against ours on identical random vit_b
+    weights, at 1024 px, on 3 scenes (one non-square: the resize and padding path).
+
+    Random decoders hardly depend on the prompt: every mask covers most of the image, with nearly the same
+    box, so box NMS at Meta's 0.7 keeps one mask. With NMS at 1.0 every one of the 4 x 4 x 3 masks is kept
+    and compared, in order; with Meta's 0.7 both must keep the same single mask.
+    """
+    from segment_anything import SamAutomaticMaskGenerator as MetaGenerator
+
+    official = _random_vit_b()
+    path = tmp_path / "vit_b_random.pth"
+    torch.save(official.state_dict(), path)
+    ours = build_sam("vit_b", checkpoint=path)
+    keep_all = dict(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=1.0)
+    images = [render_scene("street", 1_000_000, 1024).image, render_scene("desk", 1_000_001, 1024).image[:, :768],
+              render_scene("orchard", 1_000_002, 1024).image]
+    for image in images:
+        theirs = MetaGenerator(official, **keep_all).generate(image)
+        mine = SamAutomaticMaskGenerator(ours, **keep_all).generate(image)
+        assert len(theirs) == 4 * 4 * 3
+        _assert_same_masks(mine, theirs)
+        for a, b in zip(mine, theirs, strict=True):  # the same order: by decreasing predicted IoU
+            assert a["bbox"] == b["bbox"] and abs(a["predicted_iou"] - b["predicted_iou"]) < 1e-4
+            assert abs(a["stability_score"] - b["stability_score"]) < 1e-3
+    nms = dict(keep_all, box_nms_thresh=0.7)
+    theirs = MetaGenerator(official, **nms).generate(images[0])
+    mine = SamAutomaticMaskGenerator(ours, **nms).generate(images[0])
+    _assert_same_masks(mine, theirs)

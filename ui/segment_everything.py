@@ -17,7 +17,7 @@ import streamlit as st
 from PIL import Image
 
 from lesson_content.data_engine_view import filter_rows, overlay
-from sam_core.automatic_mask_generator import SamAutomaticMaskGenerator
+from sam_core.automatic_mask_generator import SamAutomaticMaskGenerator, points_per_batch_for
 from ui import session, widgets
 from ui.page import PageKeys
 
@@ -68,8 +68,9 @@ def render(image: np.ndarray, image_name: str, model, k: PageKeys) -> None:
     cached = st.session_state.get(k("ev_result"))
     if cached is None or cached[0] != cache_key:
         bar = st.progress(0.0, text="Decoding the grid ...")
-        generator = SamAutomaticMaskGenerator(model, **{key: (int(v) if isinstance(v, int) else float(v))
-                                                        for key, v in settings.items()})
+        generator = SamAutomaticMaskGenerator(model, points_per_batch=points_per_batch_for(model.device),
+                                              **{key: (int(v) if isinstance(v, int) else float(v))
+                                                 for key, v in settings.items()})
         records = generator.generate(small, progress=lambda d, t: bar.progress(d / t, text=f"point batch {d}/{t}"))
         bar.empty()
         cached = (cache_key, records, dict(generator.last_counts))

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from sam_core.automatic_mask_generator import SamAutomaticMaskGenerator
+from sam_core.automatic_mask_generator import SamAutomaticMaskGenerator, points_per_batch_for
 from sam_core.data_engine.annotator import MAX_CLICKS, TARGET_IOU
 from sam_core.data_engine.stages import assisted_manual, fully_automatic, semi_automatic
 from sam_core.sam1.predictor import SamPredictor
@@ -73,7 +73,8 @@ def eval_scenes(cfg: EngineConfig) -> list[Scene]:
 
 def generator_for(model: Sam, cfg: EngineConfig) -> SamAutomaticMaskGenerator:
     return SamAutomaticMaskGenerator(model, points_per_side=cfg.points_per_side, pred_iou_thresh=cfg.pred_iou_thresh,
-                                     stability_score_thresh=cfg.stability_score_thresh)
+                                     stability_score_thresh=cfg.stability_score_thresh,
+                                     points_per_batch=points_per_batch_for(model.device))
 
 
 def _sum(rows: list[dict], key: str) -> int:

@@ -112,24 +112,45 @@ class SamPredictor:
         Arguments: point_coords [B, N, 2], point_labels [B, N], boxes [B, 4], mask_input [B, 1, 256, 256].
         Returns: masks [B, C, H, W], iou_predictions [B, C], low_res_logits [B, C, 256, 256].
         """
+        low_res, iou_predictions = self.decode_low_res(point_coords, point_labels, boxes, mask_input, multimask_output)
+        masks = self.upsample_logits(low_res)
+        if not return_logits:
+            masks = masks > self.model.mask_threshold
+        return masks, iou_predictions, low_res
+
+    @torch.inference_mode()
+    def decode_low_res(
+        self,
+        point_coords: torch.Tensor | None,
+        point_labels: torch.Tensor | None,
+        boxes: torch.Tensor | None = None,
+        mask_input: torch.Tensor | None = None,
+        multimask_output: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """predict_torch's first half: prompts -> (low_res_logits [B, C, 256, 256], iou_predictions [B, C]).
+
+        Segment-everything decodes hundreds of prompts, drops most by predicted IoU, and upsamples only
+        the rest (`upsample_logits`): the same masks as predict_torch, without upsampling the dropped ones.
+        """
         self._require_image()
         points = (point_coords, point_labels) if point_coords is not None else None
         timings = self.last_timings_ms
         with timed("prompt_encoder", timings, self.device):
             sparse, dense = self.model.prompt_encoder(points=points, boxes=boxes, masks=mask_input)
         with timed("mask_decoder", timings, self.device):
-            low_res, iou_predictions = self.model.mask_decoder(
+            return self.model.mask_decoder(
                 image_embeddings=self.features,
                 image_pe=self.image_pe,
                 sparse_prompt_embeddings=sparse,
                 dense_prompt_embeddings=dense,
                 multimask_output=multimask_output,
             )
-        with timed("postprocess", timings, self.device):
-            masks = self.model.postprocess_masks(low_res, self.input_size, self.original_size)
-            if not return_logits:
-                masks = masks > self.model.mask_threshold
-        return masks, iou_predictions, low_res
+
+    @torch.inference_mode()
+    def upsample_logits(self, low_res: torch.Tensor) -> torch.Tensor:
+        """Low-res logits [B, C, 256, 256] -> logits [B, C, H, W] at the original image size."""
+        with timed("postprocess", self.last_timings_ms, self.device):
+            return self.model.postprocess_masks(low_res, self.input_size, self.original_size)
 
     # ---- helpers -----------------------------------------------------------------------------
     @property

@@ -62,6 +62,8 @@ class Sam(nn.Module):
         """
         masks = F.interpolate(masks, (self.img_size, self.img_size), mode="bilinear", align_corners=False)
         masks = masks[..., : input_size[0], : input_size[1]]
+        if tuple(masks.shape[-2:]) == tuple(original_size):  # a same-size bilinear resize is the identity
+            return masks
         return F.interpolate(masks, tuple(original_size), mode="bilinear", align_corners=False)
 
     @torch.no_grad()
