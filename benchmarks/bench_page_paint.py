@@ -65,6 +65,8 @@ def main() -> None:
                     row = {"first_paint_s": first_paint, "render_s": rendered}
                     frame = page.locator(COMPONENT_IFRAME).first
                     if args.clicks and frame.count():
+                        frame.wait_for(state="visible", timeout=60_000)  # the component's iframe laid out
+                        frame.scroll_into_view_if_needed()
                         box = frame.bounding_box()
                         visit = len(results.get(path, []))
                         start = time.perf_counter()

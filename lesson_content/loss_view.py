@@ -221,12 +221,14 @@ def weighted_focal(log: dict[str, np.ndarray], constant_weight: float) -> tuple[
 def smooth(values: np.ndarray, window: int) -> np.ndarray:
     """Trailing moving average (NaNs ignored), for noisy per-step losses."""
     v = np.asarray(values, dtype=np.float64)
-    out = np.empty_like(v)
-    for i in range(len(v)):
-        chunk = v[max(0, i - window + 1): i + 1]
-        chunk = chunk[np.isfinite(chunk)]
-        out[i] = chunk.mean() if chunk.size else np.nan
-    return out
+    finite = np.isfinite(v)
+    sums = np.concatenate([[0.0], np.cumsum(np.where(finite, v, 0.0))])  # prefix sums: a window is a difference
+    counts = np.concatenate([[0], np.cumsum(finite)])
+    end = np.arange(1, len(v) + 1)
+    start = np.maximum(0, end - window)
+    n = counts[end] - counts[start]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, (sums[end] - sums[start]) / np.maximum(n, 1), np.nan)
 
 
 # ---- formulas (LaTeX), with the constants from sam_core.losses -----------------------

@@ -193,3 +193,39 @@ def test_attention_layer_diagram_names_the_three_operations_per_layer():
     for i in range(2):
         assert f"sa{i}" in dot and f"t2i{i}" in dot and f"i2t{i}" in dot
     assert dot.count("self-attention") == 2 and "final token → image" in dot
+
+
+def test_smooth_is_the_trailing_mean_of_the_finite_values():
+    from lesson_content.loss_view import smooth
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=300)
+    values[rng.random(300) < 0.2] = np.nan
+    values[:5] = np.nan
+    for window in (1, 4, 50):
+        expected = []
+        for i in range(len(values)):
+            chunk = values[max(0, i - window + 1): i + 1]
+            chunk = chunk[np.isfinite(chunk)]
+            expected.append(chunk.mean() if chunk.size else np.nan)
+        np.testing.assert_allclose(smooth(values, window), expected, equal_nan=True)
+
+
+def test_figure_png_is_drawn_once_per_arguments_and_closed():
+    import matplotlib.pyplot as plt
+
+    from lesson_content import plots
+
+    calls = []
+
+    def builder(x, *, dark):
+        calls.append(dark)
+        return plots.line_plot(x, {"y": x ** 2}, xlabel="x", ylabel="y", dark=dark)
+
+    x = np.linspace(0, 1, 20)
+    first = plots.png(builder, x, dark=False)
+    again = plots.png(builder, x.copy(), dark=False)  # equal content, another array
+    other = plots.png(builder, x, dark=True)
+    assert first == again and first != other and calls == [False, True]
+    assert first[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not plt.get_fignums()  # every figure closed

@@ -18,6 +18,7 @@ from sam_core.sam1.build import SAM_DECODER
 from ui import page, session, widgets
 
 k = page.PageKeys("check1")
+st.title("Check 1: predict and verify")  # first: on screen while the traced click below is computed
 dark = page.dark_theme()
 examples = session.get_examples()
 photo_cfg, timing, boundary, minloss_cfg, weights = (examples["check1"], examples["timing_check"],
@@ -31,7 +32,6 @@ n_masks = (model.mask_decoder.num_multimask_outputs if model is not None
            else architecture.reference_summary().multimask_outputs)
 REF_NAME = "SAM ViT-H"
 
-st.title("Check 1: predict and verify")
 page.instructor_note(examples, ("prompt_click", "scene", "check1", "timing_check", "boundary_click",
                                 "multimask_example"))
 
@@ -160,7 +160,7 @@ if model is not None:
             cols[i].image(widgets.draw_prompts(picture, [result.click], [1], scale=scale), width="stretch",
                           caption=f"mask {i + 1}: score {result.run.scores[i]:.3f}")
         matrix_col, text_col = st.columns([2, 3])
-        matrix_col.pyplot(plots.matrix_plot(result.iou, [f"mask {i + 1}" for i in range(len(result.run.scores))],
+        matrix_col.image(plots.png(plots.matrix_plot, result.iou, [f"mask {i + 1}" for i in range(len(result.run.scores))],
                                             [s.name for s in result.segments], title="IoU with each segment",
                                             dark=dark, vmin=0.0, vmax=1.0, width=4.0, height=2.6), width="stretch")
         lines = []
@@ -190,7 +190,7 @@ r0, r1 = max(0, rows.min() - margin), min(union.shape[0], rows.max() + margin + 
 c0, c1 = max(0, cols_idx.min() - margin), min(union.shape[1], cols_idx.max() + margin + 1)
 cols = st.columns(len(results))
 for col, res in zip(cols, results, strict=True):
-    col.pyplot(plots.matrix_plot(res.iou, [f"mask {i + 1}" for i in range(res.iou.shape[0])],
+    col.image(plots.png(plots.matrix_plot, res.iou, [f"mask {i + 1}" for i in range(res.iou.shape[0])],
                                  [s.name for s in segments], title=f"{res.objective} loss: IoU after training",
                                  dark=dark, vmin=0.0, vmax=1.0, width=3.8, height=2.6), width="stretch")
     crops = [m[r0:r1, c0:c1] for m in res.masks]  # zoomed to where the segments are

@@ -38,7 +38,7 @@ else:
     st.markdown(render("data_engine.loop", **values))
     st.dataframe(view.before_after(run), hide_index=True)
     steps, losses = view.finetune_curve(run)
-    st.pyplot(plots.line_plot(np.array(steps), {"training loss": np.array(losses)}, xlabel="fine-tune step",
+    st.image(plots.png(plots.line_plot, np.array(steps), {"training loss": np.array(losses)}, xlabel="fine-tune step",
                               ylabel="loss", title="Fine-tune on the engine's masks", dark=dark), width="content")
 
 # ---- live --------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from sam_core.masks import mask_iou
 from ui import page, session, widgets
 
 k = page.PageKeys("decoder")
+st.title("The mask decoder")  # first: on screen while the traced click below is computed
 ATTENTION_SIDE = 384  # px: the head-averaged heat maps are drawn at this size (display only, faster)
 dark = page.dark_theme()
 examples = session.get_examples()
@@ -25,7 +26,6 @@ thread = tc.traced_click(examples)
 model, info = session.current_model()
 model_key = info.cache_key
 
-st.title("The mask decoder")
 page.instructor_note(examples, ("prompt_click", "scene"))
 
 scene = thread.scene
@@ -134,9 +134,9 @@ short = ["IoU"] + [f"mask {i}" for i in range(layout.num_mask_tokens)] + \
         [t.name.split(" (")[0] for t in layout.tokens[layout.prompt_index:]]
 layer_pick = st.radio("Self-attention weights among the tokens, head-averaged (rows attend to columns):",
                       [f"layer {i}" for i in range(depth)], horizontal=True, key=k("self_layer"))
-fig = plots.matrix_plot(self_maps[int(layer_pick.split()[-1])], short, short, dark=dark, vmin=0.0,
+fig = plots.png(plots.matrix_plot, self_maps[int(layer_pick.split()[-1])], short, short, dark=dark, vmin=0.0,
                         width=5.2, height=3.6)
-st.pyplot(fig, width=560)
+st.image(fig, width=560)
 
 # ---- three attentions -------------------------------------------------------------------------------------
 st.header("Three attentions per layer")

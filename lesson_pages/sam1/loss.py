@@ -19,12 +19,12 @@ from lesson_content.prose import render
 from ui import page, session, widgets
 
 k = page.PageKeys("loss")
+st.title("The loss")  # first: on screen while the traced click below is computed
 dark = page.dark_theme()
 examples = session.get_examples()
 focal_cfg, weights, plan = examples["focal_trace"], examples["loss_weights"], examples["plan_focal"]
 thread = tc.traced_click(examples)
 
-st.title("The loss")
 page.instructor_note(examples, ("prompt_click", "scene", "focal_trace", "loss_weights"))
 st.markdown(render("loss.intro"))
 
@@ -75,11 +75,11 @@ series = {"cross-entropy (γ = 0)": curves["gamma=0"],
           f"focal, γ = {gamma:g}": curves[f"gamma={gamma:g}"],
           f"× α_t, foreground pixel (α = {alpha:g})": curves[f"fg gamma={gamma:g}"],
           f"× α_t, background pixel (1 − α = {1 - alpha:g})": curves[f"bg gamma={gamma:g}"]}
-fig = plots.line_plot(curves["p_t"], series, legend_loc="upper right", xlabel="p_t (confidence in the correct class)", ylabel="loss per pixel",
+fig = plots.png(plots.line_plot, curves["p_t"], series, legend_loc="upper right", xlabel="p_t (confidence in the correct class)", ylabel="loss per pixel",
                       dark=dark, ylim=(0, 3), styles={list(series)[2]: "--", list(series)[3]: ":"},
                       markers=[(slider_trace.easy.p_t, slider_trace.easy.loss, f"easy {fmt(slider_trace.easy.loss)}"),
                                (slider_trace.hard.p_t, slider_trace.hard.loss, f"hard {fmt(slider_trace.hard.loss)}")])
-st.pyplot(fig, width="stretch")
+st.image(fig, width="stretch")
 st.caption(f"At γ = {gamma:g}: hard / easy = {slider_trace.ratio_text}× (α set aside), "
            f"{format(round(slider_trace.ratio_with_alpha), ',')}× with α_t.")
 
@@ -152,10 +152,10 @@ else:
                             caption=f"ground truth: {gt.name}", width="stretch")
         st.markdown(render("loss.levels_intro"))
         table, winners = lv.loss_table(run, hits, examples)
-        fig = plots.matrix_plot(table, [f"candidate {i + 1}" for i in range(table.shape[0])],
+        fig = plots.png(plots.matrix_plot, table, [f"candidate {i + 1}" for i in range(table.shape[0])],
                                 [f"{t.name} → wins: {w + 1}" for t, w in zip(hits, winners, strict=True)],
                                 dark=dark, fmt="{:.3f}", cmap="viridis_r", width=5.0, height=2.6)
-        st.pyplot(fig, width=560)
+        st.image(fig, width=560)
 
 # ---- training curves -------------------------------------------------------------------------------------------
 st.header("Training curves of the embedded model")
@@ -183,12 +183,12 @@ else:
         label, focal_term = lv.weighted_focal(log, weights["focal"])
         loss_series = {label: lv.smooth(focal_term, window), **loss_series}
     cols = st.columns(2)
-    cols[0].pyplot(plots.line_plot(log["step"], loss_series, xlabel="step", ylabel="loss (smoothed)", dark=dark,
+    cols[0].image(plots.png(plots.line_plot, log["step"], loss_series, xlabel="step", ylabel="loss (smoothed)", dark=dark,
                                    logy=True), width="stretch")
     iou_series = {name: lv.smooth(log[name], window) for name in ("iou_part", "iou_object", "iou_group", "iou_last")
                   if name in log}
     if iou_series:
-        cols[1].pyplot(plots.line_plot(log["step"], iou_series, xlabel="step", ylabel="training IoU (smoothed)",
+        cols[1].image(plots.png(plots.line_plot, log["step"], iou_series, xlabel="step", ylabel="training IoU (smoothed)",
                                        dark=dark, ylim=(0, 1)), width="stretch")
 
 # ---- code ------------------------------------------------------------------------------------------------------

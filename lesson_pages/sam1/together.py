@@ -20,13 +20,13 @@ from ui import images, page, session, widgets
 
 SKY_WINDOW = 20  # logged values averaged for the sky-negative figures
 SINGLE_MASK_GAP = 0.1  # actual IoU below the best of three by more than this: the prose says it is weaker
+st.title("Putting it together")  # first: on screen while the traced click below is computed
 dark = page.dark_theme()
 examples = session.get_examples()
 multi_cfg, sky_cfg, zero_cfg, timing_cfg = (examples["multimask_example"], examples["sky_example"],
                                             examples["zero_shot"], examples["timing_check"])
 thread = tc.traced_click(examples)
 
-st.title("Putting it together")
 page.instructor_note(examples, ("prompt_click", "scene", "multimask_example", "zero_shot", "sky_example"))
 st.markdown(render("together.intro"))
 
@@ -118,11 +118,11 @@ for i in range(n_masks):
     cols[i].image(widgets.draw_prompts(picture, [mm.click], [1], scale=scale), width="stretch",
                   caption=f"mask {i + 1}: score {mm.run.scores[i]:.3f}")
 if mm.targets:
-    fig = plots.matrix_plot(mm.iou, [f"mask {i + 1}" for i in range(n_masks)], [t.name for t in mm.targets],
+    fig = plots.png(plots.matrix_plot, mm.iou, [f"mask {i + 1}" for i in range(n_masks)], [t.name for t in mm.targets],
                             title="IoU with each ground-truth segment", dark=dark, vmin=0.0, vmax=1.0,
                             width=4.0, height=2.6)
     matrix_col, text_col = st.columns([2, 3])
-    matrix_col.pyplot(fig, width="stretch")
+    matrix_col.image(fig, width="stretch")
     lines = []
     for m in mm.matches:
         if m.target_index < 0:

@@ -78,12 +78,12 @@ values = dict(n_frames=len(run.frames), seconds=run.seconds, ms_per_frame=1000 *
 st.markdown(render("memory.run" if track.reappearances() else "memory.no_return", **values))
 
 frames_axis = np.array([f.frame for f in run.frames])
-fig = plots.line_plot(frames_axis, {"object-score logit": run.object_scores,
+fig = plots.png(plots.line_plot, frames_axis, {"object-score logit": run.object_scores,
                                     "mask IoU with the truth (visible frames)": mv.track_ious(run, track)},
                       xlabel="frame", ylabel="logit / IoU", dark=dark, width=6.4, height=2.6,
                       spans=[(a, b, "hidden (ground truth)") for a, b in mv.hidden_spans(track, frames_axis)],
                       title="The object score through the occlusion (below 0: the model says hidden)")
-st.pyplot(fig, width="content")
+st.image(fig, width="content")
 
 frame = st.slider("Frame", 0, video.num_frames - 1, value=min(click_frame + 1, video.num_frames - 1), key=k("frame"))
 current = run.frame(frame)
