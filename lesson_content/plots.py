@@ -83,11 +83,11 @@ def matrix_plot(matrix: np.ndarray, row_labels: Sequence[str], col_labels: Seque
     image = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     ax.set_xticks(range(len(col_labels)), col_labels, rotation=35, ha="right", fontsize=7)
     ax.set_yticks(range(len(row_labels)), row_labels, fontsize=7)
-    low, high = image.get_clim()
     for (r, c), value in np.ndenumerate(m):
-        level = (value - low) / (high - low) if high > low else 0.0
+        red, green, blue, _ = image.to_rgba(value)  # the cell's own colour, whatever the colour map
+        light_cell = 0.2126 * red + 0.7152 * green + 0.0722 * blue > 0.5  # relative luminance
         ax.text(c, r, fmt.format(value), ha="center", va="center", fontsize=7,
-                color="black" if level > 0.6 else "white")
+                color="black" if light_cell else "white")
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()

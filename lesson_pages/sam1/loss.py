@@ -75,7 +75,7 @@ series = {"cross-entropy (γ = 0)": curves["gamma=0"],
           f"focal, γ = {gamma:g}": curves[f"gamma={gamma:g}"],
           f"× α_t, foreground pixel (α = {alpha:g})": curves[f"fg gamma={gamma:g}"],
           f"× α_t, background pixel (1 − α = {1 - alpha:g})": curves[f"bg gamma={gamma:g}"]}
-fig = plots.png(plots.line_plot, curves["p_t"], series, legend_loc="upper right", xlabel="p_t (confidence in the correct class)", ylabel="loss per pixel",
+fig = plots.png(plots.line_plot, curves["p_t"], series, legend_loc="center right", xlabel="p_t (confidence in the correct class)", ylabel="loss per pixel",
                       dark=dark, ylim=(0, 3), styles={list(series)[2]: "--", list(series)[3]: ":"},
                       markers=[(slider_trace.easy.p_t, slider_trace.easy.loss, f"easy {fmt(slider_trace.easy.loss)}"),
                                (slider_trace.hard.p_t, slider_trace.hard.loss, f"hard {fmt(slider_trace.hard.loss)}")])
