@@ -104,12 +104,14 @@ def track_clip(predictor, frames: np.ndarray | list[np.ndarray], click_frame: in
     grid = (predictor.image_size // stride, predictor.image_size // stride)
     results: dict[int, FrameMemory] = {}
     total = len(frames)
+    last_layer = len(predictor.memory_attention.layers) - 1
+    traced = ("memory_bank.", "video.", f"memory_attention.layer{last_layer}.cross_attn")  # what _frame_memory reads
     for reverse in (False, True):
         if reverse and click_frame == 0:
             break
         generator = predictor.propagate_in_video(state, start_frame_idx=click_frame, reverse=reverse)
         while True:
-            with trace() as t:
+            with trace(only=traced) as t:  # the other attentions keep their fused kernel
                 try:
                     frame_idx, _, masks = next(generator)
                 except StopIteration:

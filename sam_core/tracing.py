@@ -6,8 +6,11 @@
     t.timings_ms["mask_decoder"]                 # wall-clock milliseconds
 
 Model code calls `record(name, tensor)` and wraps stages in `timed(name)`; both cost nothing when no
-trace is active. While a trace is active, attention layers take their explicit-softmax path so that
-the weights exist to be recorded (a test proves that path equals the fast fused one).
+trace is active. While a trace is active, attention layers whose weights it wants (`wants(name)`) take
+their explicit-softmax path so that the weights exist to be recorded (a test proves that path equals the
+fast fused one). `trace(only=("memory_bank.", "memory_attention.layer3.cross_attn"))` records only the names
+starting with one of those prefixes: every other attention keeps its fused kernel (the SAM 2 page traces
+24 frames this way instead of computing all eight attention maps of each).
 """
 
 from __future__ import annotations
@@ -25,11 +28,17 @@ _ACTIVE: contextvars.ContextVar[Trace | None] = contextvars.ContextVar("sam_core
 
 @dataclass
 class Trace:
-    """What one traced call recorded: tensors by name (detached, on the CPU) and timings in ms."""
+    """What one traced call recorded: tensors by name (detached, on the CPU) and timings in ms.
+
+    only: name prefixes to record (None: every name)."""
 
     records: dict[str, torch.Tensor] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    only: tuple[str, ...] | None = None
+
+    def wants(self, name: str) -> bool:
+        return self.only is None or name.startswith(self.only)
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Name -> shape of every recorded tensor, in recording order."""
@@ -45,10 +54,16 @@ def is_tracing() -> bool:
     return _ACTIVE.get() is not None
 
 
-def record(name: str, tensor: torch.Tensor) -> None:
-    """Store a detached float32 CPU copy of `tensor` under `name` if a trace is active."""
+def wants(name: str | None) -> bool:
+    """True if a trace is active and records `name` (an attention then computes its weights explicitly)."""
     current = _ACTIVE.get()
-    if current is not None:
+    return current is not None and name is not None and current.wants(name)
+
+
+def record(name: str, tensor: torch.Tensor) -> None:
+    """Store a detached float32 CPU copy of `tensor` under `name` if the active trace records that name."""
+    current = _ACTIVE.get()
+    if current is not None and current.wants(name):
         current.records[name] = tensor.detach().to("cpu", torch.float32).clone()
 
 
@@ -84,9 +99,11 @@ def timed(name: str, sink: dict[str, float] | None = None, device: torch.device 
 
 
 @contextlib.contextmanager
-def trace() -> Iterator[Trace]:
-    """Activate recording for the calls made inside the block (nested traces each get their own)."""
-    current = Trace()
+def trace(only: tuple[str, ...] | None = None) -> Iterator[Trace]:
+    """Activate recording for the calls made inside the block (nested traces each get their own).
+
+    only: record just the names starting with one of these prefixes (timings and counts are always kept)."""
+    current = Trace(only=tuple(only) if only is not None else None)
     token = _ACTIVE.set(current)
     try:
         yield current

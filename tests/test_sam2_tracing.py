@@ -45,3 +45,31 @@ def test_traced_frame_records_memory_attention_and_sources():
     assert {"sam2.image_encoder", "sam2.memory_attention", "sam2.mask_decoder", "sam2.memory_encoder"} <= set(
         t.timings_ms
     )
+
+
+def test_a_trace_limited_to_some_names_keeps_the_other_attentions_fused(monkeypatch):
+    """trace(only=...) records only those names, and only their attentions take the explicit path."""
+    torch.manual_seed(0)
+    predictor = build_sam2_video_predictor("hiera_tiny", image_size=128)
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 256, size=(64, 80, 3), dtype=np.uint8) for _ in range(3)]
+    state = predictor.init_state(frames)
+    predictor.add_new_points_or_box(state, 0, 1, points=[[30, 30]], labels=[1])
+    generator = predictor.propagate_in_video(state)
+    next(generator), next(generator)
+    explicit_calls = []
+    original = torch.softmax
+
+    def counting_softmax(*args, **kwargs):
+        explicit_calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "softmax", counting_softmax)
+    last = len(predictor.memory_attention.layers) - 1
+    with trace(only=("memory_bank.", f"memory_attention.layer{last}.cross_attn")) as t:
+        next(generator)
+    recorded = set(t.records)
+    assert f"memory_attention.layer{last}.cross_attn" in recorded and "memory_bank.frames" in recorded
+    assert not any(n.endswith("self_attn") or n.startswith("sam2_decoder") for n in recorded)
+    assert len(explicit_calls) == 1  # one attention computed step by step, the rest fused
+    assert "sam2.memory_attention" in t.timings_ms  # timings are always kept

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sam_core.tracing import is_tracing, record
+from sam_core.tracing import record, wants
 
 
 class SoftmaxAttention(nn.Module):
@@ -57,7 +57,7 @@ class SoftmaxAttention(nn.Module):
         Returns:
           [B, heads, Nq, d].
         """
-        recording = self.trace_name is not None and is_tracing()
+        recording = wants(self.trace_name)
         if self.use_fused and not recording:
             return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=scale)
         logits = q @ k.transpose(-2, -1)  # B x heads x Nq x Nk

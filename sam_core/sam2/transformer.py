@@ -22,7 +22,7 @@ from sam_core.nn.attention import set_fused_attention
 from sam_core.nn.blocks import MLP
 from sam_core.sam1.transformer import TwoWayTransformer
 from sam_core.sam2.position_encoding import apply_rotary_enc, compute_axial_cis
-from sam_core.tracing import is_tracing, record
+from sam_core.tracing import record, wants
 
 
 def build_two_way_transformer(depth: int, embedding_dim: int, num_heads: int, mlp_dim: int) -> TwoWayTransformer:
@@ -97,8 +97,8 @@ class RoPEAttention(nn.Module):
     ) -> torch.Tensor:
         """q: [B, Nq, C]; k, v: [B, Nk, kv_in_dim]; the last num_k_exclude_rope keys are not rotated.
 
-        Returns [B, Nq, C]. With a trace active (or explicit=True) the weights softmax(q k^T / sqrt(d))
-        [B, heads, Nq, Nk] are computed step by step and recorded under trace_name.
+        Returns [B, Nq, C]. With a trace that records trace_name (or explicit=True) the weights
+        softmax(q k^T / sqrt(d)) [B, heads, Nq, Nk] are computed step by step and recorded under trace_name.
         """
         q = self._separate_heads(self.q_proj(q))
         k = self._separate_heads(self.k_proj(k))
@@ -110,7 +110,7 @@ class RoPEAttention(nn.Module):
         q, k_rope = apply_rotary_enc(q, k[:, :, :num_k_rope], freqs_cis, repeat_freqs_k=self.rope_k_repeat)
         k = torch.cat([k_rope, k[:, :, num_k_rope:]], dim=2)
         dropout_p = self.dropout_p if self.training else 0.0
-        if explicit or not self.use_fused or is_tracing():
+        if explicit or not self.use_fused or wants(self.trace_name):
             scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # B x heads x Nq x Nk
             weights = torch.softmax(scores, dim=-1)
             if self.trace_name is not None:

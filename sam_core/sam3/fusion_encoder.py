@@ -21,8 +21,8 @@ from sam_core import tracing
 
 def attend(attn: nn.MultiheadAttention, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
            trace_name: str | None = None, **kwargs) -> torch.Tensor:
-    """Run `attn`; while a trace is active and `trace_name` is given, also record its per-head weights."""
-    if trace_name is not None and tracing.is_tracing():
+    """Run `attn`; while a trace records `trace_name`, also record its per-head weights."""
+    if tracing.wants(trace_name):
         out, weights = attn(query, key, value, need_weights=True, average_attn_weights=False, **kwargs)
         tracing.record(trace_name, weights)
         return out
