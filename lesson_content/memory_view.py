@@ -155,13 +155,15 @@ class RealShapes:
     attention_layers: int
     rope: bool
     multimask: int
+    high_res: bool = True  # stride-4 and stride-8 skips into the decoder (SAM 2.1: yes; the nano: no)
 
     def rows(self) -> list[dict[str, str]]:
         g2, d, m = self.grid * self.grid, self.d_model, self.mem_dim
         cond = "all" if self.max_cond_frames < 0 else str(self.max_cond_frames)
         return [
             {"step": "image encoder", "real": f"frame [3, {self.image_size}, {self.image_size}] -> features "
-             f"[{d}, {self.grid}, {self.grid}] (+ two high-resolution maps for the decoder)"},
+             f"[{d}, {self.grid}, {self.grid}]" + (" (+ two high-resolution maps for the decoder)" if self.high_res
+                                                   else " (no high-resolution maps: the decoder reads this map only)")},
             {"step": "memory attention", "real": f"{self.attention_layers} layers of self-attention, cross-attention, MLP; "
              f"Q [{g2}, {d}] x K, V [N*{g2} + P*{self.pointer_tokens}, {m}] (memories and P object-pointer tokens), "
              f"projected to {d} inside the attention; 2-D RoPE on Q and memory keys" + ("" if self.rope else " (off)")},
@@ -183,7 +185,7 @@ def real_shapes(model) -> RealShapes:
     return RealShapes(int(model.image_size), d_model, int(model.sam_image_embedding_size), mem_dim,
                       int(model.num_maskmem), int(getattr(model, "max_cond_frames_in_attn", -1)),
                       d_model // mem_dim, len(layers), isinstance(layers[0].cross_attn_image, RoPEAttention),
-                      int(model.sam_mask_decoder.num_multimask_outputs))
+                      int(model.sam_mask_decoder.num_multimask_outputs), bool(model.use_high_res_features_in_sam))
 
 
 def reference_shapes(model_type: str = "hiera_base_plus") -> RealShapes:
