@@ -61,13 +61,6 @@ with st.form(k("form")):
     st.markdown(render("check1.q4", multimask=n_masks))
     st.radio("Your answer", Q4, index=None, key=k("q4"))
     submitted = st.form_submit_button("Submit my answers and verify", type="primary")
-if submitted:
-    st.session_state[k("submitted")] = True
-if not st.session_state.get(k("submitted")):
-    st.info("Answer first; the live verification appears after you submit.", icon=":material/quiz:")
-    st.stop()
-if model is None:
-    st.warning(info.message or "No model is loaded: the answers are shown, the live checks need a model.", icon="⏳")
 
 
 def verdict(ok: bool | None) -> None:
@@ -100,6 +93,36 @@ def minloss_check(kind: str, seed: int, target: str, focal_w: float, dice_w: flo
                       for objective in ("average", "minimum")]
 
 
+def encoder_count():
+    return page.model_cached(encoder_check, thread.kind, thread.seed, thread.size, thread.point,
+                             photo_cfg["photo_width"], photo_cfg["photo_height"], clicks)
+
+
+def boundary_result():
+    return page.model_cached(boundary_check, boundary["kind"], boundary["seed"], boundary["object_a"],
+                             boundary["object_b"])
+
+
+def minloss_results():
+    return minloss_check(minloss_cfg["kind"], minloss_cfg["seed"], minloss_cfg["target"],
+                         float(weights["focal"]), float(weights["dice"]))
+
+
+if submitted:
+    st.session_state[k("submitted")] = True
+if not st.session_state.get(k("submitted")):
+    st.info("Answer first; the live verification appears after you submit.", icon=":material/quiz:")
+    # While the student reads and answers, compute the verification (cached across sessions): the first
+    # submit after a server start then shows it at once instead of after ~5 s of cold work.
+    if model is not None:
+        encoder_count()
+        boundary_result()
+    minloss_results()
+    st.stop()
+if model is None:
+    st.warning(info.message or "No model is loaded: the answers are shown, the live checks need a model.", icon="⏳")
+
+
 # ---- 1: encoder runs -------------------------------------------------------------------------------------------
 st.header("Question 1: encoder runs")
 answer1 = st.session_state.get(k("q1"))
@@ -107,8 +130,7 @@ verdict(None if answer1 is None else answer1 == CORRECT["q1"])
 count = None
 if model is not None:
     with st.spinner(f"Loading a {photo_cfg['photo_width']} × {photo_cfg['photo_height']} photo and clicking {clicks} times ..."):
-        count = page.model_cached(encoder_check, thread.kind, thread.seed, thread.size, thread.point,
-                                  photo_cfg["photo_width"], photo_cfg["photo_height"], clicks)
+        count = encoder_count()
     photo_size = count.photo_size
     st.caption(render("check1.a1_thread", x=thread.point[0], y=thread.point[1], size=thread.size,
                       target=thread.describe(), clicks=clicks))
@@ -145,8 +167,7 @@ verdict(None if st.session_state.get(k("q3")) is None else st.session_state.get(
 st.markdown(render("check1.a3", multimask=n_masks, kind=boundary["kind"], a=boundary["object_a"], b=boundary["object_b"]))
 if model is not None:
     with st.spinner("Clicking the boundary ..."):
-        result = page.model_cached(boundary_check, boundary["kind"], boundary["seed"], boundary["object_a"],
-                                   boundary["object_b"])
+        result = boundary_result()
     if result is None:
         st.info(f"The {boundary['kind']} scene (seed {boundary['seed']}) has no {boundary['object_a']} touching a "
                 f"{boundary['object_b']}; change [boundary_click] on the Instructor page.")
@@ -177,8 +198,7 @@ st.header("Question 4: why the minimum")
 verdict(None if st.session_state.get(k("q4")) is None else st.session_state.get(k("q4")) == CORRECT["q4"])
 st.markdown(render("check1.a4", multimask=n_masks))
 with st.spinner("Running both objectives ..."):
-    segments, results = minloss_check(minloss_cfg["kind"], minloss_cfg["seed"], minloss_cfg["target"],
-                                      float(weights["focal"]), float(weights["dice"]))
+    segments, results = minloss_results()
 st.caption(render("check1.a4_other_scene", kind=minloss_cfg["kind"], target=minloss_cfg["target"],
                   thread_target=thread.describe(), thread_levels=len(thread.hits)))
 st.markdown(render("check1.a4_demo", target=minloss_cfg["target"], levels=", ".join(s.name for s in segments),
