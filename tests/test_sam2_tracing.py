@@ -19,13 +19,19 @@ def test_rope_attention_explicit_equals_fused():
     assert (fused - explicit).abs().max().item() < 1e-5
 
 
-def test_traced_frame_records_memory_attention_and_sources():
+def _clicked_clip(seed: int):
+    """A tiny random SAM 2 on 3 random frames, one click on frame 0: (predictor, state)."""
     torch.manual_seed(0)
     predictor = build_sam2_video_predictor("hiera_tiny", image_size=128)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     frames = [rng.integers(0, 256, size=(64, 80, 3), dtype=np.uint8) for _ in range(3)]
     state = predictor.init_state(frames)
     predictor.add_new_points_or_box(state, 0, 1, points=[[30, 30]], labels=[1])
+    return predictor, state
+
+
+def test_traced_frame_records_memory_attention_and_sources():
+    predictor, state = _clicked_clip(0)
     untraced = [m.clone() for _, _, m in predictor.propagate_in_video(state)]
     predictor.reset_state(state)
     predictor.add_new_points_or_box(state, 0, 1, points=[[30, 30]], labels=[1])
@@ -49,12 +55,7 @@ def test_traced_frame_records_memory_attention_and_sources():
 
 def test_a_trace_limited_to_some_names_keeps_the_other_attentions_fused(monkeypatch):
     """trace(only=...) records only those names, and only their attentions take the explicit path."""
-    torch.manual_seed(0)
-    predictor = build_sam2_video_predictor("hiera_tiny", image_size=128)
-    rng = np.random.default_rng(1)
-    frames = [rng.integers(0, 256, size=(64, 80, 3), dtype=np.uint8) for _ in range(3)]
-    state = predictor.init_state(frames)
-    predictor.add_new_points_or_box(state, 0, 1, points=[[30, 30]], labels=[1])
+    predictor, state = _clicked_clip(1)
     generator = predictor.propagate_in_video(state)
     next(generator), next(generator)
     explicit_calls = []
