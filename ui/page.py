@@ -164,3 +164,12 @@ def model_cached(function: Callable, *args: Any) -> Any:
     model, info = _model_or_raise()
     function_id = f"{function.__code__.co_filename}:{function.__qualname__}"
     return _model_call(info.cache_key, function_id, args, _function=function, _model=model)
+
+
+@st.cache_data(show_spinner=False, max_entries=6)
+def generated_clip(kind: str, seed: int, frames: int, size: int):
+    """A procedural video (sam_core.scenes.video.render_video: frames and ground-truth tracks), drawn once
+    per settings and shared by the sessions: a rerun (every click) no longer redraws its 24 frames."""
+    from sam_core.scenes.video import render_video
+
+    return render_video(kind, int(seed), int(frames), int(size))

@@ -24,14 +24,7 @@ st.title("SAM 2: memory for video")
 st.markdown(render("memory.intro"))
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def clip(kind: str, seed: int, frames: int, size: int):
-    from sam_core.scenes.video import render_video
-
-    return render_video(kind, seed, frames, size)
-
-
-video = clip(cfg["kind"], int(cfg["seed"]), int(cfg["frames"]), int(cfg["size"]))
+video = page.generated_clip(cfg["kind"], int(cfg["seed"]), int(cfg["frames"]), int(cfg["size"]))
 target = mv.occluded_track(video, cfg["target"])
 track = video.tracks[target]
 click_frame = min(int(cfg["click_frame"]), video.num_frames - 1)

@@ -23,9 +23,7 @@ if source == "Generated clip":
     kind = row.selectbox("Scene", ("savanna", "street", "desk", "orchard", "person"), key=k("kind"), width=180)
     seed = row.number_input("Seed", 0, 2_000_000_000, 1, key=k("seed"), width=160)
     length = row.slider("Frames", 8, video_upload.MAX_FRAMES, 24, key=k("frames"), width=220)
-    from sam_core.scenes.video import render_video
-
-    frames, video_name = list(render_video(kind, int(seed), int(length), 256).frames), f"{kind}_{seed}_{length}f"
+    frames, video_name = list(page.generated_clip(kind, int(seed), int(length), 256).frames), f"{kind}_{seed}_{length}f"
 else:
     upload = st.file_uploader(f"Your video: {video_upload.LIMITS_TEXT}", key=k("upload"),
                               type=["zip", "mp4", "webm", "mov", "mkv", "avi"])

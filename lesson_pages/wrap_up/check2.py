@@ -64,9 +64,7 @@ else:
 if predictor is None:
     st.warning(s2.message)
 else:
-    from sam_core.scenes.video import render_video
-
-    video = render_video(vcfg["kind"], int(vcfg["seed"]), int(vcfg["frames"]), int(vcfg["size"]))
+    video = page.generated_clip(vcfg["kind"], int(vcfg["seed"]), int(vcfg["frames"]), int(vcfg["size"]))
     track = video.tracks[mv.occluded_track(video, vcfg["target"])]
     click_frame = mv.first_visible(track)
     run_key = (s2.cache_key, vcfg["kind"], int(vcfg["seed"]), video.num_frames)
