@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from sam_core.sam3.checkpoint import load_sam3_state_dict
 from sam_core.sam3.decoder import TransformerDecoder
@@ -62,15 +63,11 @@ SAM3_CONFIGS: dict[str, Sam3Config] = {
 }
 
 
-def build_sam3_from_config(cfg: Sam3Config, bpe_path: str | Path = DEFAULT_BPE_PATH,
-                           enable_inst_interactivity: bool = False) -> Sam3Image:
-    """Wire the components for `cfg` (random weights, eval mode); with `enable_inst_interactivity` also
-    the tracker neck and head for clicks (Meta's flag of the same name)."""
-    from sam_core.sam3.vit import ViT
-
-    trunk = ViT(cfg.image_size, cfg.patch_size, cfg.vit_dim, cfg.vit_depth, cfg.vit_heads, cfg.vit_mlp_ratio,
-                cfg.window_size, cfg.global_blocks, cfg.pretrain_image_size)
-    neck = Sam3DualViTDetNeck(trunk, cfg.d_model, add_sam2_neck=enable_inst_interactivity)
+def wire_sam3(neck: Sam3DualViTDetNeck, cfg, bpe_path: str | Path = DEFAULT_BPE_PATH,
+              tracker: nn.Module | None = None) -> Sam3Image:
+    """The SAM 3 detector around an image `neck`: text encoder, fusion encoder, DETR decoder, geometry encoder,
+    segmentation head and scoring, at `cfg`'s widths (any config with Sam3Config's text / fusion / decoder
+    fields: the real one, or the embedded nano's). Random weights, eval mode."""
     text = VETextEncoder(cfg.d_model, SimpleTokenizer(bpe_path), cfg.text_width, cfg.text_heads, cfg.text_layers,
                          cfg.context_length, cfg.vocab_size)
     transformer = TransformerWrapper(
@@ -83,9 +80,22 @@ def build_sam3_from_config(cfg: Sam3Config, bpe_path: str | Path = DEFAULT_BPE_P
         segmentation_head=UniversalSegmentationHead(cfg.d_model, cfg.upsampling_stages, cfg.heads),
         dot_prod_scoring=DotProductScoring(cfg.d_model, cfg.d_model, cfg.ffn_dim),
         image_size=cfg.image_size,
-        tracker=Sam3TrackerHead(cfg.d_model, cfg.image_size, cfg.patch_size, cfg.heads, cfg.ffn_dim)
-        if enable_inst_interactivity else None)
+        tracker=tracker)
     return model.eval()
+
+
+def build_sam3_from_config(cfg: Sam3Config, bpe_path: str | Path = DEFAULT_BPE_PATH,
+                           enable_inst_interactivity: bool = False) -> Sam3Image:
+    """Wire the components for `cfg` (random weights, eval mode); with `enable_inst_interactivity` also
+    the tracker neck and head for clicks (Meta's flag of the same name)."""
+    from sam_core.sam3.vit import ViT
+
+    trunk = ViT(cfg.image_size, cfg.patch_size, cfg.vit_dim, cfg.vit_depth, cfg.vit_heads, cfg.vit_mlp_ratio,
+                cfg.window_size, cfg.global_blocks, cfg.pretrain_image_size)
+    neck = Sam3DualViTDetNeck(trunk, cfg.d_model, add_sam2_neck=enable_inst_interactivity)
+    tracker = (Sam3TrackerHead(cfg.d_model, cfg.image_size, cfg.patch_size, cfg.heads, cfg.ffn_dim)
+               if enable_inst_interactivity else None)
+    return wire_sam3(neck, cfg, bpe_path, tracker)
 
 
 def build_sam3(model_type: str = "sam3", checkpoint: str | Path | None = None,

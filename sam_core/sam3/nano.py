@@ -26,14 +26,10 @@ import torch
 from torch import nn
 
 from sam_core.sam1.nano_encoder import NanoEncoderConfig, NanoImageEncoder
-from sam_core.sam3.decoder import TransformerDecoder
-from sam_core.sam3.fusion_encoder import TransformerEncoderFusion
-from sam_core.sam3.geometry_encoder import SequenceGeometryEncoder
-from sam_core.sam3.neck import Sam3DualViTDetNeck, SAM3VLBackbone
-from sam_core.sam3.sam3_image import Sam3Image, TransformerWrapper
-from sam_core.sam3.segmentation_head import DotProductScoring, UniversalSegmentationHead
-from sam_core.sam3.text_encoder import VETextEncoder
-from sam_core.sam3.tokenizer import DEFAULT_BPE_PATH, SimpleTokenizer
+from sam_core.sam3.build import wire_sam3
+from sam_core.sam3.neck import Sam3DualViTDetNeck
+from sam_core.sam3.sam3_image import Sam3Image
+from sam_core.sam3.tokenizer import DEFAULT_BPE_PATH
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NANO_SAM3_DIR = REPO_ROOT / "assets" / "models" / "sam3_nano"
@@ -91,19 +87,7 @@ def build_sam3_nano_from_config(cfg: NanoSam3Config = NANO_SAM3, bpe_path: str |
                                 ) -> Sam3Image:
     """Wire the embedded SAM 3 for `cfg` (random weights, eval mode)."""
     neck = Sam3DualViTDetNeck(NanoTrunk(cfg.trunk_channels), cfg.d_model, scale_factors=cfg.scale_factors)
-    text = VETextEncoder(cfg.d_model, SimpleTokenizer(bpe_path), cfg.text_width, cfg.text_heads, cfg.text_layers,
-                         cfg.context_length, cfg.vocab_size)
-    transformer = TransformerWrapper(
-        TransformerEncoderFusion(cfg.d_model, cfg.heads, cfg.ffn_dim, cfg.encoder_layers),
-        TransformerDecoder(cfg.d_model, cfg.heads, cfg.ffn_dim, cfg.decoder_layers, cfg.num_queries))
-    model = Sam3Image(
-        backbone=SAM3VLBackbone(neck, text, scalp=1),
-        transformer=transformer,
-        input_geometry_encoder=SequenceGeometryEncoder(cfg.d_model, cfg.heads, cfg.ffn_dim, cfg.geometry_layers),
-        segmentation_head=UniversalSegmentationHead(cfg.d_model, cfg.upsampling_stages, cfg.heads),
-        dot_prod_scoring=DotProductScoring(cfg.d_model, cfg.d_model, cfg.ffn_dim),
-        image_size=cfg.image_size)
-    return model.eval()
+    return wire_sam3(neck, cfg, bpe_path)
 
 
 TRUNK_PREFIX = "backbone.vision_backbone.trunk.encoder."
