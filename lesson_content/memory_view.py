@@ -14,12 +14,15 @@ Imports no Streamlit.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from lesson_content.loss_view import embedded_training_log, smooth
 from sam_core.sam2.transformer import RoPEAttention
 from sam_core.tracing import trace
 
@@ -279,3 +282,53 @@ def sam1_frame_clicks_for_clip(sam1_model, kind: str, seed: int, frames: int, si
     from sam_core.scenes.video import render_video
 
     return sam1_frame_clicks(sam1_model, render_video(kind, seed, frames, size), track_index)
+
+
+# The embedded SAM 2's training logs, one per stage, as `python -m sam_core.training.video` writes them
+# (stage 1 from the embedded SAM 1; each later stage from the previous stage's committed weights).
+SAM2_NANO_DIR = Path(__file__).resolve().parents[1] / "assets" / "models" / "sam2_nano"
+SAM2_STAGE_LOGS = (SAM2_NANO_DIR / "training_log.csv", SAM2_NANO_DIR / "training_log_stage2.csv")
+CURVE_WINDOW = 10  # log rows per moving-average window (a row is the mean of 10 training clips)
+
+
+@dataclass
+class LearningCurves:
+    """The embedded SAM 2's training, stages end to end: per log row the clip count and smoothed train J."""
+
+    clips: np.ndarray  # [R] clips seen so far (one clip = 8 frames, up to 2 objects)
+    stage: np.ndarray  # [R] 1, 2, ...
+    j_first: np.ndarray  # [R] J on frame 0 (the prompted frame: segmented from the prompt, no memory)
+    j_visible: np.ndarray  # [R] J on every visible frame, frame 0 and the tracked frames
+    j_tracked: np.ndarray | None  # [R] J on visible tracked frames only, where the log has it (else NaN)
+    clip_frames: int  # frames per training clip (the committed run's training_config.json)
+
+    def series(self, window: int = CURVE_WINDOW) -> dict[str, np.ndarray]:
+        """The curves to draw, each a trailing moving average over `window` log rows."""
+        out = {"J on frame 0 (prompted)": smooth(self.j_first, window),
+               "J on all visible frames": smooth(self.j_visible, window)}
+        if self.j_tracked is not None and np.isfinite(self.j_tracked).any():
+            out["J on tracked frames"] = smooth(self.j_tracked, window)
+        return out
+
+    def summary(self, window: int = CURVE_WINDOW) -> dict[str, float]:
+        """First and last window means of each curve, the number of clips and stages."""
+        head, tail = slice(0, window), slice(-window, None)
+
+        def mean(values: np.ndarray, part: slice) -> float:
+            finite = values[part][np.isfinite(values[part])]
+            return float(finite.mean()) if finite.size else float("nan")
+
+        return {"clips": float(self.clips[-1]), "stages": float(self.stage.max()), "clip_frames": self.clip_frames,
+                "first_start": mean(self.j_first, head), "first_end": mean(self.j_first, tail),
+                "visible_start": mean(self.j_visible, head), "visible_end": mean(self.j_visible, tail)}
+
+
+def learning_curves(stages=SAM2_STAGE_LOGS) -> LearningCurves | None:
+    """The committed SAM 2 nano's training logs, joined; None when none is there (e.g. other weights)."""
+    log = embedded_training_log(stages)
+    if log is None or "j_visible" not in log or "j_first" not in log:
+        return None
+    config = SAM2_NANO_DIR / "training_config.json"
+    clip_frames = int(json.loads(config.read_text(encoding="utf-8")).get("clip_frames", 8)) if config.is_file() else 8
+    return LearningCurves(clips=log["step"], stage=log["stage"], j_first=log["j_first"], j_visible=log["j_visible"],
+                          j_tracked=log.get("j_tracked"), clip_frames=clip_frames)

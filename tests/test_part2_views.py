@@ -73,6 +73,23 @@ def test_tracking_session_objects_and_export(sam2_tiny, frames):
     assert manifest["prompts"][0] == {"frame": 1, "obj_id": 1, "points": [[30.0, 30.0], [50.0, 50.0]], "labels": [1, 0]}
 
 
+def test_learning_curves_join_the_stages(tmp_path):
+    fields = "step,wall_s,lr,loss,j_visible,j_first,score_acc,hidden_recall,s_per_step"
+    one, two = tmp_path / "stage1.csv", tmp_path / "stage2.csv"
+    one.write_text(fields + "\n10,5,1e-3,1.5,0.10,0.60,0.8,0,0.5\n20,10,1e-3,1.4,0.20,0.70,0.8,0,0.5\n")
+    two.write_text(fields.replace("j_first", "j_tracked,j_first") +
+                   "\n10,5,1e-3,1.0,0.50,0.40,0.90,0.9,0,0.5\n")
+    curves = mv.learning_curves((one, two))
+    assert curves.clips.tolist() == [10, 20, 30] and curves.stage.tolist() == [1, 1, 2]
+    summary = curves.summary(window=2)
+    assert summary["clips"] == 30 and summary["stages"] == 2
+    assert summary["visible_start"] == pytest.approx(0.15) and summary["visible_end"] == pytest.approx(0.35)
+    assert summary["first_end"] == pytest.approx(0.8)
+    series = curves.series(window=1)
+    assert series["J on tracked frames"][-1] == pytest.approx(0.4) and np.isnan(series["J on tracked frames"][0])
+    assert mv.learning_curves((tmp_path / "missing.csv",)) is None
+
+
 @pytest.fixture(scope="module")
 def sam3_tiny():
     from sam_core.sam3.build import SAM3_CONFIGS, build_sam3_from_config

@@ -26,6 +26,7 @@ class Part2Status:
     ready: bool
     message: str = ""  # why it is not ready, in words a student can act on
     cache_key: str = ""  # model identity for st.cache_data keys
+    embedded: bool = False  # the embedded nano model trained here (its training logs are in assets/)
 
 
 def _freeze(model):
@@ -82,7 +83,8 @@ def sam2_video_predictor():
         name = f"{family} {model_type} ({os.path.basename(checkpoint)})"
     key = f"sam2|{checkpoint}|{model_type}|{device}"
     try:
-        return _load_sam2(checkpoint, model_type, device), Part2Status(name, True, cache_key=key)
+        return _load_sam2(checkpoint, model_type, device), Part2Status(name, True, cache_key=key,
+                                                                      embedded=checkpoint is None)
     except Exception as error:  # a mismatched or corrupt checkpoint: say so, keep the app running
         return None, Part2Status(name, False, f"Could not load {name}: {type(error).__name__}: {error}")
 

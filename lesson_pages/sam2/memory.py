@@ -104,6 +104,14 @@ if current.attention:
                   caption=f"frame {t} ({kind})")
 st.markdown(render("memory.occlusion"))
 
+curves = mv.learning_curves() if status.embedded else None
+if curves is not None:
+    st.subheader("How the embedded model learned to use its memory")
+    st.markdown(render("memory.learning", **curves.summary()))
+    st.image(plots.png(plots.line_plot, curves.clips, curves.series(), xlabel="training clips", ylabel="train J", dark=dark,
+                       width=6.4, height=2.6, ylim=(0.0, 1.0),
+                       title=f"Training curves (moving average of {mv.CURVE_WINDOW} log rows)"), width="content")
+
 st.header("The plan's trace and the real shapes")
 ref = mv.reference_shapes()
 loaded = mv.real_shapes(predictor)

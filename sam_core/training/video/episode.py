@@ -71,7 +71,8 @@ def frame_loss(cfg: VideoTrainConfig, logits: torch.Tensor, ious: torch.Tensor, 
 
 def run_clip(model: SAM2Base, clip: Clip, cfg: VideoTrainConfig, rng: np.random.Generator, gen: torch.Generator,
              device: torch.device) -> tuple[torch.Tensor, dict]:
-    """The clip's mean loss (a scalar with grad) and its stats (train J on visible frames, object-score accuracy)."""
+    """The clip's mean loss (a scalar with grad) and its stats (train J on visible frames, on visible tracked
+    frames, on frame 0; object-score accuracy and its recall on hidden frames)."""
     images = clip.images.to(device)
     num_frames, b = images.shape[0], clip.masks.shape[0]
     with torch.set_grad_enabled(cfg.train_encoder and model.training):
@@ -124,6 +125,8 @@ def run_clip(model: SAM2Base, clip: Clip, cfg: VideoTrainConfig, rng: np.random.
         "loss": float(total.detach()),
         "j_visible": float(iou_t[vis_t].mean()) if vis_t.any() else float("nan"),
         "j_first": float(iou_t[0].mean()),
+        # J on visible tracked frames only (frame 0 left out): the number that says whether the memory is used
+        "j_tracked": float(iou_t[1:][vis_t[1:]].mean()) if vis_t[1:].any() else float("nan"),
         "score_acc": float(score_t.mean()),
         "hidden_recall": float(score_t[hidden].mean()) if hidden.any() else float("nan"),
         "corrections": len(corrected),
