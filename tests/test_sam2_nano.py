@@ -150,3 +150,14 @@ def test_committed_weights_load_and_track(committed_sam2_weights):
     predictor.add_new_mask(state, 0, 0, video.tracks[video.targets()[0]].masks[0])
     masks = [m for _, _, m in predictor.propagate_in_video(state)]
     assert len(masks) == 3 and all(torch.isfinite(m).all() for m in masks)
+
+
+def test_memory_use_diagnosis_reports_every_measure():
+    from sam_core.sam2.nano import NanoSAM2Base
+    from sam_core.training.video.diagnose import memory_use
+
+    torch.manual_seed(0)
+    out = memory_use(build_sam2_nano(None, model_class=NanoSAM2Base), clips=1, frames=3)
+    assert out["tracked_frames"] == 2
+    assert 0.0 < out["attention_entropy"] <= 1.0 + 1e-6 and 0.0 < out["largest_weight"] <= 1.0
+    assert 0.0 <= out["empty_masks"] <= 1.0 and 0.0 <= out["j_tracked"] <= 1.0
