@@ -161,3 +161,16 @@ def test_memory_use_diagnosis_reports_every_measure():
     assert out["tracked_frames"] == 2
     assert 0.0 < out["attention_entropy"] <= 1.0 + 1e-6 and 0.0 < out["largest_weight"] <= 1.0
     assert 0.0 <= out["empty_masks"] <= 1.0 and 0.0 <= out["j_tracked"] <= 1.0
+
+
+def test_a_mask_prompted_and_a_clicked_object_propagate_together():
+    """The mask-as-output path gives the decoder's low-res size (128 for the nano, not 256 // 4), so objects
+    prompted by a mask and by a click are batched on the same frame (the SAM 3 video session mixes them)."""
+    torch.manual_seed(0)
+    predictor = build_sam2_nano(None)
+    video = render_video("savanna", 1_000_001, num_frames=3, size=256)
+    state = predictor.init_state(list(video.frames))
+    predictor.add_new_mask(state, 0, 1, video.tracks[video.targets()[0]].masks[0])
+    predictor.add_new_points_or_box(state, 1, 2, points=[[60, 60]], labels=[1])
+    out = list(predictor.propagate_in_video(state))
+    assert [f for f, _, _ in out] == [0, 1, 2] and all(m.shape == (2, 1, 256, 256) for _, _, m in out)

@@ -239,12 +239,16 @@ class SAM2Base(nn.Module):
         self, backbone_features: torch.Tensor, high_res_features: list[torch.Tensor] | None, mask_inputs: torch.Tensor
     ) -> tuple[torch.Tensor, ...]:
         """A mask prompt [B, 1, 1024, 1024] in {0, 1} becomes the output (logits -10 / +10); the decoder only
-        supplies the object pointer. Same outputs as _forward_sam_heads."""
+        supplies the object pointer. Same outputs as _forward_sam_heads: the low-res mask has the decoder's
+        size, 4 x the embedding grid (Meta writes image_size // 4, the same number at stride 16; at the nano's
+        stride 8 it would be half the decoder's, and a clip mixing mask- and click-prompted objects could not
+        be batched)."""
         out_scale, out_bias = 20.0, -10.0
         mask_float = mask_inputs.float()
         high_res_masks = mask_float * out_scale + out_bias
+        low_res = 4 * self.sam_image_embedding_size
         low_res_masks = F.interpolate(
-            high_res_masks, size=(high_res_masks.shape[-2] // 4, high_res_masks.shape[-1] // 4),
+            high_res_masks, size=(low_res, low_res),
             align_corners=False, mode="bilinear", antialias=True,
         )
         ious = mask_inputs.new_ones(mask_inputs.shape[0], 1).float()
