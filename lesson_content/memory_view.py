@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from lesson_content.loss_view import embedded_training_log, smooth
-from sam_core.sam2.transformer import RoPEAttention
+from sam_core.sam2.transformer import RoPEAttention, attention_rows
 from sam_core.tracing import trace
 
 
@@ -79,10 +79,11 @@ def _frame_memory(records: dict[str, torch.Tensor], frame: int, mask: np.ndarray
     kinds = ["prompted" if p > 0.5 else "recent" for p in records["memory_bank.frame_is_prompted"].tolist()]
     out.bank = list(zip(frames, kinds, strict=True))
     out.pointer_frames = [int(t) for t in records["memory_bank.pointer_frames"].tolist()]
-    layers = sorted(k for k in records if k.startswith("memory_attention.layer") and k.endswith(".cross_attn"))
-    weights = records[layers[-1]][0].mean(0)  # last layer, heads averaged: [queries, keys]
-    queries = _object_queries(mask, grid)
-    mass = weights[torch.from_numpy(queries)].mean(0)  # [keys]: where the object's queries looked
+    layers = sorted(k for k in records if k.startswith("memory_attention.layer") and k.endswith(".cross_attn.queries"))
+    name = layers[-1].removesuffix(".queries")  # the last layer traced
+    rows = torch.from_numpy(_object_queries(mask, grid))
+    weights = attention_rows(records[f"{name}.queries"], records[f"{name}.keys"], rows)  # [1, heads, rows, keys]
+    mass = weights[0].mean(0).mean(0)  # heads averaged, then the object's queries: [keys], where they looked
     sources = records["memory_bank.key_source_frame"].round().long()
     is_pointer = records["memory_bank.key_is_pointer"] > 0.5
     out.pointer_share = float(mass[is_pointer].sum())
@@ -108,7 +109,8 @@ def track_clip(predictor, frames: np.ndarray | list[np.ndarray], click_frame: in
     results: dict[int, FrameMemory] = {}
     total = len(frames)
     last_layer = len(predictor.memory_attention.layers) - 1
-    traced = ("memory_bank.", "video.", f"memory_attention.layer{last_layer}.cross_attn")  # what _frame_memory reads
+    # what _frame_memory reads: the rotated q and k (the attention stays fused; only the object's rows are recomputed)
+    traced = ("memory_bank.", "video.", f"memory_attention.layer{last_layer}.cross_attn.")
     for reverse in (False, True):
         if reverse and click_frame == 0:
             break

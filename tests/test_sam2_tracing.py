@@ -74,3 +74,32 @@ def test_a_trace_limited_to_some_names_keeps_the_other_attentions_fused(monkeypa
     assert not any(n.endswith("self_attn") or n.startswith("sam2_decoder") for n in recorded)
     assert len(explicit_calls) == 1  # one attention computed step by step, the rest fused
     assert "sam2.memory_attention" in t.timings_ms  # timings are always kept
+
+
+def test_traced_queries_and_keys_give_the_explicit_weights_rows_with_the_fused_kernel(monkeypatch):
+    """A trace of `<name>.` records the rotated q and k without the explicit path; attention_rows rebuilds any
+    rows of the weights exactly (the memory page's cheap trace)."""
+    from sam_core.sam2.transformer import attention_rows
+
+    predictor, state = _clicked_clip(2)
+    generator = predictor.propagate_in_video(state)
+    next(generator), next(generator)
+    softmax_calls = []
+    original = torch.softmax
+    monkeypatch.setattr(torch, "softmax", lambda *a, **k: softmax_calls.append(1) or original(*a, **k))
+    with trace(only=("memory_attention.layer0.cross_attn.",)) as cheap:
+        next(generator)
+    assert softmax_calls == []  # fused everywhere
+    monkeypatch.setattr(torch, "softmax", original)
+    predictor, state = _clicked_clip(2)
+    generator = predictor.propagate_in_video(state)
+    next(generator), next(generator)
+    with trace(only=("memory_attention.layer0.cross_attn",)) as full:
+        next(generator)
+    weights = full.records["memory_attention.layer0.cross_attn"]
+    rows = torch.zeros(weights.shape[-2], dtype=torch.bool)
+    rows[[3, 10, 40]] = True
+    rebuilt = attention_rows(cheap.records["memory_attention.layer0.cross_attn.queries"],
+                             cheap.records["memory_attention.layer0.cross_attn.keys"], rows)
+    assert rebuilt.shape == weights[:, :, rows].shape
+    assert (rebuilt - weights[:, :, rows]).abs().max().item() < 1e-5

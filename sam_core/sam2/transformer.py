@@ -99,6 +99,8 @@ class RoPEAttention(nn.Module):
 
         Returns [B, Nq, C]. With a trace that records trace_name (or explicit=True) the weights
         softmax(q k^T / sqrt(d)) [B, heads, Nq, Nk] are computed step by step and recorded under trace_name.
+        A trace that records only `trace_name.queries` / `trace_name.keys` keeps the fused kernel and gets the
+        rotated q and k, from which `attention_rows` recomputes just the rows it needs (much cheaper).
         """
         q = self._separate_heads(self.q_proj(q))
         k = self._separate_heads(self.k_proj(k))
@@ -109,6 +111,9 @@ class RoPEAttention(nn.Module):
         num_k_rope = k.shape[-2] - num_k_exclude_rope
         q, k_rope = apply_rotary_enc(q, k[:, :, :num_k_rope], freqs_cis, repeat_freqs_k=self.rope_k_repeat)
         k = torch.cat([k_rope, k[:, :, num_k_rope:]], dim=2)
+        if self.trace_name is not None:  # the rotated queries and keys: any rows of the weights, recomputed later
+            record(f"{self.trace_name}.queries", q)  # [B, heads, Nq, C_head]
+            record(f"{self.trace_name}.keys", k)  # [B, heads, Nk, C_head]
         dropout_p = self.dropout_p if self.training else 0.0
         if explicit or not self.use_fused or wants(self.trace_name):
             scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # B x heads x Nq x Nk
@@ -120,3 +125,14 @@ class RoPEAttention(nn.Module):
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
         b, h, n, c = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(b, n, h * c))  # B x Nq x C_internal -> B x Nq x C
+
+
+def attention_rows(queries: torch.Tensor, keys: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d)) for the chosen query rows only, from a trace's `.queries` / `.keys`.
+
+    queries [B, heads, Nq, C]; keys [B, heads, Nk, C]; rows: bool [Nq] or indices. Returns [B, heads, R, Nk],
+    the same numbers as those rows of the explicit weights.
+    """
+    picked = queries[:, :, rows]
+    return torch.softmax(picked @ keys.transpose(-2, -1) / math.sqrt(queries.shape[-1]), dim=-1)
+
