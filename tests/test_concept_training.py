@@ -6,13 +6,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from sam_core.sam3.common import box_cxcywh_to_xyxy
 from sam_core.sam3.nano import build_sam3_nano_from_config
 from sam_core.scenes.concepts import HELD_OUT_PHRASES
 from sam_core.training.concepts.data import images_to_tensor, sample_batch
 from sam_core.training.concepts.forward import forward_prompts, geometric_prompt, per_prompt_backbone
-from sam_core.training.concepts.objectives import concept_losses, generalized_box_iou, hungarian_match
+from sam_core.training.concepts.objectives import (
+    RECIPES,
+    LossWeights,
+    concept_losses,
+    generalized_box_iou,
+    hungarian_match,
+    iou_aware_bce,
+    presence_loss,
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +60,9 @@ def test_giou_is_one_on_identical_boxes_and_negative_when_apart():
     assert generalized_box_iou(a, b).item() < 0
 
 
-def test_losses_prefer_the_truth():
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_losses_prefer_the_truth(recipe):
+    weights = LossWeights.for_recipe(recipe)
     truth = torch.tensor([[0.3, 0.4, 0.2, 0.2]])
     mask = torch.zeros(1, 32, 32, dtype=torch.bool)
     mask[0, 10:16, 6:13] = True
@@ -64,12 +75,32 @@ def test_losses_prefer_the_truth():
     good_masks = masks.clone()
     good_masks[0, 2][mask[0]] = 8.0
     bad = concept_losses({"logits": torch.zeros(1, 1, 4), "boxes": boxes, "presence": torch.zeros(1, 1),
-                          "masks": masks}, [truth], [mask])
+                          "masks": masks}, [truth], [mask], weights)
     good = concept_losses({"logits": good_logits, "boxes": good_boxes, "presence": torch.full((1, 1), 6.0),
-                           "masks": good_masks}, [truth], [mask])
+                           "masks": good_masks}, [truth], [mask], weights)
     for key in ("cls", "l1", "giou", "mask", "presence", "total"):
         assert good[key] < bad[key], key
     assert good["l1"] < 1e-6 and good["giou"] < 1e-5
+
+
+def test_sam3_recipe_is_metas_config_and_iou_aware_bce_matches_its_formula():
+    w = LossWeights.for_recipe("sam3")
+    assert (w.cls, w.presence, w.l1, w.giou, w.mask * 20, w.mask * 1) == (20.0, 20.0, 5.0, 2.0, 200.0, 10.0)
+    assert (w.pos_weight, w.iou_alpha, w.neg_gamma, w.presence_alpha) == (10.0, 0.25, 2.0, 0.5)
+    with pytest.raises(ValueError, match="unknown loss recipe"):
+        LossWeights.for_recipe("nope")
+    logits = torch.tensor([1.0, -2.0, 0.5])
+    iou = torch.tensor([0.64])
+    got = iou_aware_bce(logits, np.array([0]), iou, w)
+    p = torch.sigmoid(logits)
+    t = p[0] ** 0.25 * 0.64 ** 0.75  # the matched query's soft target
+    pos = 10.0 * -(t * torch.log(p[0]) + (1 - t) * torch.log(1 - p[0]))
+    neg = sum(p[i] ** 2 * -torch.log(1 - p[i]) for i in (1, 2))
+    assert got.item() == pytest.approx(((pos + neg) / 3).item(), rel=1e-5)
+    # presence: alpha-weighted BCE (0.5 on both classes): half the plain BCE
+    logit, present = torch.tensor([0.3, -1.2]), torch.tensor([1.0, 0.0])
+    assert presence_loss(logit, present, w).item() == pytest.approx(
+        0.5 * F.binary_cross_entropy_with_logits(logit, present).item(), rel=1e-6)
 
 
 def test_training_prompts_never_use_held_out_phrases():
@@ -86,7 +117,8 @@ def test_training_prompts_never_use_held_out_phrases():
 
 
 @pytest.mark.slow
-def test_a_few_steps_on_one_batch_lower_the_loss():
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_a_few_steps_on_one_batch_lower_the_loss(recipe):
     torch.manual_seed(0)
     net = build_sam3_nano_from_config().train()
     net.backbone.vision_backbone.trunk.requires_grad_(False)  # as the training run (--freeze-trunk 1)
@@ -97,7 +129,8 @@ def test_a_few_steps_on_one_batch_lower_the_loss():
     opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-3)
     losses = []
     for _ in range(8):
-        loss = concept_losses(forward_prompts(net, pixels, batch.prompts), boxes, masks)["total"]
+        loss = concept_losses(forward_prompts(net, pixels, batch.prompts), boxes, masks,
+                              LossWeights.for_recipe(recipe))["total"]
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -23,7 +23,7 @@ from sam_core.sam3.nano import build_sam3_nano, build_sam3_nano_from_config, loa
 from sam_core.training.checkpoints import export_safetensors
 from sam_core.training.concepts.data import images_to_tensor, sample_batch
 from sam_core.training.concepts.forward import forward_prompts
-from sam_core.training.concepts.objectives import LossWeights, concept_losses
+from sam_core.training.concepts.objectives import RECIPES, LossWeights, concept_losses
 from sam_core.training.hardware import DEVICES, training_device
 
 SAM1_NANO = Path(__file__).resolve().parents[3] / "assets" / "models" / "nano" / "sam_nano.safetensors"
@@ -46,6 +46,7 @@ class ConceptTrainConfig:
     weight_decay: float = 0.05
     warmup: int = 150
     grad_clip: float = 1.0
+    loss: str = "sam3"  # "sam3": Meta's SAM 3 loss forms and weights; "nano_v1": what stages 1-3 used (objectives.py)
     schedule_minutes: float = 0.0  # > 0: cosine decay over this many minutes of wall time instead of steps
     init: str = ""  # a sam3_nano.safetensors to continue from (a later stage); empty: random + SAM 1 trunk
     sam1: str = str(SAM1_NANO)  # the nano SAM's weights: its image encoder initialises the trunk
@@ -56,7 +57,7 @@ class ConceptTrainConfig:
 def _cli() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sam_core.training.concepts", description=__doc__)
     for f in dataclasses.fields(ConceptTrainConfig):
-        kw = {"choices": DEVICES} if f.name == "device" else {}
+        kw = {"choices": DEVICES} if f.name == "device" else {"choices": RECIPES} if f.name == "loss" else {}
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, **kw)
     return parser
 
@@ -130,7 +131,7 @@ def train(cfg: ConceptTrainConfig) -> Path:
         print(f"resumed at step {step} ({elapsed / 60:.1f} min)", flush=True)
     log_path = out / "training_log.csv"
     new_log = not log_path.exists()
-    weights = LossWeights()
+    weights = LossWeights.for_recipe(cfg.loss)
     start = time.perf_counter()
     sums: dict[str, float] = {}
     n_sum = 0
