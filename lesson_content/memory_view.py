@@ -289,7 +289,7 @@ def sam1_frame_clicks_for_clip(sam1_model, kind: str, seed: int, frames: int, si
 # The embedded SAM 2's training logs, one per stage, as `python -m sam_core.training.video` writes them
 # (stage 1 from the embedded SAM 1; each later stage from the previous stage's committed weights).
 SAM2_NANO_DIR = Path(__file__).resolve().parents[1] / "assets" / "models" / "sam2_nano"
-SAM2_STAGE_LOGS = (SAM2_NANO_DIR / "training_log.csv", SAM2_NANO_DIR / "training_log_stage2.csv")
+SAM2_STAGE_LOGS = tuple(SAM2_NANO_DIR / name for name in ("training_log.csv", "training_log_stage2.csv", "training_log_stage3.csv"))
 CURVE_WINDOW = 10  # log rows per moving-average window (a row is the mean of 10 training clips)
 
 
