@@ -135,4 +135,3 @@ def attention_rows(queries: torch.Tensor, keys: torch.Tensor, rows: torch.Tensor
     """
     picked = queries[:, :, rows]
     return torch.softmax(picked @ keys.transpose(-2, -1) / math.sqrt(queries.shape[-1]), dim=-1)
-
