@@ -44,7 +44,7 @@ def test_size_groups_cover_every_area_once_and_scale_with_the_scene():
 
 @pytest.mark.slow
 def test_cli_prints_json_with_all_keys(tmp_path):
-    cmd = [sys.executable, "-m", "sam_core.training.evaluate", "--scenes", "3", "--kinds", "desk,sky,street",
+    cmd = [sys.executable, "-m", "sam_core.training.evaluate", "--scenes", "4", "--kinds", "desk,sky,street,person",
            "--max-targets", "2", "--threads", "1", "--json"]
     if not NANO_WEIGHTS.exists():
         ckpt = tmp_path / "random_nano.safetensors"
@@ -56,8 +56,10 @@ def test_cli_prints_json_with_all_keys(tmp_path):
     assert len(lines) == 1, out.stdout
     result = json.loads(lines[0])
     assert KEYS <= set(result)
-    assert set(result["granularity_hit_rate"]) == {"handle", "mug", "mug_saucer"}
-    assert result["scenes"] == 3 and result["scenes_excluding_sky"] == 2 and result["sky"]["scenes"] == 1
+    assert set(result["granularity_hit_rate"]) == {"handle", "mug", "mug_saucer", "button", "shirt", "person"}
+    assert result["scenes"] == 4 and result["scenes_excluding_sky"] == 3 and result["sky"]["scenes"] == 1
+    assert result["desk_scenes_with_handle"] == 1 and result["person_scenes_with_button"] == 1
+    assert all(rate in (0.0, 1.0) for rate in result["granularity_hit_rate"].values())  # one scene each
     sky = result["sky"]
     assert sky["mean_max_pred_iou_centre_click"] >= sky["mean_pred_iou_centre_click"]
     assert sky["object_clicks_mean_max_pred_iou"] >= sky["object_clicks_mean_pred_iou"]

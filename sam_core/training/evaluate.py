@@ -23,8 +23,10 @@ Metrics (means over targets of every non-sky scene):
 - by_size: the four mIoUs above per object size, by visible area: small < 16^2 px, medium 16^2 to
   32^2 px, large >= 32^2 px on a 256 px scene (`SIZE_BOUNDS_256`; the bounds used are in the output);
 - iou_head_pearson: Pearson correlation of predicted vs actual IoU over every mask returned above;
-- granularity_hit_rate: over desk scenes, click the mug handle's centre point; for each of "handle",
-  "mug", "mug_saucer" the fraction of scenes where some one of the 3 masks has IoU >= 0.7 with it;
+- granularity_hit_rate: the part -> object -> group ambiguity of a single click (`GRANULARITY_CHAINS`).
+  Over desk scenes, click the mug handle's centre point; for each of "handle", "mug", "mug_saucer" the
+  fraction of scenes where some one of the 3 masks has IoU >= 0.7 with it. Over person scenes the same for
+  a click on the shirt button with the most visible pixels: "button", "shirt", "person";
 - sky (reported separately, excluded from the means): for a click at the image centre, the mean predicted
   IoU of the 3 returned masks (low = the model knows there is no object), the mean of the highest of the
   3 (the score of the mask the IoU head would pick) and their mean area fraction; for contrast the same two
@@ -49,6 +51,11 @@ from sam_core.scenes import SCENE_KINDS, render_scene
 from sam_core.scenes.splits import HELD_OUT_SEED
 
 HIT_IOU = 0.7
+# scene kind -> (the clicked part's name, the names reported for part, object, group)
+GRANULARITY_CHAINS = {
+    "desk": ("handle", ("handle", "mug", "mug_saucer")),
+    "person": ("button", ("button", "shirt", "person")),
+}
 # Object-size groups by visible area, in px of a 256 px scene (scaled by (size / 256)^2 for other sizes).
 # COCO's bounds, 32^2 and 96^2 px, are for ~640 px images (x 256/640: 12.8^2 and 38.4^2); these are
 # rounder and tied to the model: "small" is under 2 x 2 cells of the nano model's 32 x 32 embedding grid
@@ -103,7 +110,7 @@ def evaluate(
     per_level: dict[str, list[float]] = {}
     bounds = size_bounds(size)
     by_size = {k: {"oracle": [], "selected": [], "box": [], "click3": []} for k in bounds}
-    hits = {"handle": [], "mug": [], "mug_saucer": []}
+    hits = {name: [] for _, names in GRANULARITY_CHAINS.values() for name in names}
     sky_pred, sky_max, sky_area = [], [], []
     object_pred, object_max = [], []  # the same statistics for the 1-click prompts on objects
     t_set, t_pred = [], []
@@ -169,15 +176,16 @@ def evaluate(
             for name, values in (("oracle", oracle), ("selected", selected), ("box", box_iou), ("click3", click3)):
                 group[name].append(values[-1])
 
-        if kind == "desk" and scene.find("handle"):
-            handle = scene.find("handle")[0]
-            mug = scene.objects[handle.parent]
-            group = scene.objects[mug.parent] if mug.parent is not None else None
-            x, y = interior_point(handle.mask)
+        if kind in GRANULARITY_CHAINS and scene.find(GRANULARITY_CHAINS[kind][0]):
+            part_name, names = GRANULARITY_CHAINS[kind]
+            part = max(scene.find(part_name), key=lambda o: o.area)
+            obj = scene.objects[part.parent]
+            group = scene.objects[obj.parent] if obj.parent is not None else None
+            x, y = interior_point(part.mask)
             masks, _, _ = predict(point_coords=np.array([[x, y]]), point_labels=np.array([1]))
-            for name, obj in (("handle", handle), ("mug", mug), ("mug_saucer", group)):
-                if obj is not None:
-                    hits[name].append(max(mask_iou(m, obj.mask) for m in masks) >= HIT_IOU)
+            for name, target in zip(names, (part, obj, group)):
+                if target is not None:
+                    hits[name].append(max(mask_iou(m, target.mask) for m in masks) >= HIT_IOU)
 
     def mean(v):
         return round(float(np.mean(v)), 4) if v else None
@@ -204,6 +212,7 @@ def evaluate(
         "scenes_excluding_sky": n_scenes["total"] - n_scenes["sky"],
         "targets": len(oracle),
         "desk_scenes_with_handle": len(hits["handle"]),
+        "person_scenes_with_button": len(hits["button"]),
         "masks_for_pearson": len(pred_ious),
         "set_image_ms_median": round(1000 * float(np.median(t_set)), 2) if t_set else None,
         "predict_ms_median": round(1000 * float(np.median(t_pred)), 2) if t_pred else None,
