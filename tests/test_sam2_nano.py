@@ -174,3 +174,35 @@ def test_a_mask_prompted_and_a_clicked_object_propagate_together():
     predictor.add_new_points_or_box(state, 1, 2, points=[[60, 60]], labels=[1])
     out = list(predictor.propagate_in_video(state))
     assert [f for f, _, _ in out] == [0, 1, 2] and all(m.shape == (2, 1, 256, 256) for _, _, m in out)
+
+
+def test_frame_loss_iou_term_is_sam21_l1_or_the_squared_error():
+    """The IoU term against a hand computation: output 0 is the target (IoU 1), output 1 misses half of it
+    (IoU 0.5); the head predicts 0.8 and 0.9. L1 (SAM 2.1): (0.2 + 0.4) / 2; MSE: (0.04 + 0.16) / 2. The
+    min-loss output is 0, the one the IoU head picks is 1 (0.9 > 0.8)."""
+    from sam_core.training.video.episode import frame_loss
+
+    target = torch.zeros(1, 1, 8, 8, dtype=torch.bool)
+    target[..., :4, :] = True
+    logits = torch.full((1, 2, 8, 8), -20.0)
+    logits[0, 0, :4, :] = 20.0
+    logits[0, 1, :2, :] = 20.0
+    ious = torch.tensor([[0.8, 0.9]])
+    score, visible = torch.tensor([[10.0]]), torch.tensor([True])
+    stats = {}
+    for kind in ("l1", "mse"):
+        cfg = VideoTrainConfig(iou_loss=kind, focal_weight=0.0, dice_weight=0.0, score_weight=0.0)
+        loss, stats[kind] = frame_loss(cfg, logits, ious, score, target, visible)
+        expected = 0.3 if kind == "l1" else 0.1
+        assert float(loss[0]) == pytest.approx(expected, abs=1e-5), kind
+    assert float(stats["l1"]["iou"][0]) == pytest.approx(1.0)  # the min-loss output
+    assert float(stats["l1"]["iou_selected"][0]) == pytest.approx(0.5)  # the output the IoU head picks
+    assert float(stats["l1"]["iou_abs_err"][0]) == pytest.approx(0.3, abs=1e-5)
+
+
+def test_iou_loss_flag_is_checked():
+    from sam_core.training.video.config import parse_args
+
+    assert parse_args([]).iou_loss == "l1" and parse_args(["--iou-loss", "mse"]).iou_loss == "mse"
+    with pytest.raises(SystemExit):
+        parse_args(["--iou-loss", "huber"])

@@ -7,6 +7,9 @@ import dataclasses
 from dataclasses import dataclass
 
 
+IOU_LOSSES = ("l1", "mse")
+
+
 @dataclass
 class VideoTrainConfig:
     out: str = "runs/sam2_nano"  # run folder: train_log.csv, last.pt, config.json, the exported weights
@@ -28,6 +31,7 @@ class VideoTrainConfig:
     focal_weight: float = 20.0  # SAM 2's 20 focal : 1 dice : 1 IoU : 1 object score
     dice_weight: float = 1.0
     iou_weight: float = 1.0
+    iou_loss: str = "l1"  # SAM 2.1's `iou_use_l1_loss: true`: |predicted - actual IoU|; "mse": stages 1-3 (SAM 1's)
     score_weight: float = 1.0
     threads: int = 1  # on the shared 2-core CPU one thread was 4x faster per step than two (contention)
     device: str = "auto"  # auto | cpu | cuda | mps (sam_core.training.hardware)
@@ -49,4 +53,7 @@ def parse_args(argv: list[str] | None = None) -> VideoTrainConfig:
         else:
             kind = {"float": float, "int": int, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
             parser.add_argument(name, type=kind, default=f.default)
-    return VideoTrainConfig(**vars(parser.parse_args(argv)))
+    cfg = VideoTrainConfig(**vars(parser.parse_args(argv)))
+    if cfg.iou_loss not in IOU_LOSSES:
+        parser.error(f"--iou-loss must be one of {', '.join(IOU_LOSSES)}, not {cfg.iou_loss!r}")
+    return cfg

@@ -10,7 +10,7 @@ conditioning frames). Gradients flow through the whole clip (memories and pointe
 Loss per frame and object, summed over the decoder passes of the frame, averaged over frames x objects:
 
     20 focal + 1 dice  (the minimum over the multimask outputs when there are 3)   on visible frames only
-  + 1 x (IoU prediction - actual IoU)^2   (every output, visible frames only)
+  + 1 x |IoU prediction - actual IoU|   (SAM 2.1's L1; --iou-loss mse: squared)  every output, visible frames only
   + 1 x BCE(object score logit, visible)                                          on every frame
 
 `frame_step` mirrors SAM2Base.track_step and keeps what the loss needs (the multimask outputs, IoUs).
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sam_core.losses import actual_iou, dice_loss, focal_loss, iou_mse, min_loss_assignment
+from sam_core.losses import actual_iou, dice_loss, focal_loss, min_loss_assignment
 from sam_core.sam2.sam2_base import SAM2Base
 from sam_core.training.data import correction_points
 from sam_core.training.video.clips import Clip
@@ -59,14 +59,17 @@ def frame_loss(cfg: VideoTrainConfig, logits: torch.Tensor, ious: torch.Tensor, 
     dice = dice_loss(logits, tgt)
     per_mask = cfg.focal_weight * focal + cfg.dice_weight * dice  # B x M
     best_loss, best = min_loss_assignment(per_mask)
-    iou_err = iou_mse(ious, logits, tgt).mean(-1)
+    with torch.no_grad():
+        actual = actual_iou(logits, tgt)  # [B, M]
+    abs_err = (ious - actual).abs()
+    iou_err = (abs_err if cfg.iou_loss == "l1" else abs_err**2).mean(-1)
     vis = visible.float()
     score_loss = F.binary_cross_entropy_with_logits(score[:, 0], vis, reduction="none")
     loss = vis * (best_loss + cfg.iou_weight * iou_err) + cfg.score_weight * score_loss
     rows = torch.arange(logits.shape[0])
-    with torch.no_grad():
-        iou = actual_iou(logits[rows, best], tgt[rows, best])
-    return loss, {"iou": iou, "score_loss": score_loss.detach(), "iou_err": iou_err.detach()}
+    picked = ious.detach().argmax(-1)  # the output inference keeps: the highest predicted IoU
+    return loss, {"iou": actual[rows, best], "iou_selected": actual[rows, picked],
+                  "iou_abs_err": abs_err.detach().mean(-1)}
 
 
 def run_clip(model: SAM2Base, clip: Clip, cfg: VideoTrainConfig, rng: np.random.Generator, gen: torch.Generator,
@@ -83,7 +86,7 @@ def run_clip(model: SAM2Base, clip: Clip, cfg: VideoTrainConfig, rng: np.random.
     n_corr = int(rng.integers(0, cfg.max_correction_frames + 1))
     corrected = set(rng.choice(np.arange(1, num_frames), size=min(n_corr, num_frames - 1), replace=False).tolist())
     output_dict: dict = {"cond_frame_outputs": {}, "non_cond_frame_outputs": {}}
-    losses, ious, score_ok, vis_list = [], [], [], []
+    losses, ious, score_ok, vis_list, head_err = [], [], [], [], []
     for t in range(num_frames):
         feats = feats_all[:, t : t + 1].expand(-1, b, -1)
         pos = pos_all[:, t : t + 1].expand(-1, b, -1)
@@ -100,6 +103,9 @@ def run_clip(model: SAM2Base, clip: Clip, cfg: VideoTrainConfig, rng: np.random.
         loss, st = frame_loss(cfg, logits, pred_iou, score, masks[:, t], visible[:, t])
         losses.append(loss)
         ious.append(st["iou"])
+        head_err.append(st["iou_abs_err"])
+        if t == 0:
+            first_selected = st["iou_selected"]
         vis_list.append(visible[:, t])
         score_ok.append(((score[:, 0] > 0) == visible[:, t]).float())
         if t in corrected:
@@ -125,6 +131,9 @@ def run_clip(model: SAM2Base, clip: Clip, cfg: VideoTrainConfig, rng: np.random.
         "loss": float(total.detach()),
         "j_visible": float(iou_t[vis_t].mean()) if vis_t.any() else float("nan"),
         "j_first": float(iou_t[0].mean()),
+        # frame 0 again, the output the IoU head picks (what inference shows) instead of the min-loss one
+        "j_first_selected": float(first_selected.mean()),
+        "iou_head_abs_err": float(torch.stack(head_err)[vis_t].mean()) if vis_t.any() else float("nan"),
         # J on visible tracked frames only (frame 0 left out): the number that says whether the memory is used
         "j_tracked": float(iou_t[1:][vis_t[1:]].mean()) if vis_t[1:].any() else float("nan"),
         "score_acc": float(score_t.mean()),

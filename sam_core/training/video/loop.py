@@ -26,7 +26,8 @@ from sam_core.training.video.clips import sample_clip
 from sam_core.training.video.config import VideoTrainConfig, parse_args
 from sam_core.training.video.episode import run_clip
 
-LOG_FIELDS = ["step", "wall_s", "lr", "loss", "j_visible", "j_tracked", "j_first", "score_acc", "hidden_recall", "s_per_step"]
+LOG_FIELDS = ["step", "wall_s", "lr", "loss", "j_visible", "j_tracked", "j_first", "j_first_selected", "iou_head_abs_err",
+              "score_acc", "hidden_recall", "s_per_step"]
 EXPORT_DIR = NANO_SAM2_WEIGHTS.parent
 
 
