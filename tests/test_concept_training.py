@@ -153,3 +153,20 @@ def test_training_resumes_and_exports(tmp_path):
     assert state["step"] == 3
     assert set(load_file(str(export))) == set(build_sam3_nano_from_config().state_dict())
     assert len((tmp_path / "training_log.csv").read_text().splitlines()) == 4  # header + 3 steps
+
+
+def test_freeze_trunk_0_trains_the_trunk_at_its_lr_scale():
+    """The colour fix of the model card: --freeze-trunk 0 puts every trunk tensor in the optimiser, at 0.25 x lr."""
+    from sam_core.sam3.nano import build_sam3_nano_from_config
+    from sam_core.training.concepts.loop import ConceptTrainConfig, make_optimizer
+
+    net = build_sam3_nano_from_config()
+    trunk = [p for n, p in net.named_parameters() if n.startswith("backbone.vision_backbone.trunk.")]
+    assert trunk
+    frozen = make_optimizer(net, ConceptTrainConfig(freeze_trunk=1))
+    assert not any(p.requires_grad for p in trunk) and frozen.param_groups[1]["params"] == []
+    net.requires_grad_(True)
+    trained = make_optimizer(net, ConceptTrainConfig(freeze_trunk=0))
+    group = trained.param_groups[1]
+    assert group["lr_scale"] == 0.25 and {id(p) for p in group["params"]} == {id(p) for p in trunk}
+    assert not {id(p) for p in trained.param_groups[0]["params"]} & {id(p) for p in trunk}
