@@ -116,7 +116,7 @@ class ProbeResult:
     chance: float  # always answering the most common training class, on held-out cells
 
 
-def _fit_linear(x: np.ndarray, y: np.ndarray, classes: int, weight_decay: float = 1e-3,
+def fit_linear(x: np.ndarray, y: np.ndarray, classes: int, weight_decay: float = 1e-3,
                 iterations: int = 60) -> tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
     """Multinomial logistic regression (a linear layer + softmax cross-entropy, L2) fitted with L-BFGS on
     standardised features. Returns (weight [D, K], bias [K], mean [D], std [D])."""
@@ -140,7 +140,7 @@ def _fit_linear(x: np.ndarray, y: np.ndarray, classes: int, weight_decay: float 
 def _score(name: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
            classes: list[str]) -> ProbeScore:
     (x_train, y_train), (x_test, y_test) = train, test
-    weight, bias, mean, std = _fit_linear(x_train, y_train, len(classes))
+    weight, bias, mean, std = fit_linear(x_train, y_train, len(classes))
 
     def predict(x: np.ndarray) -> np.ndarray:
         return (torch.from_numpy((x - mean) / std).float() @ weight + bias).argmax(1).numpy()

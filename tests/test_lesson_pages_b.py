@@ -120,3 +120,29 @@ def test_check1_verifies_live_after_submit(with_model):
     claim = timing["encoder_ms_claim"] + timing["clicks"] * timing["decoder_ms_claim"]
     assert f"= **{claim:,.0f} ms**" in text  # the plan's 150 + N x 50, from [timing_check]
     assert len(at.success) == 4  # the four answers above are the right ones
+
+
+def test_sam3_page_probes_the_encoders_for_colour(monkeypatch, tmp_path, random_nano_checkpoint):
+    """The SAM 3 page's colour probe runs on the instructor's number of scenes (an override file) and shows the
+    mean pixel colour beside the SAM 1 encoder (the test's random nano) and the loaded SAM 3's trunk."""
+    from sam_core.sam3.nano import NANO_SAM3_WEIGHTS
+
+    if not NANO_SAM3_WEIGHTS.is_file():
+        pytest.skip("embedded SAM 3 weights missing")
+    override = tmp_path / "examples.toml"
+    override.write_text("[concepts]\ncolour_probe_scenes = 8\n", encoding="utf-8")
+    monkeypatch.setenv("SAM_CHECKPOINT", str(random_nano_checkpoint))
+    monkeypatch.setenv("SAM_MODEL_TYPE", "nano")
+    monkeypatch.setenv("SAM_LESSON_EXAMPLES", str(override))
+    clear_streamlit_caches()
+    at = run_page("lesson_pages/sam3/concepts.py")
+    button = next(b for b in at.button if b.label.startswith("Probe the encoders on 8 street scenes"))
+    button.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = next(d.value for d in at.dataframe if "features" in d.value.columns)
+    assert list(table["features"])[0] == "mean pixel colour"
+    assert any(name.startswith("SAM 3 image trunk") for name in table["features"])
+    assert any(name.startswith("SAM 1 image encoder") for name in table["features"])
+    text = "\n".join(m.value for m in at.markdown)
+    assert "cars of" in text and "pixel colour in **" in text
+    clear_streamlit_caches()

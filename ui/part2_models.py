@@ -113,3 +113,12 @@ def sam3_processor(threshold: float = 0.5):
     resolution = int(getattr(model, "image_size", 0) or getattr(model.backbone, "image_size", 1008))
     return Sam3Processor(model, resolution=resolution, confidence_threshold=threshold), Part2Status(
         name, True, cache_key=key)
+
+
+@st.cache_data(show_spinner="Probing the encoders for colour ...", max_entries=4)
+def colour_probe(sam3_key: str, sam1_key: str, scenes: int, first_seed: int, _encoders: dict):
+    """lesson_content.colour_probe.colour_probe on street cars, shared by the sessions (keyed by the models and
+    the settings; `_encoders` are that pair's feature functions)."""
+    from lesson_content.colour_probe import colour_probe as probe
+
+    return probe(_encoders, {"street": ("car",)}, scenes, first_seed)

@@ -7,6 +7,7 @@ Computation: lesson_content/concepts_view.py; text: lesson_content/prose/concept
 
 import streamlit as st
 
+from lesson_content import colour_probe as colour
 from lesson_content import concepts_view as cv
 from lesson_content import paper_claims as claims
 from lesson_content.prose import render
@@ -96,6 +97,29 @@ st.markdown(render("concepts.compositions"))
 
 st.header("From SAM 2 to SAM 3")
 st.table(cv.gap_rows())
+
+st.subheader("Why SAM 3 brought its own image encoder")
+probe_scenes = int(cfg["colour_probe_scenes"])
+st.markdown(render("concepts.encoder_colour", scenes=probe_scenes, folds=colour.FOLDS))
+sam1_model, sam1_info = session.current_model()
+encoders, left_out = colour.lesson_encoders(processor.model, status.name, sam1_model, sam1_info.name,
+                                            session.resolve_device())
+for note in left_out:
+    st.caption(note)
+if encoders and st.button(f"Probe the encoders on {probe_scenes} street scenes", key=k("probe")):
+    st.session_state[k("probe_done")] = (status.cache_key, sam1_info.cache_key, probe_scenes)
+if encoders and st.session_state.get(k("probe_done")) == (status.cache_key, sam1_info.cache_key, probe_scenes):
+    probe = part2_models.colour_probe(status.cache_key, sam1_info.cache_key, probe_scenes, int(cfg["red_car_seed"]),
+                                      encoders).get("car")
+    if probe is None:
+        st.warning("Too few cars in these scenes for a probe: raise colour_probe_scenes.")
+    else:
+        st.dataframe([{"features": name, "colour named right (cross-validated)": f"{acc:.0%}"}
+                      for name, acc in probe.accuracy.items()], hide_index=True)
+        worst = min(encoders, key=probe.accuracy.get)
+        st.markdown(render("concepts.encoder_colour_result", cars=probe.objects, colours=len(probe.colours),
+                           chance=probe.chance, pixels=probe.accuracy[colour.PIXELS], worst_name=worst,
+                           worst=probe.accuracy[worst]))
 st.markdown(render("concepts.speed", claim_ms=claims.PLAN_SAM3_MS_PER_IMAGE, claim_objects=claims.PLAN_SAM3_OBJECTS,
                    claim_gpu=claims.PLAN_SAM3_GPU, model_name=status.name, device=session.resolve_device(),
                    image_ms=image_ms, ms=result.seconds * 1000))
