@@ -72,15 +72,20 @@ def test_decoder_page_shows_the_traced_shapes(with_model):
     assert any("1 x 8 x 7 x 4096" in t.to_string() for t in tables)  # SAM's own decoder configuration
 
 
-def test_loss_page_follows_an_override_file(monkeypatch, tmp_path, random_nano_checkpoint):
-    from lesson_content.focal_trace import focal_trace
-
+def _override_examples(monkeypatch, tmp_path, checkpoint, toml: str) -> None:
+    """The random nano SAM as the model and `toml` as the instructor's override file; fresh caches."""
     override = tmp_path / "examples.toml"
-    override.write_text("[focal_trace]\np_easy = 0.9\np_hard = 0.2\n", encoding="utf-8")
-    monkeypatch.setenv("SAM_CHECKPOINT", str(random_nano_checkpoint))
+    override.write_text(toml, encoding="utf-8")
+    monkeypatch.setenv("SAM_CHECKPOINT", str(checkpoint))
     monkeypatch.setenv("SAM_MODEL_TYPE", "nano")
     monkeypatch.setenv("SAM_LESSON_EXAMPLES", str(override))
     clear_streamlit_caches()
+
+
+def test_loss_page_follows_an_override_file(monkeypatch, tmp_path, random_nano_checkpoint):
+    from lesson_content.focal_trace import focal_trace
+
+    _override_examples(monkeypatch, tmp_path, random_nano_checkpoint, "[focal_trace]\np_easy = 0.9\np_hard = 0.2\n")
     expected = focal_trace({"p_easy": 0.9, "p_hard": 0.2, "gamma": 2.0, "alpha": 0.25}).values
     default = focal_trace({"p_easy": 0.95, "p_hard": 0.1, "gamma": 2.0, "alpha": 0.25}).values
     at = run_page("lesson_pages/sam1/loss.py")
@@ -129,12 +134,7 @@ def test_sam3_page_probes_the_encoders_for_colour(monkeypatch, tmp_path, random_
 
     if not NANO_SAM3_WEIGHTS.is_file():
         pytest.skip("embedded SAM 3 weights missing")
-    override = tmp_path / "examples.toml"
-    override.write_text("[concepts]\ncolour_probe_scenes = 8\n", encoding="utf-8")
-    monkeypatch.setenv("SAM_CHECKPOINT", str(random_nano_checkpoint))
-    monkeypatch.setenv("SAM_MODEL_TYPE", "nano")
-    monkeypatch.setenv("SAM_LESSON_EXAMPLES", str(override))
-    clear_streamlit_caches()
+    _override_examples(monkeypatch, tmp_path, random_nano_checkpoint, "[concepts]\ncolour_probe_scenes = 8\n")
     at = run_page("lesson_pages/sam3/concepts.py")
     button = next(b for b in at.button if b.label.startswith("Probe the encoders on 8 street scenes"))
     button.click().run()
