@@ -114,7 +114,7 @@ if encoders and st.session_state.get(k("probe_done")) == (status.cache_key, sam1
     if probe is None:
         st.warning("Too few cars in these scenes for a probe: raise colour_probe_scenes.")
     else:
-        st.dataframe([{"features": name, "colour named right (cross-validated)": f"{acc:.0%}"}
+        st.dataframe([{"features": name, "colour named right": f"{acc:.0%}"}
                       for name, acc in probe.accuracy.items()], hide_index=True)
         worst = min(encoders, key=probe.accuracy.get)
         st.markdown(render("concepts.encoder_colour_result", cars=probe.objects, colours=len(probe.colours),
