@@ -17,7 +17,12 @@ import json
 
 import torch
 
-from lesson_content.colour_probe import PIXELS, PROBED_NOUNS, colour_probe, sam1_feature_fn, sam3_trunk_feature_fn
+from lesson_content.colour_probe import (
+    PROBED_NOUNS,
+    colour_probe,
+    sam1_feature_fn,
+    sam3_trunk_feature_fn,
+)
 from sam_core.scenes.splits import HELD_OUT_SEED
 
 

@@ -183,7 +183,7 @@ def evaluate(
             group = scene.objects[obj.parent] if obj.parent is not None else None
             x, y = interior_point(part.mask)
             masks, _, _ = predict(point_coords=np.array([[x, y]]), point_labels=np.array([1]))
-            for name, target in zip(names, (part, obj, group)):
+            for name, target in zip(names, (part, obj, group), strict=True):
                 if target is not None:
                     hits[name].append(max(mask_iou(m, target.mask) for m in masks) >= HIT_IOU)
 

@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 from dataclasses import dataclass
 
-
 IOU_LOSSES = ("l1", "mse")
 
 
