@@ -42,3 +42,15 @@ def test_colour_probe_on_street_scenes_reads_car_colour_from_pixels_not_from_a_b
     assert car.objects >= 20 and len(car.colours) >= 4
     assert car.accuracy[PIXELS] > 0.8 and car.accuracy["colour"] > 0.8
     assert car.accuracy["grey"] < car.accuracy["colour"] - 0.2
+
+
+def test_colour_phrase_benchmark_asks_trained_colour_phrases_and_computes_auc():
+    from benchmarks.colour_phrases import auc, colour_phrases
+    from sam_core.scenes.concepts import HELD_OUT_PHRASES
+
+    cars = colour_phrases("car")
+    assert "red car" in cars and "blue car" in cars
+    assert "green car" not in cars  # a held-out composition is never asked
+    assert not set(cars) & set(HELD_OUT_PHRASES) and "red car window" not in cars
+    assert colour_phrases("mug") and all(p.endswith(" coffee mug") for p in colour_phrases("mug"))
+    assert auc([0.9, 0.8], [0.1, 0.2]) == 1.0 and auc([0.1], [0.9]) == 0.0 and auc([0.5], [0.5]) == 0.5

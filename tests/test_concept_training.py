@@ -170,3 +170,46 @@ def test_freeze_trunk_0_trains_the_trunk_at_its_lr_scale():
     group = trained.param_groups[1]
     assert group["lr_scale"] == 0.25 and {id(p) for p in group["params"]} == {id(p) for p in trunk}
     assert not {id(p) for p in trained.param_groups[0]["params"]} & {id(p) for p in trunk}
+
+
+def test_alignment_loss_is_the_hand_computed_multi_positive_softmax():
+    from sam_core.training.concepts.alignment import TEMPERATURE, Region, alignment_loss, pooled_regions
+
+    # two cells of a 1 x 2 map; region 0 covers the left cell, region 1 both cells (weights 1/2, 1/2)
+    features = torch.tensor([[[[1.0, 0.0]], [[0.0, 1.0]]]])  # [1, d=2, 1, 2]
+    left = np.zeros((2, 4), bool)
+    left[:, :2] = True
+    regions = [Region(0, left, (0,)), Region(0, np.ones((2, 4), bool), (1, 2))]
+    pooled = pooled_regions(features, regions)
+    assert torch.allclose(pooled, torch.tensor([[1.0, 0.0], [0.5, 0.5]]))
+    phrases = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    loss = alignment_loss(pooled, phrases, regions)
+    cos = F.normalize(pooled, dim=-1) @ F.normalize(phrases, dim=-1).T / TEMPERATURE
+    p = cos.softmax(-1)
+    expected = -(torch.log(p[0, 0]) + torch.log(p[1, 1] + p[1, 2])) / 2
+    assert torch.isclose(loss, expected)
+
+
+def test_alignment_regions_leave_held_out_compositions_out_and_the_loss_trains(model):
+    from sam_core.scenes.concepts import TRAIN_PHRASES
+    from sam_core.training.concepts.alignment import model_alignment_loss
+
+    batch = sample_batch(0, seed=0, n_images=2, prompts_per_image=1)
+    assert batch.regions
+    held_out = {i for i, p in enumerate(TRAIN_PHRASES) if p in set(HELD_OUT_PHRASES)}
+    assert not held_out  # TRAIN_PHRASES already excludes them, so no region can point at one
+    for step in range(30):
+        for r in sample_batch(step, seed=1, n_images=2, prompts_per_image=1).regions:
+            assert r.phrases and all(TRAIN_PHRASES[i] not in HELD_OUT_PHRASES for i in r.phrases)
+    net = build_sam3_nano_from_config().train()
+    pixels = images_to_tensor(batch.images, "cpu")
+    opt = torch.optim.AdamW(net.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(6):
+        features = net.backbone.forward_image(pixels)["vision_features"]
+        loss = model_alignment_loss(net, features, batch.regions)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < losses[0]

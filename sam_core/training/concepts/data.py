@@ -19,6 +19,7 @@ import torch
 from sam_core.sam3.processor import TEXT_FOR_BOXES_ONLY
 from sam_core.scenes import HELD_OUT_SEED, TRAIN_KINDS, render_scene
 from sam_core.scenes.concepts import TRAIN_PHRASES, SceneConcepts, exemplar_prompt, scene_concepts
+from sam_core.training.concepts.alignment import Region, scene_regions
 
 TRAIN_SET = frozenset(TRAIN_PHRASES)
 
@@ -91,24 +92,27 @@ def sample_prompt(concepts: SceneConcepts, image_index: int, rng: np.random.Gene
 
 @dataclass
 class ConceptBatch:
-    """images uint8 [B, H, W, 3]; prompts: K prompts over them (each names its image)."""
+    """images uint8 [B, H, W, 3]; prompts: K prompts over them (each names its image); regions: the images'
+    objects of training phrases (for the alignment loss, alignment.py)."""
 
     images: np.ndarray
     prompts: list[ConceptPrompt]
+    regions: list[Region]
 
 
 def sample_batch(step: int, seed: int, n_images: int, prompts_per_image: int,
                  mix: PromptMix = PromptMix()) -> ConceptBatch:
     """The batch of training step `step` (a pure function of (seed, step): a resumed run sees the same data)."""
     rng = np.random.default_rng([seed, step])
-    images, prompts = [], []
+    images, prompts, regions = [], [], []
     for i in range(n_images):
         kind = TRAIN_KINDS[int(rng.integers(len(TRAIN_KINDS)))]
         scene = render_scene(kind, int(rng.integers(HELD_OUT_SEED)))
         concepts = scene_concepts(scene)
         images.append(scene.image)
         prompts += [sample_prompt(concepts, i, rng, mix) for _ in range(prompts_per_image)]
-    return ConceptBatch(np.stack(images), prompts)
+        regions += scene_regions(scene, i)
+    return ConceptBatch(np.stack(images), prompts, regions)
 
 
 def images_to_tensor(images: np.ndarray, device: torch.device | str) -> torch.Tensor:

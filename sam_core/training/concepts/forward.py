@@ -57,10 +57,12 @@ def grounding_all_layers(model: Sam3Image, backbone_out: dict, prompt: Geometric
 
 
 def forward_prompts(model: Sam3Image, pixels: torch.Tensor, prompts: list[ConceptPrompt]) -> dict:
-    """pixels [B, 3, S, S] in [-1, 1]; prompts over those images -> grounding_all_layers' outputs (K prompts)."""
+    """pixels [B, 3, S, S] in [-1, 1]; prompts over those images -> grounding_all_layers' outputs (K prompts)
+    and "vision_features": the images' detector features [B, d, h, w] (for the alignment loss)."""
     device = pixels.device
     backbone = model.backbone.forward_image(pixels)
     index = torch.tensor([p.image_index for p in prompts], device=device)
     out = per_prompt_backbone(backbone, index)
     out.update(model.backbone.forward_text([p.text for p in prompts], device=device))
-    return grounding_all_layers(model, out, geometric_prompt(prompts, pixels.shape[-1], device))
+    grounding = grounding_all_layers(model, out, geometric_prompt(prompts, pixels.shape[-1], device))
+    return {**grounding, "vision_features": backbone["vision_features"]}

@@ -21,13 +21,14 @@ import torch
 
 from sam_core.sam3.nano import build_sam3_nano, build_sam3_nano_from_config, load_sam1_image_encoder
 from sam_core.training.checkpoints import export_safetensors
-from sam_core.training.concepts.data import images_to_tensor, sample_batch
+from sam_core.training.concepts.alignment import model_alignment_loss
+from sam_core.training.concepts.data import PromptMix, images_to_tensor, sample_batch
 from sam_core.training.concepts.forward import forward_prompts
 from sam_core.training.concepts.objectives import RECIPES, LossWeights, concept_losses
 from sam_core.training.hardware import DEVICES, training_device
 
 SAM1_NANO = Path(__file__).resolve().parents[3] / "assets" / "models" / "nano" / "sam_nano.safetensors"
-LOG_FIELDS = ("step", "wall_s", "lr", "total", "cls", "l1", "giou", "mask", "presence", "s_per_step")
+LOG_FIELDS = ("step", "wall_s", "lr", "total", "cls", "l1", "giou", "mask", "presence", "align", "s_per_step")
 
 
 @dataclass
@@ -46,6 +47,8 @@ class ConceptTrainConfig:
     weight_decay: float = 0.05
     warmup: int = 150
     grad_clip: float = 1.0
+    hard_negative: float = 0.5  # of the absent-phrase prompts, the share with a present phrase's noun (PromptMix)
+    align_weight: float = 0.0  # > 0: add the region-text alignment loss (alignment.py) at this weight
     loss: str = "sam3"  # "sam3": Meta's SAM 3 loss forms and weights; "nano_v1": what stages 1-3 used (objectives.py)
     schedule_minutes: float = 0.0  # > 0: cosine decay over this many minutes of wall time instead of steps
     init: str = ""  # a sam3_nano.safetensors to continue from (a later stage); empty: random + SAM 1 trunk
@@ -92,12 +95,15 @@ def make_optimizer(model, cfg: ConceptTrainConfig) -> torch.optim.AdamW:
 
 
 def train_step(model, optimizer, cfg: ConceptTrainConfig, step: int, device, weights: LossWeights) -> dict:
-    batch = sample_batch(step, cfg.seed, cfg.n_images, cfg.prompts_per_image)
+    batch = sample_batch(step, cfg.seed, cfg.n_images, cfg.prompts_per_image, PromptMix(hard_negative=cfg.hard_negative))
     pixels = images_to_tensor(batch.images, device)
     outputs = forward_prompts(model, pixels, batch.prompts)
     boxes = [torch.from_numpy(p.boxes).to(device) for p in batch.prompts]
     masks = [torch.from_numpy(p.masks).to(device) for p in batch.prompts]
     losses = concept_losses(outputs, boxes, masks, weights)
+    losses["align"] = model_alignment_loss(model, outputs["vision_features"], batch.regions)
+    if cfg.align_weight > 0:
+        losses["total"] = losses["total"] + cfg.align_weight * losses["align"]
     optimizer.zero_grad(set_to_none=True)
     losses["total"].backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -157,6 +163,7 @@ def train(cfg: ConceptTrainConfig) -> Path:
                                  "lr": cfg.lr * factor, **row})
                 fh.flush()
                 print(f"step {step} loss {row['total']:.3f} mask {row['mask']:.3f} pres {row['presence']:.3f}"
+                      f" align {row['align']:.3f}"
                       f" {row['s_per_step']:.2f}s/step", flush=True)
                 sums, n_sum = {}, 0
             if step % cfg.save_every == 0:
