@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from lesson_content.loss_view import embedded_training_log, smooth
+from lesson_content.video_tracking import start_state
 from sam_core.sam2.transformer import RoPEAttention, attention_rows
 from sam_core.tracing import trace
 
@@ -96,12 +97,13 @@ def _frame_memory(records: dict[str, torch.Tensor], frame: int, mask: np.ndarray
 
 def track_clip(predictor, frames: np.ndarray | list[np.ndarray], click_frame: int,
                points: list[tuple[float, float]], labels: list[int], obj_id: int = 1,
-               progress=None) -> ClipRun:
+               progress=None, frame_features: dict | None = None) -> ClipRun:
     """Click one object on `click_frame` (points in video pixels), propagate forward then backward, and
-    trace every frame. progress(done, total) is called after each frame (for a progress bar)."""
+    trace every frame. progress(done, total) is called after each frame (for a progress bar);
+    frame_features: the predictor's `encode_frames` store for these frames (frames in it skip the encoder)."""
     frames = list(frames)
     start = time.perf_counter()
-    state = predictor.init_state(frames)
+    state = start_state(predictor, frames, frame_features)
     _, _, logits = predictor.add_new_points_or_box(state, click_frame, obj_id, points=np.asarray(points, np.float32),
                                                    labels=np.asarray(labels, np.int32))
     stride = predictor.image_size // predictor.sam_image_embedding_size

@@ -26,6 +26,14 @@ DIRECTIONS = ("forward", "backward", "both")
 MANIFEST_FORMAT = "sam-lesson-video-masks"
 
 
+def start_state(predictor, frames: list[np.ndarray], frame_features: dict | None = None) -> dict:
+    """predictor.init_state(frames), reusing an `encode_frames` store when there is one (a predictor without
+    that API, such as the model server's, is called as before)."""
+    if frame_features is None:
+        return predictor.init_state(frames)
+    return predictor.init_state(frames, frame_features=frame_features)
+
+
 @dataclass
 class TrackingSession:
     """One student's video: the predictor's inference state, the prompts, and the latest masks."""
@@ -36,9 +44,10 @@ class TrackingSession:
     prompts: dict[tuple[int, int], list[tuple[float, float, int]]] = field(default_factory=dict)  # (frame, obj) -> clicks
     masks: dict[int, dict[int, np.ndarray]] = field(default_factory=dict)  # frame -> obj -> bool [H, W]
     propagated: str = ""  # the last direction propagated ("" = not yet)
+    frame_features: dict | None = None  # the predictor's encode_frames store for these frames, if any
 
     def __post_init__(self) -> None:
-        self.state = self.predictor.init_state(self.frames)
+        self.state = start_state(self.predictor, self.frames, self.frame_features)
 
     @property
     def num_frames(self) -> int:

@@ -46,6 +46,19 @@ def test_memory_trace_of_a_clip(sam2_tiny, frames):
     assert np.isfinite(run.object_scores).all()
 
 
+def test_traced_clip_and_tracking_session_reuse_encoded_frames(sam2_tiny, frames):
+    """The pages' shared store of encoder outputs (ui.part2_models.frame_features) changes no mask or score."""
+    store = sam2_tiny.encode_frames(sam2_tiny.init_state(frames), {})
+    plain, cached = mv.track_clip(sam2_tiny, frames, 2, [(40, 40)], [1]), \
+        mv.track_clip(sam2_tiny, frames, 2, [(40, 40)], [1], frame_features=store)
+    assert np.array_equal(plain.object_scores, cached.object_scores)
+    assert all(np.array_equal(a.mask, b.mask) for a, b in zip(plain.frames, cached.frames, strict=True))
+    session = vt.TrackingSession(sam2_tiny, frames, frame_features=store)
+    session.click(0, 1, 30, 30, True)
+    list(session.propagate("forward"))
+    assert session.state["frame_features"] is store and set(session.masks) == set(range(5))
+
+
 def test_real_shapes_of_sam2_1():
     ref = mv.reference_shapes()
     assert (ref.image_size, ref.d_model, ref.grid, ref.mem_dim, ref.num_maskmem, ref.pointer_tokens) == (
@@ -163,3 +176,17 @@ def test_video_upload_zip_of_frames_and_hostile_inputs():
                        (b"x" * 10, "a.exe")):
         out, message = vu.load_video_upload(data, name)
         assert out is None and message
+
+
+def test_background_frame_encoding_fills_a_private_store(sam2_tiny, frames):
+    import time
+
+    from ui import part2_models
+
+    assert part2_models.private_frame_features(object(), frames) is None  # the model server's predictor
+    stores = [part2_models.private_frame_features(sam2_tiny, frames) for _ in range(2)]
+    assert stores[0] is not stores[1]  # one student's, shared with no one
+    deadline = time.monotonic() + 60
+    while any(len(s) < len(frames) for s in stores) and time.monotonic() < deadline:
+        time.sleep(0.05)  # (also: no encoding thread is left running when the tests end)
+    assert all(sorted(s) == list(range(len(frames))) for s in stores)

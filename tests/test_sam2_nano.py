@@ -76,6 +76,32 @@ def test_video_api_tracks_and_reports_object_scores():
     assert out["object_score_logits"].shape == (1, 1) and out["maskmem_features"].shape == (1, 64, 32, 32)
 
 
+def test_encoded_frames_give_the_same_masks_without_running_the_encoder_again():
+    torch.manual_seed(0)
+    predictor = build_sam2_nano(None)
+    frames = list(render_video("savanna", 1_000_001, num_frames=4, size=128).frames)
+
+    def track(store=None):
+        state = predictor.init_state(frames, frame_features=store)
+        predictor.add_new_points_or_box(state, 0, 1, points=[[60, 70]], labels=[1])
+        return [m.clone() for _, _, m in predictor.propagate_in_video(state)]
+
+    plain = track()
+    store = predictor.encode_frames(predictor.init_state(frames), {})
+    assert sorted(store) == [0, 1, 2, 3]
+    calls = []
+    hook = predictor.image_encoder.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        cached = track(store)
+    finally:
+        hook.remove()
+    assert calls == []  # every frame came from the store
+    assert all(torch.equal(a, b) for a, b in zip(plain, cached, strict=True))
+    partial = {0: store[0]}  # a store still being filled: the missing frames are encoded as usual
+    assert all(torch.equal(a, b) for a, b in zip(plain, track(partial), strict=True))
+    assert predictor.encode_frames(predictor.init_state(frames), {}, should_stop=lambda: True) == {}
+
+
 def test_build_sam2_nano_rejects_a_foreign_checkpoint(tmp_path):
     from safetensors.torch import save_file
 

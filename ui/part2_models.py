@@ -8,11 +8,14 @@ inference states, image states) lives in the pages' session_state.
 
     predictor, status = sam2_video_predictor()   # (SAM2VideoPredictor | None, Part2Status)
     processor, status = sam3_processor()         # (Sam3Processor | None, Part2Status); set_image is per call
+    store = frame_features(predictor, status, clip_key, frames)  # a clip's encoder outputs, shared, filled
+                                                                  # in the background
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 
 import streamlit as st
@@ -52,6 +55,49 @@ def _load_sam3(checkpoint: str | None, device: str):
     if checkpoint is None:
         return _freeze(build_sam3("nano", device=device))
     return _freeze(build_sam3("sam3", checkpoint=checkpoint, device=device))
+
+
+class _FrameEncoding:
+    """One clip's image-encoder outputs, computed once in a background thread and shared by every session:
+    `store` fills frame by frame (predictor.encode_frames); a propagation reads what is there and encodes
+    the rest itself, so it never waits for this thread."""
+
+    def __init__(self, predictor, frames: list) -> None:
+        self.store: dict = {}
+        self.error = ""
+        # not a daemon: an interpreter that exits waits the second or two it needs (torch aborts if killed mid-op)
+        threading.Thread(target=self._run, args=(predictor, frames), daemon=False, name="frame-encoding").start()
+
+    def _run(self, predictor, frames: list) -> None:
+        import torch
+
+        torch.set_num_threads(session.torch_threads())
+        try:
+            predictor.encode_frames(predictor.init_state(frames), self.store)
+        except Exception as error:  # the store stays partial: propagation encodes the missing frames itself
+            self.error = f"{type(error).__name__}: {error}"
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _frame_encoding(model_key: str, clip_key: tuple, _predictor, _frames: list) -> _FrameEncoding:
+    return _FrameEncoding(_predictor, _frames)
+
+
+def frame_features(predictor, status: Part2Status, clip_key: tuple, frames: list) -> dict | None:
+    """The shared store of `frames`' encoder outputs for `predictor` (its encoding starts in the background on
+    the first call), or None for a predictor without `encode_frames` (the model server's).
+    clip_key must identify the frames' content (a generated clip's settings, an upload's digest)."""
+    if not hasattr(predictor, "encode_frames"):
+        return None
+    return _frame_encoding(status.cache_key, clip_key, predictor, list(frames)).store
+
+
+def private_frame_features(predictor, frames: list) -> dict | None:
+    """As frame_features, for one student's own video (an upload): a new store, encoded in the background,
+    kept by the caller's session and shared with no one."""
+    if not hasattr(predictor, "encode_frames"):
+        return None
+    return _FrameEncoding(predictor, list(frames)).store
 
 
 def _embedded_file(module: str, attribute: str):

@@ -49,10 +49,13 @@ if not status.ready:
     st.warning(status.message)
     st.stop()
 
+# the image encoder's outputs do not depend on the click: encoded once per clip, in the background
+features = part2_models.frame_features(predictor, status, page.generated_clip_key(
+    cfg["kind"], cfg["seed"], video.num_frames, video.size), video.frames)
 run_key = (status.cache_key, cfg["kind"], int(cfg["seed"]), video.num_frames, click_frame, x, y)
 if st.button("Propagate through the clip (forward and back)", type="primary", key=k("propagate")):
     bar = st.progress(0.0, text="Propagating ...")
-    run = mv.track_clip(predictor, video.frames, click_frame, [(x, y)], [1],
+    run = mv.track_clip(predictor, video.frames, click_frame, [(x, y)], [1], frame_features=features,
                         progress=lambda done, total: bar.progress(done / total, text=f"Frame {done} of {total}"))
     bar.empty()
     st.session_state[k("run")] = (run_key, run)

@@ -24,6 +24,7 @@ if source == "Generated clip":
     seed = row.number_input("Seed", 0, 2_000_000_000, 1, key=k("seed"), width=160)
     length = row.slider("Frames", 8, video_upload.MAX_FRAMES, 24, key=k("frames"), width=220)
     frames, video_name = list(page.generated_clip(kind, int(seed), int(length), 256).frames), f"{kind}_{seed}_{length}f"
+    clip_id = page.generated_clip_key(kind, seed, length, 256)
 else:
     upload = st.file_uploader(f"Your video: {video_upload.LIMITS_TEXT}", key=k("upload"),
                               type=["zip", "mp4", "webm", "mov", "mkv", "avi"])
@@ -32,7 +33,7 @@ else:
         if cache is None or cache[0] != upload.file_id:
             cache = (upload.file_id, *video_upload.load_video_upload(upload.getvalue(), upload.name))
             st.session_state[k("upload_cache")] = cache
-        _, frames, note = cache
+        clip_id, frames, note = cache  # a new upload (even of the same name) gets a new file_id: a new session
         if frames is None:
             st.error(note)
         elif note:
@@ -45,11 +46,14 @@ if not status.ready:
     st.warning(status.message)
     st.stop()
 
-session_key = (status.cache_key, video_name, len(frames), frames[0].shape)
+session_key = (status.cache_key, clip_id, len(frames), frames[0].shape)
 stored = st.session_state.get(k("session"))
 if stored is None or stored[0] != session_key:
+    # the frames' encoder outputs are computed in the background from now on (a generated clip's are shared)
+    features = (part2_models.frame_features(predictor, status, clip_id, frames) if source == "Generated clip"
+                else part2_models.private_frame_features(predictor, frames))
     with st.spinner("Reading the video ..."):
-        stored = (session_key, vt.TrackingSession(predictor, frames))
+        stored = (session_key, vt.TrackingSession(predictor, frames, frame_features=features))
     st.session_state[k("session")] = stored
 tracking: vt.TrackingSession = stored[1]
 

@@ -71,8 +71,10 @@ else:
     stored = st.session_state.get(k("run"))
     if stored is None or stored[0] != run_key:
         bar = st.progress(0.0, text="Tracking the elephant ...")
+        features = part2_models.frame_features(predictor, s2, page.generated_clip_key(
+            vcfg["kind"], vcfg["seed"], video.num_frames, video.size), video.frames)
         run = mv.track_clip(predictor, video.frames, click_frame, [interior_point(track.masks[click_frame])], [1],
-                            progress=lambda done, total: bar.progress(done / total, text=f"Frame {done} of {total}"))
+                            frame_features=features, progress=lambda done, total: bar.progress(done / total, text=f"Frame {done} of {total}"))
         bar.empty()
         st.session_state[k("run")] = stored = (run_key, run)
     summary = mv.occlusion_summary(stored[1], track)

@@ -61,13 +61,19 @@ class SAM2VideoInference(SAM2Base):
     def _get_obj_num(self, inference_state: dict) -> int:
         return len(inference_state["obj_idx_to_id"])
 
+    def _encode_frame(self, inference_state: dict, frame_idx: int) -> tuple[torch.Tensor, dict]:
+        """(image [1, 3, S, S], backbone_out) of one frame: the image encoder's run."""
+        image = to_device(inference_state["images"][frame_idx], inference_state["device"]).float().unsqueeze(0)
+        return image, self.forward_image(image)
+
     def _get_image_feature(self, inference_state: dict, frame_idx: int, batch_size: int):
         """(image, backbone_out, vision_feats, vision_pos_embeds, feat_sizes) of a frame, cached per frame."""
         image, backbone_out = inference_state["cached_features"].get(frame_idx, (None, None))
+        store = inference_state.get("frame_features")  # encode_frames' outputs, if the caller has them
+        if backbone_out is None and store is not None:
+            image, backbone_out = store.get(frame_idx, (None, None))
         if backbone_out is None:
-            device = inference_state["device"]
-            image = to_device(inference_state["images"][frame_idx], device).float().unsqueeze(0)
-            backbone_out = self.forward_image(image)
+            image, backbone_out = self._encode_frame(inference_state, frame_idx)
             inference_state["cached_features"] = {frame_idx: (image, backbone_out)}  # only the latest frame
         expanded = {
             "backbone_fpn": [f.expand(batch_size, -1, -1, -1) for f in backbone_out["backbone_fpn"]],

@@ -52,9 +52,13 @@ class SAM2VideoPredictor(SAM2VideoInference):
     @bf16_autocast
     def init_state(
         self, video_path: str | os.PathLike | Sequence[Image.Image | np.ndarray], offload_video_to_cpu: bool = False,
-        offload_state_to_cpu: bool = False,
+        offload_state_to_cpu: bool = False, frame_features: dict | None = None,
     ) -> dict:
-        """A fresh inference state for a video; the first frame's features are computed at once."""
+        """A fresh inference state for a video; the first frame's features are computed at once.
+
+        frame_features (ours, not Meta's): a store filled by `encode_frames` for the same frames, read-only
+        here; frames found in it skip the image encoder (it may be filled while this state is in use).
+        """
         device = self.device
         images, video_height, video_width = load_video_frames(video_path, self.image_size)
         if not offload_video_to_cpu:
@@ -66,9 +70,26 @@ class SAM2VideoPredictor(SAM2VideoInference):
             "point_inputs_per_obj": {}, "mask_inputs_per_obj": {}, "cached_features": {}, "constants": {},
             "obj_id_to_idx": OrderedDict(), "obj_idx_to_id": OrderedDict(), "obj_ids": [],
             "output_dict_per_obj": {}, "temp_output_dict_per_obj": {}, "frames_tracked_per_obj": {},
+            "frame_features": frame_features,
         }
         self._get_image_feature(state, frame_idx=0, batch_size=1)
         return state
+
+    @torch.inference_mode()
+    @bf16_autocast
+    def encode_frames(self, inference_state: dict, store: dict, should_stop=None) -> dict:
+        """Run the image encoder once on every frame of `inference_state` not yet in `store` and keep each
+        output there: store[frame] = (image [1, 3, S, S], backbone_out). Ours, not Meta's (Meta's state keeps
+        the latest frame only): the encoder's output does not depend on the prompts, so every later
+        propagation of the same frames (any clicks, any student) can reuse it. should_stop() -> True ends early.
+        """
+        for frame_idx in range(inference_state["num_frames"]):
+            if should_stop is not None and should_stop():
+                break
+            if frame_idx in store:
+                continue
+            store[frame_idx] = self._encode_frame(inference_state, frame_idx)
+        return store
 
     def _prompt_bookkeeping(self, state: dict, obj_idx: int, frame_idx: int) -> tuple[bool, bool, bool, str]:
         """(is_init_cond_frame, reverse, is_cond, storage_key) for a new prompt on frame_idx."""
