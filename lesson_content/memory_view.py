@@ -95,17 +95,60 @@ def _frame_memory(records: dict[str, torch.Tensor], frame: int, mask: np.ndarray
     return out
 
 
+@dataclass(frozen=True)
+class ClickCandidate:
+    """One of the decoder's three masks for a click: SAM 2 keeps the one with the highest predicted IoU."""
+
+    token: int  # SAM 2's multimask token, 1-3
+    mask: np.ndarray  # bool [H, W] at video resolution (before SAM 2's hole filling)
+    predicted_iou: float  # the IoU head's estimate
+    actual_iou: float | None  # against the generator's truth (None without one)
+    kept: bool  # the mask SAM 2 keeps
+
+
+def click_candidates(predictor, frames: np.ndarray | list[np.ndarray], click_frame: int,
+                     points: list[tuple[float, float]], labels: list[int], truth: np.ndarray | None = None,
+                     frame_features: dict | None = None) -> list[ClickCandidate]:
+    """The three masks SAM 2's decoder draws for a click with at most one point (multimask output), their
+    predicted IoUs, their IoU with `truth` (bool [H, W]) and which one the predictor keeps. Read from one real
+    add_new_points_or_box call (the decoder's traced outputs, all four tokens)."""
+    frames = list(frames)
+    state = start_state(predictor, frames, frame_features)
+    with trace(only=("sam2_decoder.",)) as t:
+        predictor.add_new_points_or_box(state, click_frame, 1, points=np.asarray(points, np.float32),
+                                        labels=np.asarray(labels, np.int32))
+    logits = t.records["sam2_decoder.low_res_logits_all"][0, 1:].float()  # [3, h, w]: the multimask tokens
+    predicted = t.records["sam2_decoder.iou_pred_all"][0, 1:].float()
+    height, width = frames[click_frame].shape[:2]
+    masks = torch.nn.functional.interpolate(logits[None], size=(height, width), mode="bilinear",
+                                            align_corners=False)[0] > 0
+    kept = int(predicted.argmax())
+    out = []
+    for i in range(len(masks)):
+        mask = masks[i].numpy()
+        actual = None
+        if truth is not None:
+            union = np.logical_or(mask, truth).sum()
+            actual = float(np.logical_and(mask, truth).sum() / union) if union else 1.0
+        out.append(ClickCandidate(i + 1, mask, float(predicted[i]), actual, i == kept))
+    return out
+
+
 def track_clip(predictor, frames: np.ndarray | list[np.ndarray], click_frame: int,
                points: list[tuple[float, float]], labels: list[int], obj_id: int = 1,
-               progress=None, frame_features: dict | None = None) -> ClipRun:
+               progress=None, frame_features: dict | None = None, mask: np.ndarray | None = None) -> ClipRun:
     """Click one object on `click_frame` (points in video pixels), propagate forward then backward, and
     trace every frame. progress(done, total) is called after each frame (for a progress bar);
-    frame_features: the predictor's `encode_frames` store for these frames (frames in it skip the encoder)."""
+    frame_features: the predictor's `encode_frames` store for these frames (frames in it skip the encoder);
+    mask: bool [H, W] prompts `click_frame` with this mask instead of the points (SAM 2's add_new_mask)."""
     frames = list(frames)
     start = time.perf_counter()
     state = start_state(predictor, frames, frame_features)
-    _, _, logits = predictor.add_new_points_or_box(state, click_frame, obj_id, points=np.asarray(points, np.float32),
-                                                   labels=np.asarray(labels, np.int32))
+    if mask is not None:
+        predictor.add_new_mask(state, click_frame, obj_id, np.asarray(mask, dtype=bool))
+    else:
+        predictor.add_new_points_or_box(state, click_frame, obj_id, points=np.asarray(points, np.float32),
+                                        labels=np.asarray(labels, np.int32))
     stride = predictor.image_size // predictor.sam_image_embedding_size
     grid = (predictor.image_size // stride, predictor.image_size // stride)
     results: dict[int, FrameMemory] = {}

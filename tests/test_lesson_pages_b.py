@@ -146,3 +146,26 @@ def test_sam3_page_probes_the_encoders_for_colour(monkeypatch, tmp_path, random_
     text = "\n".join(m.value for m in at.markdown)
     assert "cars of" in text and "pixel colour in **" in text
     clear_streamlit_caches()
+
+
+def test_sam2_page_shows_the_three_click_masks_and_tracks_from_a_chosen_one(monkeypatch, tmp_path,
+                                                                           random_nano_checkpoint):
+    """The clicked frame's three masks with predicted and actual IoU, the kept one marked; tracking from a mask
+    the student picks (SAM 2's add_new_mask) on an 8-frame clip of the instructor's override file."""
+    from sam_core.sam2.nano import NANO_SAM2_WEIGHTS
+
+    if not NANO_SAM2_WEIGHTS.is_file():
+        pytest.skip("embedded SAM 2 weights missing")
+    _override_examples(monkeypatch, tmp_path, random_nano_checkpoint, "[video_memory]\nframes = 8\n")
+    at = run_page("lesson_pages/sam2/memory.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("three masks" in h.value for h in at.subheader)
+    text = "\n".join(m.value for m in at.markdown)
+    assert "SAM 2 keeps the\nhighest, here mask" in text or "SAM 2 keeps the highest, here mask" in text
+    radio = next(r for r in at.radio if r.label == "Track from")
+    assert radio.options[0].startswith("SAM 2's choice") and len(radio.options) == 4
+    radio.set_value(radio.options[1]).run()
+    next(b for b in at.button if b.label.startswith("Propagate through the clip")).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Propagated 8 frames" in "\n".join(m.value for m in at.markdown)
+    clear_streamlit_caches()

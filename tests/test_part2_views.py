@@ -190,3 +190,18 @@ def test_background_frame_encoding_fills_a_private_store(sam2_tiny, frames):
     while any(len(s) < len(frames) for s in stores) and time.monotonic() < deadline:
         time.sleep(0.05)  # (also: no encoding thread is left running when the tests end)
     assert all(sorted(s) == list(range(len(frames))) for s in stores)
+
+
+def test_click_candidates_are_the_decoders_three_masks_and_a_mask_prompt_tracks(sam2_tiny, frames):
+    truth = np.zeros((96, 96), bool)
+    truth[20:60, 20:60] = True
+    cands = mv.click_candidates(sam2_tiny, frames, 1, [(40, 40)], [1], truth=truth)
+    assert [c.token for c in cands] == [1, 2, 3] and sum(c.kept for c in cands) == 1
+    assert max(cands, key=lambda c: c.predicted_iou).kept
+    for c in cands:
+        assert c.mask.shape == (96, 96) and 0.0 <= c.actual_iou <= 1.0
+        union = (c.mask | truth).sum()
+        assert c.actual_iou == pytest.approx((c.mask & truth).sum() / union if union else 1.0)
+    run = mv.track_clip(sam2_tiny, frames, 1, [(40, 40)], [1], mask=truth)
+    prompted = run.frame(1)
+    assert prompted.prompted and (prompted.mask & truth).sum() / (prompted.mask | truth).sum() > 0.8

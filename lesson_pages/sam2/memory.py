@@ -52,10 +52,32 @@ if not status.ready:
 # the image encoder's outputs do not depend on the click: encoded once per clip, in the background
 features = part2_models.frame_features(predictor, status, page.generated_clip_key(
     cfg["kind"], cfg["seed"], video.num_frames, video.size), video.frames)
-run_key = (status.cache_key, cfg["kind"], int(cfg["seed"]), video.num_frames, click_frame, x, y)
+click_key = (status.cache_key, cfg["kind"], int(cfg["seed"]), video.num_frames, click_frame, x, y)
+stored_candidates = st.session_state.get(k("candidates"))
+if stored_candidates is None or stored_candidates[0] != click_key:
+    stored_candidates = (click_key, mv.click_candidates(predictor, video.frames, click_frame, [(x, y)], [1],
+                                                        truth=track.masks[click_frame], frame_features=features))
+    st.session_state[k("candidates")] = stored_candidates
+candidates = stored_candidates[1]
+kept = next(c for c in candidates if c.kept)
+best = max(candidates, key=lambda c: c.actual_iou)
+st.subheader("One click, three masks: the one SAM 2 keeps")
+st.markdown(render("memory.candidates", kept=kept.token, kept_predicted=kept.predicted_iou, kept_actual=kept.actual_iou))
+st.markdown(render("memory.candidates_right" if best.kept else "memory.candidates_wrong", best=best.token,
+                   best_predicted=best.predicted_iou, best_actual=best.actual_iou, kept=kept.token,
+                   kept_actual=kept.actual_iou))
+for col, c in zip(st.columns(len(candidates)), candidates, strict=True):
+    col.image(widgets.mask_overlay(video.frames[click_frame], c.mask), width="stretch",
+              caption=f"mask {c.token}: predicted IoU {c.predicted_iou:.2f}, actual {c.actual_iou:.2f}"
+                      + (" (kept)" if c.kept else ""))
+choices = ["SAM 2's choice (the click)"] + [f"mask {c.token} as a mask prompt" for c in candidates]
+start_from = st.radio("Track from", choices, horizontal=True, key=k("start_from"))
+prompt_mask = None if start_from == choices[0] else candidates[choices.index(start_from) - 1].mask
+
+run_key = (*click_key, start_from)
 if st.button("Propagate through the clip (forward and back)", type="primary", key=k("propagate")):
     bar = st.progress(0.0, text="Propagating ...")
-    run = mv.track_clip(predictor, video.frames, click_frame, [(x, y)], [1], frame_features=features,
+    run = mv.track_clip(predictor, video.frames, click_frame, [(x, y)], [1], frame_features=features, mask=prompt_mask,
                         progress=lambda done, total: bar.progress(done / total, text=f"Frame {done} of {total}"))
     bar.empty()
     st.session_state[k("run")] = (run_key, run)
