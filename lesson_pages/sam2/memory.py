@@ -37,13 +37,11 @@ st.markdown(render("memory.clip", frames=video.num_frames, size=video.size, obje
                    visible=int(track.visible.sum()), hidden=int((~track.visible).sum()), click_frame=click_frame,
                    model_name=status.name))
 
-left, right = st.columns([1, 1])
-with left:
-    st.caption(f"Frame {click_frame}: click the object to track ({'your click' if own else 'default click'} at ({x}, {y}))")
-    widgets.clickable_image(video.frames[click_frame], key=k("canvas"), points=[(x, y)], labels=[1], drag=False,
-                            max_display_side=420)
-with right:
-    st.markdown(render("memory.formula", grid=video.size // 8, tokens=(video.size // 8) ** 2, mem_dim=64))
+st.caption(f"Frame {click_frame}: click the object to track ({'your click' if own else 'default click'} at ({x}, {y}))")
+widgets.clickable_image(video.frames[click_frame], key=k("canvas"), points=[(x, y)], labels=[1], drag=False,
+                        max_display_side=420)
+# full width: beside the frame, the display formula was cut off on a 900 px window
+st.markdown(render("memory.formula", grid=video.size // 8, tokens=(video.size // 8) ** 2, mem_dim=64))
 
 if not status.ready:
     st.warning(status.message)
