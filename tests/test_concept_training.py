@@ -188,6 +188,9 @@ def test_alignment_loss_is_the_hand_computed_multi_positive_softmax():
     p = cos.softmax(-1)
     expected = -(torch.log(p[0, 0]) + torch.log(p[1, 1] + p[1, 2])) / 2
     assert torch.isclose(loss, expected)
+    log_sharp = (F.normalize(pooled, dim=-1) @ F.normalize(phrases, dim=-1).T / 0.03).log_softmax(-1)
+    expected_sharp = -(log_sharp[0, 0] + torch.logaddexp(log_sharp[1, 1], log_sharp[1, 2])) / 2
+    assert torch.isclose(alignment_loss(pooled, phrases, regions, temperature=0.03), expected_sharp, rtol=1e-3)
 
 
 def test_alignment_regions_leave_held_out_compositions_out_and_the_loss_trains(model):

@@ -68,10 +68,10 @@ def pooled_phrases(language_features: torch.Tensor, language_mask: torch.Tensor)
     return (language_features * keep).sum(0) / keep.sum(0).clamp_min(1.0)
 
 
-def alignment_loss(region_features: torch.Tensor, phrase_features: torch.Tensor, regions: list[Region]
-                   ) -> torch.Tensor:
+def alignment_loss(region_features: torch.Tensor, phrase_features: torch.Tensor, regions: list[Region],
+                   temperature: float = TEMPERATURE) -> torch.Tensor:
     """The module docstring's loss: region_features [R, d], phrase_features [P, d] -> scalar."""
-    logits = F.normalize(region_features, dim=-1) @ F.normalize(phrase_features, dim=-1).T / TEMPERATURE
+    logits = F.normalize(region_features, dim=-1) @ F.normalize(phrase_features, dim=-1).T / temperature
     positive = torch.zeros_like(logits, dtype=torch.bool)
     for i, r in enumerate(regions):
         positive[i, list(r.phrases)] = True
@@ -79,10 +79,11 @@ def alignment_loss(region_features: torch.Tensor, phrase_features: torch.Tensor,
     return -(log_p.masked_fill(~positive, float("-inf")).logsumexp(-1)).mean()
 
 
-def model_alignment_loss(model, vision_features: torch.Tensor, regions: list[Region]) -> torch.Tensor:
+def model_alignment_loss(model, vision_features: torch.Tensor, regions: list[Region],
+                         temperature: float = TEMPERATURE) -> torch.Tensor:
     """Alignment loss of `model`'s image features [B, d, h, w] against its text features of TRAIN_PHRASES."""
     if not regions:
         return vision_features.sum() * 0.0
     text = model.backbone.forward_text(list(TRAIN_PHRASES), device=vision_features.device)
     phrases = pooled_phrases(text["language_features"], text["language_mask"])
-    return alignment_loss(pooled_regions(vision_features, regions), phrases, regions)
+    return alignment_loss(pooled_regions(vision_features, regions), phrases, regions, temperature)

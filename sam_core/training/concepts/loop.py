@@ -49,6 +49,7 @@ class ConceptTrainConfig:
     grad_clip: float = 1.0
     hard_negative: float = 0.5  # of the absent-phrase prompts, the share with a present phrase's noun (PromptMix)
     align_weight: float = 0.0  # > 0: add the region-text alignment loss (alignment.py) at this weight
+    align_temperature: float = 0.1  # its softmax temperature: lower asks for larger cosine gaps between phrases
     loss: str = "sam3"  # "sam3": Meta's SAM 3 loss forms and weights; "nano_v1": what stages 1-3 used (objectives.py)
     schedule_minutes: float = 0.0  # > 0: cosine decay over this many minutes of wall time instead of steps
     init: str = ""  # a sam3_nano.safetensors to continue from (a later stage); empty: random + SAM 1 trunk
@@ -101,7 +102,7 @@ def train_step(model, optimizer, cfg: ConceptTrainConfig, step: int, device, wei
     boxes = [torch.from_numpy(p.boxes).to(device) for p in batch.prompts]
     masks = [torch.from_numpy(p.masks).to(device) for p in batch.prompts]
     losses = concept_losses(outputs, boxes, masks, weights)
-    losses["align"] = model_alignment_loss(model, outputs["vision_features"], batch.regions)
+    losses["align"] = model_alignment_loss(model, outputs["vision_features"], batch.regions, cfg.align_temperature)
     if cfg.align_weight > 0:
         losses["total"] = losses["total"] + cfg.align_weight * losses["align"]
     optimizer.zero_grad(set_to_none=True)
