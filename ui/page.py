@@ -166,12 +166,12 @@ def model_cached(function: Callable, *args: Any) -> Any:
     return _model_call(info.cache_key, function_id, args, _function=function, _model=model)
 
 
-@st.cache_data(show_spinner=False, max_entries=6)
 def generated_clip_key(kind: str, seed: int, frames: int, size: int) -> tuple:
     """What identifies a generated clip's frames (for caches of anything computed from them)."""
     return ("generated", kind, int(seed), int(frames), int(size))
 
 
+@st.cache_data(show_spinner=False, max_entries=6)
 def generated_clip(kind: str, seed: int, frames: int, size: int):
     """A procedural video (sam_core.scenes.video.render_video: frames and ground-truth tracks), drawn once
     per settings and shared by the sessions: a rerun (every click) no longer redraws its 24 frames."""
