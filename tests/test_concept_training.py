@@ -116,6 +116,26 @@ def test_training_prompts_never_use_held_out_phrases():
     assert kinds == {"positive", "negative", "exemplar"}
 
 
+def test_contrast_pairs_differ_in_their_first_word_only_and_leave_the_default_mix_unchanged():
+    from sam_core.training.concepts.data import PromptMix
+
+    default = sample_batch(3, seed=0, n_images=2, prompts_per_image=4)
+    assert [p.text for p in default.prompts] == [p.text for p in sample_batch(
+        3, seed=0, n_images=2, prompts_per_image=4, mix=PromptMix(paired=0.0)).prompts]
+    held_out, pairs = set(HELD_OUT_PHRASES), 0
+    for step in range(20):
+        batch = sample_batch(step, seed=1, n_images=2, prompts_per_image=4, mix=PromptMix(paired=1.0))
+        for i in range(2):
+            first, second = [p for p in batch.prompts if p.image_index == i][:2]
+            if (first.kind, second.kind) != ("positive", "negative"):
+                continue
+            if first.text.split()[1:] == second.text.split()[1:] and first.text != second.text:
+                pairs += 1
+                assert first.present and not second.present
+                assert first.text not in held_out and second.text not in held_out
+    assert pairs >= 25  # most scenes have one (a street with cars of one colour, an orchard with ripe apples)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_a_few_steps_on_one_batch_lower_the_loss(recipe):
@@ -156,15 +176,19 @@ def test_training_resumes_and_exports(tmp_path):
 
 
 def test_freeze_trunk_0_trains_the_trunk_at_its_lr_scale():
-    """The colour fix of the model card: --freeze-trunk 0 puts every trunk tensor in the optimiser, at 0.25 x lr."""
+    """The colour fix of the model card: --freeze-trunk 0 puts every tensor of the nano SAM's encoder in the
+    optimiser, at 0.25 x lr; the pixel-colour branch trains at the full rate, frozen trunk or not."""
     from sam_core.sam3.nano import build_sam3_nano_from_config
     from sam_core.training.concepts.loop import ConceptTrainConfig, make_optimizer
 
     net = build_sam3_nano_from_config()
-    trunk = [p for n, p in net.named_parameters() if n.startswith("backbone.vision_backbone.trunk.")]
-    assert trunk
+    trunk = [p for n, p in net.named_parameters() if n.startswith("backbone.vision_backbone.trunk.encoder.")]
+    colour = list(net.backbone.vision_backbone.trunk.pixel_colour.parameters())
+    assert trunk and colour
     frozen = make_optimizer(net, ConceptTrainConfig(freeze_trunk=1))
     assert not any(p.requires_grad for p in trunk) and frozen.param_groups[1]["params"] == []
+    assert all(p.requires_grad for p in colour)
+    assert {id(p) for p in colour} <= {id(p) for p in frozen.param_groups[0]["params"]}
     net.requires_grad_(True)
     trained = make_optimizer(net, ConceptTrainConfig(freeze_trunk=0))
     group = trained.param_groups[1]

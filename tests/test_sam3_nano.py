@@ -53,6 +53,41 @@ def test_trunk_input_is_sam1_normalisation():
     torch.testing.assert_close(seen[0], expected, atol=1e-3, rtol=1e-4)
 
 
+def test_pixel_colour_branch_starts_at_zero_and_weights_without_it_still_load(tmp_path):
+    from safetensors.torch import save_file
+
+    from sam_core.sam3.nano import PIXEL_COLOUR_KEYS, build_sam3_nano
+
+    model = build_sam3_nano_from_config()
+    trunk = model.backbone.vision_backbone.trunk
+    pixels = torch.rand(1, 3, NANO_RESOLUTION, NANO_RESOLUTION) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(trunk(pixels)[0], trunk.encoder((pixels * 127.5 + 127.5 - trunk.pixel_mean)
+                                                                   / trunk.pixel_std))
+    state = {k: v for k, v in model.state_dict().items() if k not in PIXEL_COLOUR_KEYS}
+    assert len(state) == len(model.state_dict()) - 4
+    save_file(state, str(tmp_path / "old.safetensors"))
+    loaded = build_sam3_nano(tmp_path / "old.safetensors")
+    assert float(loaded.backbone.vision_backbone.trunk.pixel_colour.mlp[2].weight.abs().sum()) == 0.0
+    del state["transformer.decoder.presence_token.weight"]
+    save_file(state, str(tmp_path / "broken.safetensors"))
+    with pytest.raises(RuntimeError, match="presence_token"):
+        build_sam3_nano(tmp_path / "broken.safetensors")
+
+
+def test_pixel_colour_branch_sees_absolute_colour():
+    """Two flat images that differ only in hue give different features once the last layer is not zero."""
+    from sam_core.sam3.nano import PixelColour
+
+    branch = PixelColour(8)
+    torch.nn.init.normal_(branch.mlp[2].weight)
+    red = torch.tensor([1.0, -1.0, -1.0]).view(1, 3, 1, 1).expand(1, 3, 16, 16)
+    blue = torch.tensor([-1.0, -1.0, 1.0]).view(1, 3, 1, 1).expand(1, 3, 16, 16)
+    with torch.no_grad():
+        assert branch(red).shape == (1, 8, 2, 2)
+        assert (branch(red) - branch(blue)).abs().max() > 0.1
+
+
 @pytest.fixture
 def committed():
     if not NANO_SAM3_WEIGHTS.exists():

@@ -10,8 +10,15 @@ is `NanoImageEncoder` (the embedded SAM 1's, initialised from its weights):
 
     image [B, 3, 256, 256] in [-1, 1] (SAM 3's normalisation)
       -> NanoImageEncoder                                  [B, 128, 32, 32]   (stride 8)
+         + pixel colour: RGB averaged over 8 x 8 cells -> 1x1 MLP (3 -> 32 -> 128)
       -> neck, scales (2, 1, 0.5)                          [B, 64, 64 | 32 | 16] (16 dropped: scalp 1)
       -> detector on the 32 x 32 map; masks on the 64 x 64 map (stride 4, as SAM 3's 288 of 1008)
+
+Why the pixel-colour branch: the nano SAM's encoder normalises every channel per image (GroupNorm with one
+group per channel, `image_norm`), which throws away most of an object's absolute colour. It was trained
+only to draw masks, which does not need colour; "red car" does. SAM 3's own trunk (the Perception Encoder)
+is trained on image-text pairs and keeps colour. The branch gives the concept model the cell's mean colour
+directly; its last layer starts at zero, so weights without it behave exactly as before.
 
 SAM 3's neck makes four levels (4x, 2x, 1x, 0.5x); at 256 px the 4x level would be 128 x 128 and its
 pixel decoder would run once per prompt, so the nano model uses three levels (one upsampling stage).
@@ -23,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from sam_core.sam1.nano_encoder import NanoEncoderConfig, NanoImageEncoder
@@ -64,8 +72,27 @@ NANO_SAM3 = NanoSam3Config()
 NANO_RESOLUTION = NANO_SAM3.image_size
 
 
+class PixelColour(nn.Module):
+    """Mean colour of each stride x stride cell as features: [B, 3, S, S] -> [B, channels, S/stride, S/stride].
+
+    A 1x1 MLP (3 -> hidden -> channels) on the cell-averaged, normalised pixels; the last layer starts at
+    zero, so adding the branch to trained weights changes nothing until it is trained.
+    """
+
+    def __init__(self, channels: int, stride: int = 8, hidden: int = 32) -> None:
+        super().__init__()
+        self.stride = stride
+        self.mlp = nn.Sequential(nn.Conv2d(3, hidden, 1), nn.GELU(), nn.Conv2d(hidden, channels, 1))
+        nn.init.zeros_(self.mlp[2].weight)
+        nn.init.zeros_(self.mlp[2].bias)
+
+    def forward(self, normalised: torch.Tensor) -> torch.Tensor:
+        return self.mlp(F.avg_pool2d(normalised, self.stride))
+
+
 class NanoTrunk(nn.Module):
-    """The nano SAM's image encoder as a SAM 3 trunk: [B, 3, S, S] in [-1, 1] -> [[B, 128, S/8, S/8]].
+    """The nano SAM's image encoder plus a pixel-colour branch as a SAM 3 trunk:
+    [B, 3, S, S] in [-1, 1] -> [[B, 128, S/8, S/8]].
 
     SAM 3 feeds (x / 255 - 0.5) / 0.5; the nano encoder learned on (x - mean) / std (0-255 RGB, ImageNet
     statistics), so the input is mapped back before the encoder.
@@ -74,13 +101,20 @@ class NanoTrunk(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.encoder = NanoImageEncoder(NanoEncoderConfig(out_chans=channels, out_stride=8))
+        self.pixel_colour = PixelColour(channels, stride=8)
         self.channel_list = [channels]
         self.register_buffer("pixel_mean", torch.tensor(SAM1_PIXEL_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(SAM1_PIXEL_STD).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
         rgb = (images * 0.5 + 0.5) * 255.0  # [-1, 1] -> 0..255
-        return [self.encoder((rgb - self.pixel_mean) / self.pixel_std)]
+        normalised = (rgb - self.pixel_mean) / self.pixel_std
+        return [self.encoder(normalised) + self.pixel_colour(normalised)]
+
+
+# Weights trained before the pixel-colour branch existed lack these keys; they keep the branch's zero start.
+PIXEL_COLOUR_KEYS = tuple(f"backbone.vision_backbone.trunk.pixel_colour.mlp.{i}.{name}"
+                          for i in (0, 2) for name in ("weight", "bias"))
 
 
 def build_sam3_nano_from_config(cfg: NanoSam3Config = NANO_SAM3, bpe_path: str | Path = DEFAULT_BPE_PATH
@@ -122,9 +156,10 @@ def build_sam3_nano(checkpoint: str | Path | None = NANO_SAM3_WEIGHTS) -> Sam3Im
         from sam_core.sam3.checkpoint import load_detector_weights
         from sam_core.weights.checkpoint import load_state_dict
 
-        load_detector_weights(model, load_state_dict(checkpoint, max_bytes=None, map_transformers=False))
+        load_detector_weights(model, load_state_dict(checkpoint, max_bytes=None, map_transformers=False),
+                              allowed_missing=PIXEL_COLOUR_KEYS)
     return model.eval()
 
 
-__all__ = ["NANO_RESOLUTION", "NANO_SAM3", "NANO_SAM3_WEIGHTS", "NanoSam3Config", "NanoTrunk", "build_sam3_nano",
-           "build_sam3_nano_from_config", "load_sam1_image_encoder"]
+__all__ = ["NANO_RESOLUTION", "NANO_SAM3", "NANO_SAM3_WEIGHTS", "PIXEL_COLOUR_KEYS", "NanoSam3Config", "NanoTrunk",
+           "PixelColour", "build_sam3_nano", "build_sam3_nano_from_config", "load_sam1_image_encoder"]

@@ -6,6 +6,9 @@ Per image, each prompt is one of (probabilities in `PromptMix`):
   phrase ("blue car" where only red cars are);
 - an exemplar: a box on one instance, with the text "visual" or with the instance's phrase; targets =
   every instance with that instance's own phrase ("all like this one").
+With probability `PromptMix.paired` an image's first two prompts are instead a contrast pair: a present
+attributed phrase and the same phrase with another first word, absent ("red car" / "blue car" on one image),
+so that one step's presence loss can only fall by reading the attribute.
 Only TRAIN_PHRASES are ever prompted; scenes are training seeds (< HELD_OUT_SEED) of TRAIN_KINDS.
 """
 
@@ -29,6 +32,7 @@ class PromptMix:
     positive: float = 0.5  # text prompts of a present phrase
     negative: float = 0.3  # absent phrases (presence negatives)
     hard_negative: float = 0.5  # of the negatives: same noun as a present phrase, other attribute
+    paired: float = 0.0  # share of images whose first two prompts are a contrast pair (contrast_pair)
     # the rest are exemplar prompts, half of them with their phrase as text
 
 
@@ -90,6 +94,27 @@ def sample_prompt(concepts: SceneConcepts, image_index: int, rng: np.random.Gene
     return ConceptPrompt(image_index, text, ex.box, masks, boxes, "exemplar")
 
 
+def contrast_pairs(concepts: SceneConcepts) -> list[tuple[str, str]]:
+    """(present, absent) training phrases that differ only in their first word ("red car", "blue car")."""
+    present = [p for p in concepts.present if p in TRAIN_SET]
+    absent = [p for p in concepts.absent if p in TRAIN_SET]
+    return [(p, q) for p in present for q in absent
+            if len(p.split()) > 1 and q.split()[1:] == p.split()[1:] and q.split()[0] != p.split()[0]]
+
+
+def contrast_pair(concepts: SceneConcepts, image_index: int, rng: np.random.Generator
+                  ) -> list[ConceptPrompt] | None:
+    """A present phrase and its absent contrast (both text-only prompts), or None if the scene has none."""
+    pairs = contrast_pairs(concepts)
+    if not pairs:
+        return None
+    present, absent = pairs[int(rng.integers(len(pairs)))]
+    masks, boxes = _targets(concepts, concepts.present[present])
+    no_masks, no_boxes = _targets(concepts, [])
+    return [ConceptPrompt(image_index, present, None, masks, boxes, "positive"),
+            ConceptPrompt(image_index, absent, None, no_masks, no_boxes, "negative")]
+
+
 @dataclass
 class ConceptBatch:
     """images uint8 [B, H, W, 3]; prompts: K prompts over them (each names its image); regions: the images'
@@ -110,7 +135,9 @@ def sample_batch(step: int, seed: int, n_images: int, prompts_per_image: int,
         scene = render_scene(kind, int(rng.integers(HELD_OUT_SEED)))
         concepts = scene_concepts(scene)
         images.append(scene.image)
-        prompts += [sample_prompt(concepts, i, rng, mix) for _ in range(prompts_per_image)]
+        pair = contrast_pair(concepts, i, rng) if mix.paired > 0 and rng.random() < mix.paired else None
+        pair = (pair or [])[:prompts_per_image]
+        prompts += pair + [sample_prompt(concepts, i, rng, mix) for _ in range(prompts_per_image - len(pair))]
         regions += scene_regions(scene, i)
     return ConceptBatch(np.stack(images), prompts, regions)
 

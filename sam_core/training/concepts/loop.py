@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from sam_core.sam3.nano import build_sam3_nano, build_sam3_nano_from_config, load_sam1_image_encoder
+from sam_core.sam3.nano import TRUNK_PREFIX, build_sam3_nano, build_sam3_nano_from_config, load_sam1_image_encoder
 from sam_core.training.checkpoints import export_safetensors
 from sam_core.training.concepts.alignment import model_alignment_loss
 from sam_core.training.concepts.data import PromptMix, images_to_tensor, sample_batch
@@ -48,6 +48,7 @@ class ConceptTrainConfig:
     warmup: int = 150
     grad_clip: float = 1.0
     hard_negative: float = 0.5  # of the absent-phrase prompts, the share with a present phrase's noun (PromptMix)
+    paired: float = 0.0  # share of images whose first two prompts are a contrast pair ("red car" / "blue car")
     align_weight: float = 0.0  # > 0: add the region-text alignment loss (alignment.py) at this weight
     align_temperature: float = 0.1  # its softmax temperature: lower asks for larger cosine gaps between phrases
     loss: str = "sam3"  # "sam3": Meta's SAM 3 loss forms and weights; "nano_v1": what stages 1-3 used (objectives.py)
@@ -84,7 +85,8 @@ def make_model(cfg: ConceptTrainConfig):
 
 
 def make_optimizer(model, cfg: ConceptTrainConfig) -> torch.optim.AdamW:
-    trunk = [p for n, p in model.named_parameters() if n.startswith("backbone.vision_backbone.trunk.")]
+    # the nano SAM's encoder; the trunk's new pixel-colour branch trains at the full rate and is never frozen
+    trunk = [p for n, p in model.named_parameters() if n.startswith(TRUNK_PREFIX)]
     if cfg.freeze_trunk:
         for p in trunk:
             p.requires_grad_(False)
@@ -96,7 +98,8 @@ def make_optimizer(model, cfg: ConceptTrainConfig) -> torch.optim.AdamW:
 
 
 def train_step(model, optimizer, cfg: ConceptTrainConfig, step: int, device, weights: LossWeights) -> dict:
-    batch = sample_batch(step, cfg.seed, cfg.n_images, cfg.prompts_per_image, PromptMix(hard_negative=cfg.hard_negative))
+    mix = PromptMix(hard_negative=cfg.hard_negative, paired=cfg.paired)
+    batch = sample_batch(step, cfg.seed, cfg.n_images, cfg.prompts_per_image, mix)
     pixels = images_to_tensor(batch.images, device)
     outputs = forward_prompts(model, pixels, batch.prompts)
     boxes = [torch.from_numpy(p.boxes).to(device) for p in batch.prompts]
