@@ -48,6 +48,7 @@ class TrainConfig:
     aux_dim: int = 32  # instance-embedding width per granularity: unit vectors for a scene's few dozen objects
     dense_frac: float = 0.0  # first fraction trained encoder-only (needs aux); 0.08 ended level, 0.702 vs 0.704
     sky_frac: float = 0.0  # chance of a no-object sky step; 0.05 fixed the sky score but cost mIoU (0.660)
+    nested_frac: float = 0.0  # share of targets clicked inside one of their parts (button -> person); data.py
     seed: int = 0  # all init and data randomness: step s draws from (seed, s[, rank])
     workers: int | None = None  # data-parallel processes (default 2 on a CPU, else 1): 2 images/0.58 s vs 1/0.37 s
     threads: int | None = None  # torch threads per worker (default: the CPUs / --workers, at least 1)
@@ -124,6 +125,8 @@ def finalize(cfg: TrainConfig, device_type: str) -> TrainConfig:
         raise ValueError(f"--workers {c.workers}: data-parallel workers share CPU cores; use 1 on {device_type}")
     if not 0.0 <= c.sky_frac < 1.0:
         raise ValueError("--sky-frac must be in [0, 1)")
+    if not 0.0 <= c.nested_frac <= 1.0:
+        raise ValueError("--nested-frac must be in [0, 1]")
     if not 0.0 <= c.dense_frac < 1.0 or (c.dense_frac > 0 and c.aux_weight <= 0):
         raise ValueError("--dense-frac must be in [0, 1) and needs --aux-weight > 0")
     if c.steps is None:

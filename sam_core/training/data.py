@@ -7,6 +7,10 @@ that level uniformly). Prompts follow SAM's interactive recipe (Kirillov et al. 
   (std 10% of the side, clipped to 20 px);
 - correction clicks: a point uniform in the error region of the previous prediction (a missed pixel is a
   foreground click, a spurious one a background click).
+With `nested` > 0 (`--nested-frac`), that share of the targets is drawn the other way round: a part first (a
+button), its first click inside the part, and the target uniform over the part and its ancestors (button,
+shirt, person). SAM's recipe clicks uniformly inside the target, so a click on a button almost never has to
+mean the whole person (the button is ~1% of the person), and the multimask outputs never learn to offer it.
 Random draws come from the step's numpy / torch generators (on the CPU, then moved to the batch's
 device), so the data of a step depends only on its seed, on every device.
 """
@@ -34,12 +38,19 @@ class Batch:
     levels: list[str]  # [N] granularity of each target (NO_OBJECT: a prompt on a scene without objects)
     object_masks: list[torch.Tensor]  # [B] x [K_b, S, S] bool: every object of image b (for the dense loss)
     object_levels: list[list[str]]  # [B] x [K_b] their granularities
+    click_regions: torch.Tensor | None = None  # [N, 1, S, S] where each first click falls (None: the targets)
 
     def to(self, device: torch.device) -> Batch:
         """The same batch on `device` (asynchronous copies on CUDA only)."""
+        regions = None if self.click_regions is None else to_device(self.click_regions, device)
         return replace(self, images=to_device(self.images, device), targets=to_device(self.targets, device),
                        image_index=to_device(self.image_index, device),
-                       object_masks=[to_device(m, device) for m in self.object_masks])
+                       object_masks=[to_device(m, device) for m in self.object_masks], click_regions=regions)
+
+    @property
+    def first_click_masks(self) -> torch.Tensor:
+        """[N, S, S] bool: where each target's first click is drawn."""
+        return (self.targets if self.click_regions is None else self.click_regions)[:, 0] > 0.5
 
 
 def _image_tensor(image: np.ndarray) -> torch.Tensor:
@@ -47,9 +58,19 @@ def _image_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()
 
 
-def sample_batch(rng: np.random.Generator, batch: int, prompts: int, size: int, kinds=TRAIN_KINDS) -> Batch:
-    """Render `batch` scenes (seeds < HELD_OUT_SEED) and pick `prompts` targets in each."""
-    images, targets, index, levels = [], [], [], []
+def ancestry(objects: list, i: int) -> list:
+    """[objects[i], its parent, the parent's parent, ...] (every mask contains the one before it)."""
+    chain = [objects[i]]
+    while chain[-1].parent is not None:
+        chain.append(objects[chain[-1].parent])
+    return chain
+
+
+def sample_batch(rng: np.random.Generator, batch: int, prompts: int, size: int, kinds=TRAIN_KINDS,
+                 nested: float = 0.0) -> Batch:
+    """Render `batch` scenes (seeds < HELD_OUT_SEED) and pick `prompts` targets in each (`nested`: the share
+    of targets picked as a part's ancestor, clicked inside the part; see the module docstring)."""
+    images, targets, index, levels, regions = [], [], [], [], []
     object_masks, object_levels = [], []
     b = 0
     while b < batch:
@@ -64,16 +85,25 @@ def sample_batch(rng: np.random.Generator, batch: int, prompts: int, size: int, 
         every = np.stack([o.mask for o in scene.objects])
         object_masks.append(torch.from_numpy(np.ascontiguousarray(every[:, :, ::-1] if flip else every)))
         object_levels.append([o.level for o in scene.objects])
+        nested_parts = [i for i, o in enumerate(scene.objects) if o.parent is not None and o.mask.any()]
         chosen: set[int] = set()
         for _ in range(prompts):
-            for _attempt in range(4):  # prefer distinct targets: the same image must give different masks
-                level = present[int(rng.integers(len(present)))]
-                obj = by_level[level][int(rng.integers(len(by_level[level])))]
-                if id(obj) not in chosen:
-                    break
+            region = None
+            if nested > 0 and nested_parts and rng.random() < nested:
+                chain = ancestry(scene.objects, nested_parts[int(rng.integers(len(nested_parts)))])
+                obj, region = chain[int(rng.integers(len(chain)))], chain[0].mask
+                level = obj.level
+            else:
+                for _attempt in range(4):  # prefer distinct targets: the same image must give different masks
+                    level = present[int(rng.integers(len(present)))]
+                    obj = by_level[level][int(rng.integers(len(by_level[level])))]
+                    if id(obj) not in chosen:
+                        break
             chosen.add(id(obj))
             mask = obj.mask[:, ::-1] if flip else obj.mask
             targets.append(torch.from_numpy(np.ascontiguousarray(mask)))
+            region = mask if region is None else (region[:, ::-1] if flip else region)
+            regions.append(torch.from_numpy(np.ascontiguousarray(region)))
             index.append(b)
             levels.append(level)
         b += 1
@@ -84,6 +114,7 @@ def sample_batch(rng: np.random.Generator, batch: int, prompts: int, size: int, 
         levels=levels,
         object_masks=object_masks,
         object_levels=object_levels,
+        click_regions=torch.stack(regions).unsqueeze(1).float() if nested > 0 and regions else None,
     )
 
 

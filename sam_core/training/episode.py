@@ -92,7 +92,7 @@ def first_prompts(batch: Batch, gen: torch.Generator, device: torch.device) -> F
     use_box[torch.randperm(n, generator=gen)[: n // 2]] = True
     gt_masks = batch.targets[:, 0] > 0.5
     has_object = torch.tensor([lv != NO_OBJECT for lv in batch.levels], dtype=torch.bool, device=device)
-    points, boxes = sample_points_in(gt_masks, gen), noisy_boxes(gt_masks, gen)
+    points, boxes = sample_points_in(batch.first_click_masks, gen), noisy_boxes(gt_masks, gen)
     if not has_object.all():
         free_points, free_boxes = random_prompts(n, gt_masks.shape[-1], gen, device)
         points = torch.where(has_object.unsqueeze(1), points, free_points)

@@ -78,7 +78,7 @@ def step_batch(cfg: TrainConfig, step: int, dense: bool, data_key: list[int]):
            and np.random.default_rng([cfg.seed, step, 3, *data_key]).random() < cfg.sky_frac)
     if sky:
         return sample_no_object_batch(rng, cfg.batch, cfg.prompts, cfg.size), gen
-    return sample_batch(rng, cfg.batch, 0 if dense else cfg.prompts, cfg.size), gen
+    return sample_batch(rng, cfg.batch, 0 if dense else cfg.prompts, cfg.size, nested=cfg.nested_frac), gen
 
 
 def train_worker(cfg: TrainConfig, rank: int = 0) -> int:
