@@ -19,7 +19,12 @@ from pathlib import Path
 
 import torch
 
-from sam_core.sam3.nano import TRUNK_PREFIX, build_sam3_nano, build_sam3_nano_from_config, load_sam1_image_encoder
+from sam_core.sam3.nano import (
+    TRUNK_PREFIX,
+    build_sam3_nano,
+    build_sam3_nano_from_config,
+    load_sam1_image_encoder,
+)
 from sam_core.training.checkpoints import export_safetensors
 from sam_core.training.concepts.alignment import model_alignment_loss
 from sam_core.training.concepts.data import PromptMix, images_to_tensor, sample_batch
