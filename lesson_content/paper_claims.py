@@ -28,4 +28,6 @@ SEED003_SOURCE = "the SAM2 -> SAM3 gap overview (seeds/003)"
 
 # The SAM 2 paper (Ravi et al., 2024): interactive video segmentation with fewer interactions.
 SAM2_FEWER_INTERACTIONS = 3.0
+# The lesson plan (seeds/000, first draft section 9): "8x speedup for video annotations".
+PLAN_SAM2_ANNOTATION_SPEEDUP = 8.0
 SAM2_PAPER = "Ravi et al., SAM 2 (2024)"

@@ -168,4 +168,10 @@ def test_sam2_page_shows_the_three_click_masks_and_tracks_from_a_chosen_one(monk
     next(b for b in at.button if b.label.startswith("Propagate through the clip")).click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert "Propagated 8 frames" in "\n".join(m.value for m in at.markdown)
+    assert any(h.value.startswith("The memory loop") for h in at.header)
+    codes = [c.value for c in at.code]
+    assert any("bank[t] = memory_encoder(mask, feats)" in c for c in codes)  # the plan's loop
+    assert any("def track_step" in c for c in codes) and any("def gather_memories" in c for c in codes)
+    text = "\n".join(m.value for m in at.markdown)
+    assert "strided convolutions that shrink it" in text and "**added element-wise**" in text
     clear_streamlit_caches()

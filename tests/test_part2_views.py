@@ -205,3 +205,20 @@ def test_click_candidates_are_the_decoders_three_masks_and_a_mask_prompt_tracks(
     run = mv.track_clip(sam2_tiny, frames, 1, [(40, 40)], [1], mask=truth)
     prompted = run.frame(1)
     assert prompted.prompted and (prompted.mask & truth).sum() / (prompted.mask | truth).sum() > 0.8
+
+
+def test_memory_encoder_parts_are_read_from_the_model():
+    """SAM 2.1's mask downsampler: four stride-2 convs (16x, 1024 px mask -> 64 x 64 grid); two fuser blocks;
+    256 -> 64 channels. The page's loop section names these, and the real functions it shows exist."""
+    from lesson_content.memory_loop import PLAN_LOOP_PSEUDOCODE, memory_encoder_parts, real_loop_source
+    from sam_core.sam2.build import HIERA_SIZES, build_sam2_model
+
+    with torch.device("meta"):
+        model = build_sam2_model(HIERA_SIZES["hiera_base_plus"])
+    parts = memory_encoder_parts(model)
+    assert (parts.mask_downsample, parts.downsample_convs, parts.feature_channels, parts.fuser_blocks,
+            parts.memory_channels) == (16, 4, 256, 2, 64)
+    assert model.image_size // parts.mask_downsample == model.sam_image_embedding_size
+    sources = real_loop_source()
+    assert all(f"def {name.split('.')[-1]}(" in src for name, src in sources.items())
+    compile(PLAN_LOOP_PSEUDOCODE, "plan_loop", "exec")  # the pseudocode is at least valid Python

@@ -10,7 +10,10 @@ import streamlit as st
 
 from lesson_content import memory_view as mv
 from lesson_content import plots
+from lesson_content.decoder_view import without_tracing
 from lesson_content.ecosystem import heat_overlay
+from lesson_content.memory_loop import PLAN_LOOP_PSEUDOCODE, memory_encoder_parts, real_loop_source
+from lesson_content.paper_claims import PLAN_SAM2_ANNOTATION_SPEEDUP
 from lesson_content.prose import render
 from sam_core.masks import interior_point
 from ui import page, part2_models, session, widgets
@@ -146,10 +149,26 @@ for plan, real, mine in zip(mv.plan_shapes(), ref.rows(), loaded.rows(), strict=
                  status.name: mine["real"]})
 st.table(rows)
 
+st.header("The memory loop: pseudocode and the real code")
+st.markdown(render("memory.loop"))
+parts = memory_encoder_parts(predictor)
+st.markdown(render("memory.encoder", model_name=status.name, convs=parts.downsample_convs, factor=parts.mask_downsample,
+                   channels=parts.feature_channels, blocks=parts.fuser_blocks, mem_dim=parts.memory_channels))
+st.markdown("**The plan's loop, written out (its sizes)**")
+st.code(PLAN_LOOP_PSEUDOCODE, language="python")
+st.markdown("**sam_core (what ran above)**")
+for name, source in real_loop_source().items():
+    clean, folded = without_tracing(source)
+    with st.expander(name, expanded=name.endswith("track_step")):
+        st.code(clean, language="python")
+        if folded:
+            st.caption(f"{folded} tracing call(s) folded away (they copy a tensor for this page's figures).")
+
 st.header("Interactions: SAM 2 against SAM 1 frame by frame")
 sam1_model, _ = session.current_model()
 if sam1_model is not None:
     clicks = page.model_cached(mv.sam1_frame_clicks_for_clip, cfg["kind"], int(cfg["seed"]), video.num_frames,
                                int(cfg["size"]), target)
     st.markdown(render("memory.interactions", visible=clicks["frames"], sam1_clicks=clicks["clicks"],
-                       target=clicks["target_iou"], sam2_clicks=1, sam2_iou=summary["iou_visible"]))
+                       target=clicks["target_iou"], sam2_clicks=1, sam2_iou=summary["iou_visible"],
+                       speedup=PLAN_SAM2_ANNOTATION_SPEEDUP))
