@@ -146,6 +146,8 @@ SCHEMA: tuple[Field, ...] = (
           pattern=PHRASE_PATTERN),
     Field("concepts", "threshold", float, 0.0, 1.0, "SAM 3 page: the detection threshold (Meta's default 0.5)."),
     Field("concepts", "red_car_seed", int, 0, 2_000_000_000, "SAM 3 page: the street scene of the red-car comparison."),
+    Field("concepts", "orchard_seed", int, 0, 2_000_000_000,
+          "SAM 3 page: the orchard scene the compositional phrases of seed 003 are tried on."),
     Field("concepts", "colour_probe_scenes", int, 4, 200,
           "SAM 3 page: street scenes of the colour probe (why SAM 3 brought its own encoder); more is slower."),
     Field("concepts", "count_scenes", int, 1, 20, "Check 2: how many savanna scenes \"elephant\" is counted on."),

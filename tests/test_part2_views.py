@@ -222,3 +222,27 @@ def test_memory_encoder_parts_are_read_from_the_model():
     sources = real_loop_source()
     assert all(f"def {name.split('.')[-1]}(" in src for name, src in sources.items())
     compile(PLAN_LOOP_PSEUDOCODE, "plan_loop", "exec")  # the pseudocode is at least valid Python
+
+
+def test_composition_truth_comes_from_the_scene_attributes():
+    """seed 003's phrases: "ripe red apples" and "healthy ... but not green" have exact answers on an orchard;
+    "near the tree trunk" does not. The rows ask the real processor (here the nano weights, or none: skip)."""
+    from lesson_content.compositions import COMPOSITIONS, composition_rows
+    from sam_core.scenes import render_scene
+
+    scene = render_scene("orchard", 1_000_000)
+    ripe_red, healthy, near = COMPOSITIONS
+    apples = [o for o in scene.objects if o.name == "apple" and o.mask.any()]
+    assert sum(map(ripe_red.answer, apples)) == sum(o.attributes["ripeness"] == "ripe" for o in apples) > 0
+    assert all(not healthy.answer(o) for o in apples if o.attributes["ripeness"] == "damaged")
+    assert near.answer is None
+    from sam_core.sam3.nano import NANO_SAM3_WEIGHTS, build_sam3_nano
+    from sam_core.sam3.processor import Sam3Processor
+
+    if not NANO_SAM3_WEIGHTS.is_file():
+        pytest.skip("embedded SAM 3 weights missing")
+    rows = composition_rows(Sam3Processor(build_sam3_nano(), resolution=256), scene, threshold=0.5)
+    assert [r["phrase"] for r in rows] == [c.phrase for c in COMPOSITIONS]
+    assert rows[0]["truth (scene)"] == str(sum(map(ripe_red.answer, apples)))
+    assert rows[2]["truth (scene)"] == "not defined by the scene"
+    assert all(0.0 <= r["presence"] <= 1.0 for r in rows)

@@ -10,6 +10,7 @@ import streamlit as st
 from lesson_content import colour_probe as colour
 from lesson_content import concepts_view as cv
 from lesson_content import paper_claims as claims
+from lesson_content.compositions import composition_rows
 from lesson_content.prose import render
 from lesson_content.scene_targets import load_scene
 from ui import page, part2_models, session, widgets
@@ -94,6 +95,10 @@ st.markdown(render("concepts.architecture", queries=counts.pop("queries")))
 st.dataframe([{"part": name, "parameters (loaded model)": f"{n:,}"} for name, n in counts.items()], hide_index=True)
 st.info(render("concepts.clip_note"), icon=":material/link_off:")
 st.markdown(render("concepts.compositions"))
+orchard = load_scene("orchard", int(cfg["orchard_seed"]), int(cfg["size"]))
+composed, orchard_view = st.columns([2, 1])
+composed.dataframe(composition_rows(processor, orchard, threshold), hide_index=True)
+orchard_view.image(orchard.image, caption=f"orchard scene {int(cfg['orchard_seed'])}", width="stretch")
 
 st.header("From SAM 2 to SAM 3")
 st.table(cv.gap_rows())
