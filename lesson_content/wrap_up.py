@@ -27,7 +27,7 @@ class Takeaway:
 # The revised outline's takeaways (plan §13 "Summarize" plus the depth rework's four), in lesson order.
 TAKEAWAYS: tuple[Takeaway, ...] = (
     Takeaway("t_masks", (3,)),
-    Takeaway("t_promptable", (5,)),
+    Takeaway("t_promptable", (5, 12)),
     Takeaway("t_amortized", (5, 7, 9)),
     Takeaway("t_fourier", (6,)),
     Takeaway("t_three_attentions", (7,)),

@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from sam_core.device import set_mps_fallback_env
 from sam_core.serve.config import TOKEN_ENV, ServerConfig, media_root_from, tokens_from
 from sam_core.weights.checkpoint import CheckpointError
 
@@ -59,6 +60,7 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    set_mps_fallback_env()  # Apple MPS: ops without an MPS kernel run on the CPU (seed 004 §5.8)
     try:
         config = parse_args(argv)
         config.check_safe()
