@@ -150,6 +150,8 @@ SCHEMA: tuple[Field, ...] = (
           "SAM 3 page: the orchard scene the compositional phrases of seed 003 are tried on."),
     Field("concepts", "colour_probe_scenes", int, 4, 200,
           "SAM 3 page: street scenes of the colour probe (why SAM 3 brought its own encoder); more is slower."),
+    Field("concepts", "cgf1_scenes", int, 2, 100,
+          "SAM 3 page: held-out scenes the cgF1 button measures on (about 0.6 s each with the embedded model)."),
     Field("concepts", "count_scenes", int, 1, 20, "Check 2: how many savanna scenes \"elephant\" is counted on."),
 )
 

@@ -15,6 +15,9 @@ SAM_PAPER = "Kirillov et al., Segment Anything (2023)"
 
 # The lesson plan (seeds/000, section 12 of the first draft) on SAM 3.
 PLAN_SAM3_PARAMS_M = 840.0
+PLAN_SAM3_SIZE_GB = 3.4  # "840M parameters (~3.4 GB)"
+PLAN_SAM3_QUALITY = "doubles the segmentation quality (cgF1) of prior systems on the SA-Co benchmark"
+PLAN_SACO = "SA-Co: 5.2M images, 52.5K videos, 4M+ unique noun phrases, ~1.4B masks"
 PLAN_SAM3_MS_PER_IMAGE = 30.0  # "30 ms inference per image with 100+ detected objects on H200 GPU"
 PLAN_SAM3_OBJECTS = 100
 PLAN_SAM3_GPU = "H200"

@@ -108,6 +108,16 @@ class ConceptModel:
         self.processor = Sam3Processor(model, resolution=resolution, confidence_threshold=SCORE_THRESHOLD)
         self.state: dict = {}
 
+    @classmethod
+    def around(cls, model, resolution: int) -> ConceptModel:
+        """The same per-call API on an already loaded SAM 3 model (its own processor, Meta's threshold)."""
+        from sam_core.sam3.processor import Sam3Processor
+
+        wrapper = cls.__new__(cls)
+        wrapper.processor = Sam3Processor(model, resolution=resolution, confidence_threshold=SCORE_THRESHOLD)
+        wrapper.state = {}
+        return wrapper
+
     def set_image(self, image: np.ndarray) -> None:
         self.state = self.processor.set_image(image)
 
@@ -171,8 +181,10 @@ def evaluate(model: ConceptModel, first_seed: int = HELD_OUT_SEED, scenes: int =
             pred, _ = model.detect("visual", box=ex.box)
             groups["exemplar"].add(pred, np.stack([scene.objects[i].mask for i in ex.targets]))
     out = {name: g.summary() for name, g in groups.items()}
-    out["counting"] = counting(model, first_seed, counting_scenes)
-    out["sam1_clicks"] = sam1_click_baseline(model, first_seed, click_scenes)
+    if counting_scenes > 0:
+        out["counting"] = counting(model, first_seed, counting_scenes)
+    if click_scenes > 0:
+        out["sam1_clicks"] = sam1_click_baseline(model, first_seed, click_scenes)
     out["latency_ms"] = {"set_image_median": round(statistics.median(set_image_ms), 1),
                          "text_to_masks_median": round(statistics.median(prompt_ms), 1)}
     out["config"] = {"first_seed": first_seed, "scenes": scenes, "random_negatives": random_negatives}

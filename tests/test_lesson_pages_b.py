@@ -135,7 +135,7 @@ def test_sam3_page_probes_the_encoders_for_colour(monkeypatch, tmp_path, random_
     if not NANO_SAM3_WEIGHTS.is_file():
         pytest.skip("embedded SAM 3 weights missing")
     _override_examples(monkeypatch, tmp_path, random_nano_checkpoint,
-                       "[concepts]\ncolour_probe_scenes = 8\norchard_seed = 1000003\n")
+                       "[concepts]\ncolour_probe_scenes = 8\norchard_seed = 1000003\ncgf1_scenes = 2\n")
     at = run_page("lesson_pages/sam3/concepts.py")
     composed = next(d.value for d in at.dataframe if "needs" in d.value.columns)  # seed 003's phrases, asked live
     assert list(composed["phrase"])[0] == "ripe red apples"
@@ -144,6 +144,10 @@ def test_sam3_page_probes_the_encoders_for_colour(monkeypatch, tmp_path, random_
     orchard = render_scene("orchard", 1_000_003)  # the override's scene, not the default one
     ripe = sum(o.name == "apple" and o.mask.any() and o.attributes["ripeness"] == "ripe" for o in orchard.objects)
     assert list(composed["truth (scene)"])[0] == str(ripe)
+    next(b for b in at.button if b.label == "Measure cgF1 on 2 held-out scenes").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    claims = next(t.value for t in at.table if "the plan says" in t.value.columns)
+    assert "2 held-out procedural scenes (not SA-Co): cgF1" in " ".join(claims["here"])
     button = next(b for b in at.button if b.label.startswith("Probe the encoders on 8 street scenes"))
     button.click().run()
     assert not at.exception, [e.value for e in at.exception]

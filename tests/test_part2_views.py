@@ -246,3 +246,17 @@ def test_composition_truth_comes_from_the_scene_attributes():
     assert rows[0]["truth (scene)"] == str(sum(map(ripe_red.answer, apples)))
     assert rows[2]["truth (scene)"] == "not defined by the scene"
     assert all(0.0 <= r["presence"] <= 1.0 for r in rows)
+
+
+def test_plan_claims_are_quoted_beside_counted_figures():
+    from lesson_content import concepts_view as cv
+
+    counts = {"sam3": 840_000_000}
+    rows = {r[""]: r for r in cv.plan_claim_rows(counts)}
+    assert rows["size"]["here"].endswith("in float32 (4 bytes each) 3.36 GB")
+    assert "840 M parameters" in rows["size"]["the plan says"]
+    assert rows["quality"]["here"].startswith("press the button")
+    measured = {"seen": {"cgF1": 35.9, "pmF1": 0.5, "IL_MCC": 0.718}, "held_out": {"cgF1": 2.2},
+                "config": {"scenes": 7}}
+    quality = {r[""]: r for r in cv.plan_claim_rows(counts, measured)}["quality"]["here"]
+    assert "7 held-out procedural scenes" in quality and "cgF1 35.9" in quality and "2.2 on held-out" in quality

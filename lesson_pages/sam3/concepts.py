@@ -128,6 +128,18 @@ if encoders and st.session_state.get(k("probe_done")) == (status.cache_key, sam1
 st.markdown(render("concepts.speed", claim_ms=claims.PLAN_SAM3_MS_PER_IMAGE, claim_objects=claims.PLAN_SAM3_OBJECTS,
                    claim_gpu=claims.PLAN_SAM3_GPU, model_name=status.name, device=session.resolve_device(),
                    image_ms=image_ms, ms=result.seconds * 1000))
+st.subheader("The plan's SAM 3 figures, beside what is counted and measured here")
+cgf1_scenes = int(cfg["cgf1_scenes"])
+measured = st.session_state.get(k("cgf1"))
+if processor.resolution > colour.QUICK_INPUT_PX and session.resolve_device() == "cpu":
+    st.caption(f"cgF1 is measured live only for models with inputs up to {colour.QUICK_INPUT_PX} px on a CPU "
+               f"({status.name} takes {processor.resolution} px: minutes per scene).")
+elif st.button(f"Measure cgF1 on {cgf1_scenes} held-out scenes", key=k("cgf1_run")):
+    with st.spinner("Asking every phrase of every scene..."):
+        measured = (status.cache_key, cgf1_scenes, cv.measure_cgf1(processor.model, processor.resolution, cgf1_scenes))
+    st.session_state[k("cgf1")] = measured
+current = measured[2] if measured and measured[:2] == (status.cache_key, cgf1_scenes) else None
+st.table(cv.plan_claim_rows(measured=current))
 st.markdown(render("concepts.finetune"))
 st.dataframe(list(cv.FINE_TUNING), hide_index=True)
 a, b = st.columns(2)
