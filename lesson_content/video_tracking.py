@@ -71,6 +71,28 @@ class TrackingSession:
             self.masks.setdefault(frame, {})[int(oid)] = (logits[i, 0] > 0).cpu().numpy()
         return self.masks[frame][obj_id]
 
+    @property
+    def can_edit_objects(self) -> bool:
+        """Whether the predictor has SAM 2's remove_object / reset_state (the local one; not the model server)."""
+        return hasattr(self.predictor, "remove_object") and hasattr(self.predictor, "reset_state")
+
+    def remove_object(self, obj_id: int) -> None:
+        """SAM 2's remove_object: forget one object's prompts and masks; the others keep theirs."""
+        self.predictor.remove_object(self.state, obj_id, need_output=False)
+        self.prompts = {key: clicks for key, clicks in self.prompts.items() if key[1] != obj_id}
+        for frame_masks in self.masks.values():
+            frame_masks.pop(obj_id, None)
+        self.masks = {frame: m for frame, m in self.masks.items() if m}
+        if not self.prompts:
+            self.propagated = ""
+
+    def reset(self) -> None:
+        """SAM 2's reset_state: every object, prompt and mask forgotten; the video and its features stay."""
+        self.predictor.reset_state(self.state)
+        self.prompts.clear()
+        self.masks.clear()
+        self.propagated = ""
+
     def propagate(self, direction: str = "both") -> Iterator[tuple[int, int]]:
         """Track every object from its prompted frames; yields (frames done, frames to do)."""
         if direction not in DIRECTIONS:

@@ -84,6 +84,20 @@ def test_tracking_session_objects_and_export(sam2_tiny, frames):
     assert {e["frame"] for e in manifest["masks"]} == set(range(5)) and len(manifest["masks"]) == 15
     assert all(e["mask"] in archive.namelist() for e in manifest["masks"])
     assert manifest["prompts"][0] == {"frame": 1, "obj_id": 1, "points": [[30.0, 30.0], [50.0, 50.0]], "labels": [1, 0]}
+    # remove object 2 (SAM 2's remove_object): the others keep masks, a re-propagation tracks only them
+    assert session.can_edit_objects
+    before = {t: {o: m.copy() for o, m in session.masks[t].items()} for t in session.masks}
+    session.remove_object(2)
+    assert session.objects == [1, 3] and all(set(session.masks[t]) == {1, 3} for t in range(5))
+    assert all(np.array_equal(session.masks[t][1], before[t][1]) for t in range(5))
+    list(session.propagate("forward"))
+    assert all(set(session.masks[t]) == {1, 3} for t in range(1, 5))
+    session.click(2, 2, 40, 40, True)  # the freed slot takes a new object again
+    assert session.objects == [1, 2, 3]
+    session.reset()  # SAM 2's reset_state: nothing left, the video stays
+    assert session.objects == [] and session.masks == {} and session.state["obj_ids"] == []
+    session.click(0, 1, 30, 30, True)
+    assert session.masks[0][1].shape == frames[0].shape[:2]
 
 
 def test_learning_curves_join_the_stages(tmp_path):

@@ -1,6 +1,7 @@
 """Try it: Video. A generated clip or an upload; up to three objects with positive / negative clicks on any
 frame; propagate forward, backward or both with a progress bar; scrub the result; correct with more clicks
-and propagate again; export a zip of PNG masks per frame per object plus manifest.json.
+and propagate again; remove an object or start over (SAM 2's remove_object / reset_state); export a zip of
+PNG masks per frame per object plus manifest.json.
 Computation: lesson_content/video_tracking.py; uploads: ui/video_upload.py.
 """
 
@@ -96,6 +97,16 @@ with right:
                                                for (f, o), c in sorted(tracking.prompts.items())) or "none yet"))
     tracked = sorted(tracking.masks)
     st.caption(f"Masks on {len(tracked)} of {tracking.num_frames} frames.")
+    edit = st.container(horizontal=True, gap="small")
+    help_text = None if tracking.can_edit_objects else "not available through the model server"
+    if edit.button(f"Remove object {obj_id}", key=k("remove"), help=help_text,
+                   disabled=not tracking.can_edit_objects or obj_id not in tracking.objects):
+        tracking.remove_object(obj_id)
+        st.rerun()
+    if edit.button("Start over", key=k("reset"), help=help_text,
+                   disabled=not tracking.can_edit_objects or not tracking.prompts):
+        tracking.reset()
+        st.rerun()
     if tracking.prompts:
         st.download_button("Export masks (zip: PNG per frame per object + manifest.json)",
                            tracking.export_zip(video_name, status.name), file_name=f"{video_name}_masks.zip",
