@@ -87,18 +87,23 @@ def _class_path(module: torch.nn.Module) -> str:
     return f"{type(module).__module__}.{type(module).__qualname__}"
 
 
+def _renamed(key: str) -> tuple[str, str]:
+    """`key` with SAM2_RENAMES applied one way and the other (SAM 1's MLP names <-> SAM 2's)."""
+    dotted = "." + key
+    to_old, to_new = dotted, dotted
+    for old_name, new_name in SAM2_RENAMES:
+        to_old, to_new = to_old.replace(new_name, old_name), to_new.replace(old_name, new_name)
+    return to_old[1:], to_new[1:]
+
+
 def compare(component: str, sam1: torch.nn.Module, sam2: torch.nn.Module) -> LineageRow:
     a, b = _shapes(sam1), _shapes(sam2)
     same = renamed = new = 0
     new_keys: list[str] = []
     for key, shape in b.items():
-        old = "." + key
-        for new_name, old_name in ((n, o) for o, n in SAM2_RENAMES):
-            old = old.replace(new_name, old_name)
-        old = old[1:]
         if a.get(key) == shape:
             same += _numel(shape)
-        elif a.get(old) == shape:
+        elif any(a.get(alias) == shape for alias in _renamed(key)):
             renamed += _numel(shape)
         else:
             new += _numel(shape)
@@ -126,6 +131,23 @@ def lineage(sam1_type: str = LINEAGE_TYPES[0], sam2_type: str = LINEAGE_TYPES[1]
         compare("prompt encoder", sam1.prompt_encoder, sam2.sam_prompt_encoder),
         compare("two-way transformer", sam1.mask_decoder.transformer, sam2.sam_mask_decoder.transformer),
         compare("mask decoder (all of it)", sam1.mask_decoder, sam2.sam_mask_decoder),
+    )
+
+
+@lru_cache(maxsize=1)
+def sam3_click_lineage(sam2_type: str = LINEAGE_TYPES[1]) -> tuple[LineageRow, ...]:
+    """SAM 2.1's prompt encoder and mask decoder against those of SAM 3's click path (its tracker head,
+    built with enable_inst_interactivity), on the 'meta' device. LineageRow's sam1_* fields hold SAM 2.1,
+    its sam2_* fields SAM 3."""
+    from sam_core.sam2.build import HIERA_SIZES, build_sam2_model
+    from sam_core.sam3.build import SAM3_CONFIGS, build_sam3_from_config
+
+    with torch.device("meta"):
+        sam2 = build_sam2_model(HIERA_SIZES[sam2_type])
+        tracker = build_sam3_from_config(SAM3_CONFIGS["sam3"], enable_inst_interactivity=True).tracker
+    return (
+        compare("prompt encoder", sam2.sam_prompt_encoder, tracker.sam_prompt_encoder),
+        compare("mask decoder (all of it)", sam2.sam_mask_decoder, tracker.sam_mask_decoder),
     )
 
 

@@ -70,6 +70,13 @@ def test_lineage_sam2_reuses_sam1_prompt_encoder_and_transformer():
     assert decoder.same + decoder.renamed == decoder.sam1_total
 
 
+def test_sam3_click_path_is_sam2s_prompt_encoder_and_mask_decoder():
+    prompt, decoder = wrap_up.sam3_click_lineage()
+    assert prompt.sam2_class == "sam_core.sam2.prompt_encoder.PromptEncoder" and prompt.reused_share == 1.0
+    assert decoder.sam2_class == "sam_core.sam2.mask_decoder.MaskDecoder"
+    assert decoder.new == 0 and decoder.renamed > 0 and decoder.reused_share == 1.0  # only the MLP names differ
+
+
 def test_every_takeaway_has_text_and_real_sections():
     from lesson_content.prose import template
 

@@ -37,6 +37,10 @@ st.dataframe([{"component": r.component, "SAM 2 class": r.sam2_class.removeprefi
                "SAM 1 parameters": f"{r.sam1_total:,}", "reused in SAM 2": f"{r.same + r.renamed:,}",
                "of which renamed": f"{r.renamed:,}", "new in SAM 2": f"{r.new:,}",
                "new tensors": ", ".join(r.new_keys) or "none"} for r in wrap_up.lineage()], hide_index=True)
+st.markdown(render("summary.lineage_sam3", sam2_name=wrap_up.LINEAGE_NAMES[1]))
+st.dataframe([{"component": r.component, "SAM 3 class": r.sam2_class.removeprefix("sam_core."),
+               "SAM 2.1 parameters": f"{r.sam1_total:,}", "reused in SAM 3": f"{r.same + r.renamed:,}",
+               "of which renamed": f"{r.renamed:,}", "new in SAM 3": f"{r.new:,}"} for r in wrap_up.sam3_click_lineage()], hide_index=True)
 st.caption(render("summary.lineage_note", new_names=" / ".join(f"`{n.strip('.')}`" for _, n in wrap_up.SAM2_RENAMES),
                   old_names=" / ".join(f"`{o.strip('.')}`" for o, _ in wrap_up.SAM2_RENAMES)))
 st.info(render("summary.cutter"), icon=":material/cookie:")
