@@ -237,25 +237,37 @@ def plan_claim_rows(counts: dict[str, int] | None = None, measured: dict | None 
 
 
 FINE_TUNING: tuple[dict[str, str], ...] = (
+    {"": "when (seed 003)", "SAM 2": "objects or scenes unlike SA-V; masks must be exact; fewer clicks per object",
+     "SAM 3": "domain concepts, vocabulary or attributes the model misses; text-to-region grounding"},
     {"": "data", "SAM 2": "videos with masklets (per object, per frame masks)",
-     "SAM 3": "images with noun phrases, every instance's mask per phrase, and negative phrases"},
-    {"": "losses", "SAM 2": "focal + dice on masks, IoU MSE, object-score cross-entropy",
+     "SAM 3": "images with every instance's mask per noun phrase (COCO-style with a noun_phrase field, seed 003), "
+              "and phrases with no instance as negatives"},
+    {"": "prompts in training", "SAM 2": "points and boxes sampled from the masks, correction clicks",
+     "SAM 3": "the noun phrases themselves (and exemplar boxes)"},
+    {"": "losses", "SAM 2": "focal + dice on masks, IoU regression, object-score cross-entropy",
      "SAM 3": "Hungarian matching; box L1 + GIoU, classification focal, presence BCE, mask focal + dice"},
     {"": "usually frozen", "SAM 2": "common practice: the image encoder (or all but the decoder and memory)",
      "SAM 3": "seed 003: the tracker (the detector and backbone are trained); the embedded model here: its image "
               "trunk in its first stages, nothing later (its model card)"},
+    {"": "memory (seed 003's figures)", "SAM 2": "11-24 GB (batch 2-8)", "SAM 3": "~18 GB at batch 1, with gradient "
+     "accumulation"},
+    {"": "in this project", "SAM 2": "python -m sam_core.training.video (the embedded SAM 2, on generated clips)",
+     "SAM 3": "python -m sam_core.training.concepts (the embedded SAM 3, on generated scenes' phrases)"},
 )
 
 SAM2_EXAMPLE = """\
 {"video": "elephants_0007", "frames": 24,
- "objects": {"1": {"phrase": null,
-                   "masks": {"0": "elephants_0007/000_obj1.png", "1": "elephants_0007/001_obj1.png"}}}}"""
+ "objects": {"1": {"masks": {"0": "elephants_0007/000_obj1.png", "1": "elephants_0007/001_obj1.png"}}}}"""
 
 SAM3_EXAMPLE = """\
-{"image": "street_0042.jpg",
- "phrases": {"red car": {"boxes": [[12, 80, 64, 120], [150, 90, 210, 131]],
-                         "masks": ["street_0042_redcar_0.png", "street_0042_redcar_1.png"]},
-             "elephant": {"boxes": [], "masks": []}}}"""
+{"images": [{"id": 42, "file_name": "street_0042.jpg", "width": 256, "height": 256}],
+ "annotations": [
+   {"id": 1, "image_id": 42, "noun_phrase": "red car", "bbox": [12, 80, 52, 40],
+    "segmentation": {"size": [256, 256], "counts": "<RLE>"}},
+   {"id": 2, "image_id": 42, "noun_phrase": "red car", "bbox": [150, 90, 60, 41],
+    "segmentation": {"size": [256, 256], "counts": "<RLE>"}}],
+ "phrases": [{"image_id": 42, "noun_phrase": "red car"},
+             {"image_id": 42, "noun_phrase": "elephant"}]}"""
 
 
 # ---- exports (Try it: Concepts) ------------------------------------------------------------------------------
