@@ -232,3 +232,23 @@ def test_iou_loss_flag_is_checked():
     assert parse_args([]).iou_loss == "l1" and parse_args(["--iou-loss", "mse"]).iou_loss == "mse"
     with pytest.raises(SystemExit):
         parse_args(["--iou-loss", "huber"])
+
+
+def test_object_weight_draws_whole_objects_more_often_and_is_checked():
+    from collections import Counter
+
+    from sam_core.scenes.video import render_video
+    from sam_core.training.video.clips import pick_tracks
+    from sam_core.training.video.config import parse_args
+
+    video = render_video("street", 3, 8, 256)
+    levels = {w: Counter() for w in (1.0, 6.0)}
+    for w in levels:
+        rng = np.random.default_rng(0)
+        for _ in range(300):
+            levels[w].update(video.tracks[i].level for i in pick_tracks(video, rng, 1, object_weight=w))
+    share = {w: c["object"] / sum(c.values()) for w, c in levels.items()}
+    assert share[6.0] > share[1.0] + 0.2
+    assert pick_tracks(video, np.random.default_rng(5), 2) == pick_tracks(video, np.random.default_rng(5), 2, 1.0)
+    with pytest.raises(SystemExit):
+        parse_args(["--object-weight", "0"])

@@ -3,7 +3,9 @@
 A clip is `clip_frames` frames of `render_video(kind, seed)` (kind uniform over VIDEO_KINDS, seed below
 HELD_OUT_SEED), flipped horizontally half of the time. Up to `objects` tracks visible on frame 0 (at
 least MIN_PROMPT_AREA px, any level: parts, objects, groups) are drawn, tracks that are hidden on some
-frame three times as likely (occlusion is what the memory has to learn). One prompt kind per clip: a click
+frame three times as likely (occlusion is what the memory has to learn), whole objects `object_weight`
+times as likely (about half the candidate tracks are parts; the benchmark and the lesson track whole
+objects, as most of SA-V's masklets are). One prompt kind per clip: a click
 uniform in the frame-0 mask, a noisy box (sam_core.training.data.noisy_boxes), or the mask itself.
 """
 
@@ -44,12 +46,14 @@ def frames_tensor(frames: np.ndarray) -> torch.Tensor:
     return (x - mean) / std
 
 
-def pick_tracks(video: Video, rng: np.random.Generator, n: int) -> list[int]:
-    """Up to n track indices visible on frame 0 (>= MIN_PROMPT_AREA px); hidden-somewhere tracks weighted up."""
+def pick_tracks(video: Video, rng: np.random.Generator, n: int, object_weight: float = 1.0) -> list[int]:
+    """Up to n track indices visible on frame 0 (>= MIN_PROMPT_AREA px); hidden-somewhere tracks weighted up
+    (x HIDDEN_WEIGHT), whole-object tracks x object_weight."""
     cands = [i for i, tr in enumerate(video.tracks) if tr.areas[0] >= MIN_PROMPT_AREA]
     if not cands:
         return []
-    w = np.array([HIDDEN_WEIGHT if not video.tracks[i].visible.all() else 1.0 for i in cands])
+    w = np.array([(HIDDEN_WEIGHT if not video.tracks[i].visible.all() else 1.0)
+                  * (object_weight if video.tracks[i].level == "object" else 1.0) for i in cands])
     k = min(n, len(cands))
     return [cands[i] for i in rng.choice(len(cands), size=k, replace=False, p=w / w.sum())]
 
@@ -69,13 +73,14 @@ def first_frame_prompts(masks0: torch.Tensor, prompt: str, gen: torch.Generator)
 
 
 def sample_clip(rng: np.random.Generator, gen: torch.Generator, frames: int, objects: int, size: int = 256,
-                p_point: float = 0.4, p_box: float = 0.3, seed_range: tuple[int, int] = (0, HELD_OUT_SEED)) -> Clip:
+                p_point: float = 0.4, p_box: float = 0.3, seed_range: tuple[int, int] = (0, HELD_OUT_SEED),
+                object_weight: float = 1.0) -> Clip:
     """A training clip (re-drawn until some track can be prompted)."""
     while True:
         kind = VIDEO_KINDS[int(rng.integers(len(VIDEO_KINDS)))]
         seed = int(rng.integers(*seed_range))
         video = render_video(kind, seed, frames, size)
-        tracks = pick_tracks(video, rng, objects)
+        tracks = pick_tracks(video, rng, objects, object_weight)
         if tracks:
             break
     imgs = video.frames

@@ -17,6 +17,7 @@ class VideoTrainConfig:
     seed: int = 0  # data and init seed: step s draws its clip from (seed, s), so a resumed run sees the same data
     clip_frames: int = 8  # SAM 2 trains on 8-frame clips
     objects: int = 2  # tracked objects per clip (one batch through the memory path; SAM 2: up to 3 per video)
+    object_weight: float = 1.0  # draw weight of whole-object tracks against parts and groups (clips.pick_tracks)
     memory_dropout: float = 0.0  # SAM 2: 0.1; on a CPU, dropout forces the unfused attention (~3x slower step)
     p_point: float = 0.4  # first-frame prompt: a click ... (SAM 2.1: 0.25; the evaluation starts from clicks)
     p_box: float = 0.3  # ... a noisy box (SAM 2.1: 0.25) ... and otherwise the ground-truth mask
@@ -55,4 +56,6 @@ def parse_args(argv: list[str] | None = None) -> VideoTrainConfig:
     cfg = VideoTrainConfig(**vars(parser.parse_args(argv)))
     if cfg.iou_loss not in IOU_LOSSES:
         parser.error(f"--iou-loss must be one of {', '.join(IOU_LOSSES)}, not {cfg.iou_loss!r}")
+    if cfg.object_weight <= 0:
+        parser.error("--object-weight must be > 0")
     return cfg

@@ -137,7 +137,8 @@ def train(cfg: VideoTrainConfig) -> dict:
     while progress(step) < 1.0:
         rng = np.random.default_rng([cfg.seed, step % cfg.overfit_clips if cfg.overfit_clips > 0 else step])
         gen = torch.Generator().manual_seed(int(rng.integers(1 << 62)))
-        clip = sample_clip(rng, gen, cfg.clip_frames, cfg.objects, p_point=cfg.p_point, p_box=cfg.p_box)
+        clip = sample_clip(rng, gen, cfg.clip_frames, cfg.objects, p_point=cfg.p_point, p_box=cfg.p_box,
+                           object_weight=cfg.object_weight)
         lr = lr_at(step, progress(step), cfg.lr, cfg.warmup)
         for g in optimizer.param_groups:
             g["lr"] = lr * g["lr_scale"]
