@@ -7,9 +7,9 @@ that level uniformly). Prompts follow SAM's interactive recipe (Kirillov et al. 
   (std 10% of the side, clipped to 20 px);
 - correction clicks: a point uniform in the error region of the previous prediction (a missed pixel is a
   foreground click, a spurious one a background click).
-With `nested` > 0 (`--nested-frac`), that share of the targets is drawn the other way round: a part first (a
-button), its first click inside the part, and the target uniform over the part and its ancestors (button,
-shirt, person). SAM's recipe clicks uniformly inside the target, so a click on a button almost never has to
+With `nested` > 0 (`--nested-frac`), that share of the targets is drawn the other way round: an object
+inside another first (a button, a shirt, a handle), its first click inside it, and the target uniform over
+it and its ancestors (button, shirt, person). SAM's recipe clicks uniformly inside the target, so a click on a button almost never has to
 mean the whole person (the button is ~1% of the person), and the multimask outputs never learn to offer it.
 Random draws come from the step's numpy / torch generators (on the CPU, then moved to the batch's
 device), so the data of a step depends only on its seed, on every device.
@@ -102,8 +102,9 @@ def sample_batch(rng: np.random.Generator, batch: int, prompts: int, size: int, 
             chosen.add(id(obj))
             mask = obj.mask[:, ::-1] if flip else obj.mask
             targets.append(torch.from_numpy(np.ascontiguousarray(mask)))
-            region = mask if region is None else (region[:, ::-1] if flip else region)
-            regions.append(torch.from_numpy(np.ascontiguousarray(region)))
+            if nested > 0:
+                region = mask if region is None else (region[:, ::-1] if flip else region)
+                regions.append(torch.from_numpy(np.ascontiguousarray(region)))
             index.append(b)
             levels.append(level)
         b += 1
