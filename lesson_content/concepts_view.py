@@ -19,6 +19,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from lesson_content import paper_claims as claims
 from sam_core.masks import mask_iou
 from sam_core.tracing import trace
 
@@ -171,8 +172,6 @@ def parameter_counts() -> dict[str, int]:
 def gap_rows(counts: dict[str, int] | None = None) -> list[dict[str, str]]:
     """The SAM 2 -> SAM 3 table of seed 003 with its figures checked: counted from the builders, beside
     what the seed states."""
-    from . import paper_claims as claims
-
     c = counts or parameter_counts()
     sam2 = [v for k, v in c.items() if k.startswith("sam2.1_")]
 
@@ -212,8 +211,6 @@ def plan_claim_rows(counts: dict[str, int] | None = None, measured: dict | None 
     """The plan's SAM 3 figures (quoted) beside what is counted from the real config and measured here."""
     from sam_core.scenes.concepts import HELD_OUT_PHRASES, TRAIN_PHRASES
 
-    from . import paper_claims as claims
-
     c = counts or parameter_counts()
     if measured is None:
         quality = "press the button to measure the same metric here"
@@ -249,8 +246,8 @@ FINE_TUNING: tuple[dict[str, str], ...] = (
     {"": "usually frozen", "SAM 2": "common practice: the image encoder (or all but the decoder and memory)",
      "SAM 3": "seed 003: the tracker (the detector and backbone are trained); the embedded model here: its image "
               "trunk in its first stages, nothing later (its model card)"},
-    {"": "memory (seed 003's figures)", "SAM 2": "11-24 GB (batch 2-8)", "SAM 3": "~18 GB at batch 1, with gradient "
-     "accumulation"},
+    {"": "memory (seed 003's figures)", "SAM 2": claims.SEED003_SAM2_FINETUNE_MEMORY,
+     "SAM 3": claims.SEED003_SAM3_FINETUNE_MEMORY},
     {"": "in this project", "SAM 2": "python -m sam_core.training.video (the embedded SAM 2, on generated clips)",
      "SAM 3": "python -m sam_core.training.concepts (the embedded SAM 3, on generated scenes' phrases)"},
 )

@@ -27,6 +27,8 @@ PLAN_SOURCE = "the lesson plan (seeds/000)"
 SEED003_SAM2_PARAMS_M = 224.0
 SEED003_SAM3_PARAMS_M = 848.0
 SEED003_TEXT_ENCODER_PARAMS_M = 300.0
+SEED003_SAM2_FINETUNE_MEMORY = "11-24 GB (batch 2-8)"  # its "Training Infrastructure" table
+SEED003_SAM3_FINETUNE_MEMORY = "~18 GB at batch 1, with gradient accumulation"
 SEED003_SOURCE = "the SAM2 -> SAM3 gap overview (seeds/003)"
 
 # The SAM 2 paper (Ravi et al., 2024): interactive video segmentation with fewer interactions.
