@@ -30,7 +30,8 @@ TRAINING_LOGS = (REPO_ROOT / "assets" / "models" / "nano" / "training_log.csv",
 # The embedded model was trained in stages, each resuming the previous one's weights (model card).
 STAGE_LOGS = (REPO_ROOT / "assets" / "models" / "nano" / "training_log.csv",
               REPO_ROOT / "assets" / "models" / "nano" / "training_log_stage2.csv",
-              REPO_ROOT / "assets" / "models" / "nano" / "training_log_stage3.csv")
+              REPO_ROOT / "assets" / "models" / "nano" / "training_log_stage3.csv",
+              REPO_ROOT / "assets" / "models" / "nano" / "training_log_stage4.csv")
 
 
 def gt_low_res(mask: np.ndarray, run: TracedPrediction) -> np.ndarray:
