@@ -137,7 +137,7 @@ def test_sam3_page_probes_the_encoders_for_colour(monkeypatch, tmp_path, random_
     _override_examples(monkeypatch, tmp_path, random_nano_checkpoint,
                        "[concepts]\ncolour_probe_scenes = 8\norchard_seed = 1000003\ncgf1_scenes = 2\n")
     at = run_page("lesson_pages/sam3/concepts.py")
-    composed = next(d.value for d in at.dataframe if "needs" in d.value.columns)  # seed 003's phrases, asked live
+    composed = next(t.value for t in at.table if "needs" in t.value.columns)  # seed 003's phrases, asked live
     assert list(composed["phrase"])[0] == "ripe red apples"
     from sam_core.scenes import render_scene
 

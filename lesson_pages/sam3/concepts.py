@@ -96,14 +96,13 @@ st.dataframe([{"part": name, "parameters (loaded model)": f"{n:,}"} for name, n 
 st.info(render("concepts.clip_note"), icon=":material/link_off:")
 st.markdown(render("concepts.compositions"))
 orchard = load_scene("orchard", int(cfg["orchard_seed"]), int(cfg["size"]))
-composed, orchard_view = st.columns([2, 1])
 rows_key = (status.cache_key, int(cfg["orchard_seed"]), int(cfg["size"]), threshold)
 stored_rows = st.session_state.get(k("compositions"))
 if stored_rows is None or stored_rows[0] != rows_key:  # three phrases on one more image: once per model / scene
     stored_rows = (rows_key, composition_rows(processor, orchard, threshold))
     st.session_state[k("compositions")] = stored_rows
-composed.dataframe(stored_rows[1], hide_index=True)
-orchard_view.image(orchard.image, caption=f"orchard scene {int(cfg['orchard_seed'])}", width="stretch")
+st.image(orchard.image, caption=f"orchard scene {int(cfg['orchard_seed'])}", width=220)
+st.table(stored_rows[1])  # wraps its cells at any width
 
 st.header("From SAM 2 to SAM 3")
 st.table(cv.gap_rows())
@@ -146,9 +145,8 @@ elif st.button(f"Measure cgF1 on {cgf1_scenes} held-out scenes", key=k("cgf1_run
 current = measured[2] if measured and measured[:2] == (status.cache_key, cgf1_scenes) else None
 st.table(cv.plan_claim_rows(measured=current))
 st.markdown(render("concepts.finetune"))
-st.dataframe(list(cv.FINE_TUNING), hide_index=True)
-a, b = st.columns(2)
-a.caption("SAM 2: a video with masklets")
-a.code(cv.SAM2_EXAMPLE, language="json")
-b.caption("SAM 3: COCO-style, every instance with its noun_phrase; \"elephant\" has none: a negative")
-b.code(cv.SAM3_EXAMPLE, language="json")
+st.table(list(cv.FINE_TUNING))  # a table wraps its long cells; a dataframe would cut them
+st.caption("SAM 2: a video with masklets")
+st.code(cv.SAM2_EXAMPLE, language="json")
+st.caption("SAM 3: COCO-style, every instance with its noun_phrase; \"elephant\" has none: a negative")
+st.code(cv.SAM3_EXAMPLE, language="json")
